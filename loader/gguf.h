@@ -89,7 +89,9 @@ int64_t bn_gguf_find_kv(const bn_gguf *gguf, const char *key);             /* -1
 bn_status bn_gguf_get_u32(const bn_gguf *gguf, const char *key, uint32_t *out, bn_error *err);
 bn_status bn_gguf_get_i32(const bn_gguf *gguf, const char *key, int32_t *out, bn_error *err);
 bn_status bn_gguf_get_u64(const bn_gguf *gguf, const char *key, uint64_t *out, bn_error *err);
+bn_status bn_gguf_get_i64(const bn_gguf *gguf, const char *key, int64_t *out, bn_error *err);
 bn_status bn_gguf_get_f32(const bn_gguf *gguf, const char *key, float *out, bn_error *err);
+bn_status bn_gguf_get_f64(const bn_gguf *gguf, const char *key, double *out, bn_error *err);
 bn_status bn_gguf_get_bool(const bn_gguf *gguf, const char *key, bool *out, bn_error *err);
 bn_status bn_gguf_get_string(const bn_gguf *gguf, const char *key, bn_gguf_string *out,
                              bn_error *err);
