@@ -7,12 +7,13 @@
  * thing and the numbers. The library never prints and never aborts on input
  * that comes from outside (files, prompts, flags).
  *
- * This header is grown module by module; the status and error record below
- * are shared by every module of the library.
+ * The status and error record come first: every module of the library
+ * shares them. Then models, sessions and the sampler.
  */
 #ifndef BITNET_H
 #define BITNET_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -43,6 +44,175 @@ typedef struct bn_error {
 
 const char *bn_status_name(bn_status status);
 void bn_error_clear(bn_error *err);
+
+/* ======================================================================
+ * Models
+ *
+ * A bn_model owns the mapped GGUF file, the architecture's hyperparameters,
+ * every bound tensor (shape-checked against the metadata at load), the
+ * ternary matrices repacked for the chosen kernel table, and the tokenizer
+ * (when the file carries one). Read-only after bn_model_load: any number of
+ * sessions and threads may use one model at once. Free it after its sessions.
+ * ====================================================================== */
+
+typedef struct bn_model bn_model;
+typedef struct bn_session bn_session;
+typedef struct bn_sampler bn_sampler;
+
+/* Which ternary kernel family runs a product: lookup tables or multiply-add. */
+typedef enum bn_kernel_choice {
+    BN_KERNEL_CHOICE_AUTO = 0, /* the table's own choice per use */
+    BN_KERNEL_CHOICE_MAD,
+    BN_KERNEL_CHOICE_LUT,
+} bn_kernel_choice;
+
+typedef struct bn_model_options {
+    int n_threads;            /* threads for repacking at load; <= 0 means 1 */
+    const char *kernels;      /* kernel table name (ref|avx2|avx512|neon|neon-dotprod);
+                                 NULL = the best this CPU runs. Tools pass getenv("BN_KERNELS"). */
+    bool use_mmap;            /* map the file (default) or read it into memory */
+    bool lm_head_i8;          /* int8 copy of the output layer: faster, less exact */
+    bn_kernel_choice prompt_kernels; /* family for batches of more than one token */
+    bn_kernel_choice decode_kernels; /* family for one token at a time */
+} bn_model_options;
+
+/* Fills the defaults: 1 thread, best table, mmap on, exact output layer, AUTO. */
+void bn_model_options_default(bn_model_options *opts);
+
+/* opts may be NULL (defaults). On failure *out is NULL and err says why:
+ * BN_STATUS_IO (file), FORMAT (malformed), UNSUPPORTED (arch, tensor type),
+ * NOT_FOUND (a required key or tensor is missing). */
+bn_status bn_model_load(const char *path, const bn_model_options *opts, bn_model **out,
+                        bn_error *err);
+void bn_model_free(bn_model *model);
+
+/* ---- model information (all valid for the model's lifetime) ---- */
+const char *bn_model_arch(const bn_model *model);          /* "bitnet-b1.58", "llama", ... */
+const char *bn_model_description(const bn_model *model);   /* e.g. "tiny-bitnet (bitnet-b1.58), 6 layers, I2_S" */
+int32_t bn_model_n_vocab(const bn_model *model);
+int32_t bn_model_n_ctx_train(const bn_model *model);
+int32_t bn_model_n_embd(const bn_model *model);
+int32_t bn_model_n_layer(const bn_model *model);
+uint64_t bn_model_n_params(const bn_model *model);
+const char *bn_model_kernels_name(const bn_model *model);  /* the kernel table in use */
+uint64_t bn_model_file_bytes(const bn_model *model);
+/* Weight bytes one generated token streams (every layer's matrices, the
+ * output layer and one embedding row): the bound for tokens/s at a given
+ * memory bandwidth. */
+uint64_t bn_model_bytes_per_token(const bn_model *model);
+const char *bn_model_chat_template(const bn_model *model); /* NULL when absent */
+/* Metadata string by key (e.g. "general.name"); NULL when absent. */
+const char *bn_model_meta_string(const bn_model *model, const char *key);
+
+/* ---- tokens ---- */
+bool bn_model_has_tokenizer(const bn_model *model);
+/* Encodes text into ids. When the ids do not fit in cap, nothing useful is
+ * in ids, *n_ids holds the count needed and the status is INVALID_ARG.
+ * A model without a tokenizer gives NOT_FOUND. */
+bn_status bn_model_tokenize(const bn_model *model, const char *text, size_t len, bool add_bos,
+                            bool parse_special, int32_t *ids, size_t cap, size_t *n_ids,
+                            bn_error *err);
+/* The bytes one id stands for, for streaming (no NUL is added; *n_bytes is
+ * the length, possibly larger than cap, in which case nothing is written
+ * and the status is INVALID_ARG). Control tokens give no bytes. */
+bn_status bn_model_token_to_piece(const bn_model *model, int32_t id, char *buf, size_t cap,
+                                  size_t *n_bytes, bn_error *err);
+/* Decodes a whole sequence to text (NUL-terminated when it fits; *n_bytes
+ * excludes the NUL). Same capacity rule as above. */
+bn_status bn_model_detokenize(const bn_model *model, const int32_t *ids, size_t n_ids, char *buf,
+                              size_t cap, size_t *n_bytes, bn_error *err);
+bool bn_model_is_eog(const bn_model *model, int32_t id); /* end of generation */
+int32_t bn_model_bos(const bn_model *model); /* -1 when unknown */
+int32_t bn_model_eos(const bn_model *model);
+
+/* ======================================================================
+ * Sessions
+ *
+ * A session owns the KV cache and every scratch buffer of the forward pass,
+ * all allocated in bn_session_new: evaluating tokens allocates nothing. One
+ * thread at a time per session; each eval runs one OpenMP parallel region
+ * per sub-batch with n_threads threads. Logits do not depend on n_threads.
+ * ====================================================================== */
+
+typedef enum bn_kv_type {
+    BN_KV_TYPE_F16 = 0,
+    BN_KV_TYPE_F32,
+} bn_kv_type;
+
+typedef struct bn_session_options {
+    int32_t n_ctx;       /* KV cache positions; <= 0: min(train context, 4096) */
+    int32_t n_batch;     /* tokens per forward step; <= 0: 512 (capped by n_ctx) */
+    int32_t n_logits;    /* rows of logits one eval can return with all_logits;
+                            <= 0: as many as fit in 64 MiB, at least 1, at most n_ctx */
+    int n_threads;       /* <= 0: 1 */
+    bn_kv_type type_k;
+    bn_kv_type type_v;
+} bn_session_options;
+
+void bn_session_options_default(bn_session_options *opts);
+
+bn_status bn_session_new(const bn_model *model, const bn_session_options *opts,
+                         bn_session **out, bn_error *err);
+void bn_session_free(bn_session *session);
+
+/* Appends n tokens at positions n_past..n_past+n-1 and runs them through the
+ * model (as batches of up to n_batch tokens, matrix-matrix). all_logits:
+ * keep the logits of every token of this call (n <= n_logits), else only of
+ * the last one. Errors: CONTEXT_FULL when n_past + n > n_ctx (nothing is
+ * evaluated), INVALID_ARG for n == 0, ids outside the vocabulary or too many
+ * logit rows. On error the cache is left as before the call. */
+bn_status bn_session_eval(bn_session *session, const int32_t *tokens, size_t n, bool all_logits,
+                          bn_error *err);
+/* Logits (n_vocab floats) of row i of the last eval: i in [0, n) with
+ * all_logits, else 0; i = -1 means the last row. NULL if out of range or
+ * nothing evaluated yet. Valid until the next eval. */
+const float *bn_session_logits(const bn_session *session, int32_t i);
+int32_t bn_session_n_past(const bn_session *session);
+int32_t bn_session_n_ctx(const bn_session *session);
+/* Forgets every position >= n_keep (n_keep <= n_past), e.g. for /reset or
+ * before re-evaluating a changed suffix. The logits become invalid. */
+bn_status bn_session_truncate(bn_session *session, int32_t n_keep, bn_error *err);
+
+typedef struct bn_session_stats {
+    uint64_t n_eval_calls;       /* successful bn_session_eval calls */
+    uint64_t n_tokens_evaluated; /* tokens run through the model, all calls */
+    uint64_t n_prompt_tokens;    /* tokens from calls with n > 1 */
+    double prompt_ms;            /* wall time of those calls */
+    uint64_t n_gen_tokens;       /* tokens from calls with n == 1 */
+    double gen_ms;
+} bn_session_stats;
+
+void bn_session_stats_get(const bn_session *session, bn_session_stats *out);
+void bn_session_stats_reset(bn_session *session);
+
+/* ======================================================================
+ * Sampling (llama.cpp's order): repetition penalty over the last
+ * repeat_last_n accepted tokens -> top-k -> top-p -> min-p -> temperature ->
+ * draw. temp <= 0 is greedy (argmax, lowest id on ties). Deterministic for a
+ * seed. Allocates its scratch at creation; sampling allocates nothing.
+ * ====================================================================== */
+
+typedef struct bn_sampler_params {
+    float temp;           /* 0.8; <= 0: greedy */
+    int32_t top_k;        /* 40; <= 0: off */
+    float top_p;          /* 0.95; >= 1: off */
+    float min_p;          /* 0.05; <= 0: off */
+    float repeat_penalty; /* 1.0 = off */
+    int32_t repeat_last_n;/* 64; 0 = off, -1 = whole history kept (up to 4096) */
+    uint64_t seed;
+} bn_sampler_params;
+
+void bn_sampler_params_default(bn_sampler_params *params);
+bn_status bn_sampler_new(const bn_sampler_params *params, int32_t n_vocab, bn_sampler **out,
+                         bn_error *err);
+void bn_sampler_free(bn_sampler *sampler);
+/* Picks a token from n_vocab logits (not modified). Does not accept it. */
+bn_status bn_sampler_sample(bn_sampler *sampler, const float *logits, int32_t *out_token,
+                            bn_error *err);
+/* Adds a token to the penalty history (prompt tokens and sampled ones). */
+void bn_sampler_accept(bn_sampler *sampler, int32_t token);
+/* Clears the history and reseeds. */
+void bn_sampler_reset(bn_sampler *sampler, uint64_t seed);
 
 #ifdef __cplusplus
 }

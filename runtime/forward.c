@@ -1,0 +1,277 @@
+/* forward.c: one forward step of the transformer over a batch of tokens.
+ *
+ * Owns the order of operations of FORMATS.md section 4 and the threading:
+ * one OpenMP parallel region per step, inside which every thread takes a
+ * static share of each stage (tokens for norms, RoPE and quantization; rows
+ * of each matrix, in multiples of the kernel table's granule, for the
+ * products; (token, head) pairs for attention), with a barrier between
+ * stages that depend on each other. No fork/join per matrix product.
+ *
+ * Per layer:
+ *   attn_norm + int8 quantization, fused (one quantized input for q, k, v)
+ *   q, k, v = BitLinear            (int32 accumulation in the kernels)
+ *   RoPE on q and k; k, v appended to the KV cache (F16 or F32)
+ *   causal GQA attention over the cache
+ *   attn_sub_norm + quantization (or plain quantization without sub-norms)
+ *   x += o_proj
+ *   ffn_norm + quantization, fused (one quantized input for gate and up)
+ *   gate, up = BitLinear; m = relu(g)^2 * u or silu(g) * u
+ *   ffn_sub_norm + quantization (or plain quantization)
+ *   x += down_proj
+ * then the final norm and the output layer, only for the tokens whose logits
+ * are wanted.
+ *
+ * Determinism: every output element is computed by exactly one thread with a
+ * kernel whose reduction order does not depend on the row range, so logits
+ * are bit-identical for any thread count. Nothing here allocates.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "runtime/session.h"
+
+#ifdef BN_HAVE_OPENMP
+#include <omp.h>
+#define BN_BARRIER() _Pragma("omp barrier")
+#else
+#define BN_BARRIER() ((void)0)
+#endif
+
+/* Rotates one head vector in place. NeoX pairs (i, i + n_rot/2); the normal
+ * (GPT-J / llama) form pairs (2i, 2i + 1). Dimensions past n_rot stay. */
+static void rope_head(float *x, int n_rot, const float *cs, const float *sn, bn_rope_kind kind)
+{
+    int half = n_rot / 2;
+    for (int i = 0; i < half; i++) {
+        int i0 = kind == BN_ROPE_NEOX ? i : 2 * i;
+        int i1 = kind == BN_ROPE_NEOX ? i + half : 2 * i + 1;
+        float x0 = x[i0], x1 = x[i1];
+        x[i0] = x0 * cs[i] - x1 * sn[i];
+        x[i1] = x0 * sn[i] + x1 * cs[i];
+    }
+}
+
+/* y[t][r] *= scale for rows [rb, re) of n tokens (old bitnet .scale tensors). */
+static void scale_rows(float *y, int64_t stride, int32_t n, int64_t rb, int64_t re, float scale)
+{
+    if (scale == 1.0f)
+        return;
+    for (int32_t t = 0; t < n; t++)
+        for (int64_t r = rb; r < re; r++)
+            y[t * stride + r] *= scale;
+}
+
+/* One BitLinear over this thread's rows. */
+static void bitlinear(const bn_kernels *k, const bn_ternary_matrix *w, float mat_scale,
+                      const bn_act_batch *act, int ith, int nth, float *y, int64_t y_stride,
+                      int64_t *rb_out, int64_t *re_out)
+{
+    int64_t rb, re;
+    bn_kernels_split_rows(w->rows, k->row_granule, ith, nth, &rb, &re);
+    if (re > rb) {
+        bn_ternary_gemm(k, w, act, rb, re, y, y_stride);
+        scale_rows(y, y_stride, (int32_t)act->n_tokens, rb, re, mat_scale);
+    }
+    if (rb_out) {
+        *rb_out = rb;
+        *re_out = re;
+    }
+}
+
+/* Causal attention of one (token, head) pair over cache positions [0, pos]. */
+static void attend(const bn_session *s, const bn_kernels *k, int il, int32_t t, int h,
+                   float *scores)
+{
+    const bn_hparams *hp = &s->model->hp;
+    const int64_t D = hp->head_dim, NQ = (int64_t)hp->n_head * D, NKV = (int64_t)hp->n_head_kv * D;
+    const int kvh = h / (hp->n_head / hp->n_head_kv);
+    const int32_t pos = s->n_past + t;
+    const float kq_scale = 1.0f / sqrtf((float)D);
+    const float *qv = s->q + t * NQ + h * D;
+    float *out = s->attn + t * NQ + h * D;
+    const size_t layer_off = (size_t)il * (size_t)s->n_ctx * (size_t)NKV + (size_t)kvh * (size_t)D;
+
+    if (s->type_k == BN_KV_TYPE_F16) {
+        const uint16_t *kc = (const uint16_t *)s->k_cache + layer_off;
+        for (int32_t p = 0; p <= pos; p++)
+            scores[p] = k->dot_f16(qv, kc + (size_t)p * NKV, D) * kq_scale;
+    } else {
+        const float *kc = (const float *)s->k_cache + layer_off;
+        for (int32_t p = 0; p <= pos; p++)
+            scores[p] = k->dot_f32(qv, kc + (size_t)p * NKV, D) * kq_scale;
+    }
+    k->softmax(scores, pos + 1);
+    memset(out, 0, (size_t)D * sizeof *out);
+    if (s->type_v == BN_KV_TYPE_F16) {
+        const uint16_t *vc = (const uint16_t *)s->v_cache + layer_off;
+        for (int32_t p = 0; p <= pos; p++)
+            k->axpy_f16(scores[p], vc + (size_t)p * NKV, out, D);
+    } else {
+        const float *vc = (const float *)s->v_cache + layer_off;
+        for (int32_t p = 0; p <= pos; p++)
+            k->axpy_f32(scores[p], vc + (size_t)p * NKV, out, D);
+    }
+}
+
+void bn_forward_step(bn_session *s, const int32_t *tokens, int32_t n, int32_t logits_from,
+                     float *logits_out)
+{
+    const bn_model *m = s->model;
+    const bn_hparams *hp = &m->hp;
+    const bn_kernels *k = m->kern;
+    const int set = n > 1 ? BN_SET_PROMPT : BN_SET_DECODE;
+    const int64_t E = hp->n_embd, F = hp->n_ff, D = hp->head_dim;
+    const int64_t NQ = (int64_t)hp->n_head * D, NKV = (int64_t)hp->n_head_kv * D;
+    const int half_rot = hp->n_rot / 2;
+    const int32_t n_out = n - logits_from;
+    const float eps = hp->norm_eps;
+
+    /* Capacities were checked at session creation and by the caller, so
+     * these resets cannot fail. */
+    bn_act_batch_reset(&s->act_embd, E, n, NULL);
+    bn_act_batch_reset(&s->act_attn, NQ, n, NULL);
+    bn_act_batch_reset(&s->act_ff, F, n, NULL);
+    if (m->lm_head_i8 && n_out > 0)
+        bn_act_batch_reset(&s->act_out, E, n_out, NULL);
+
+#ifdef BN_HAVE_OPENMP
+#pragma omp parallel num_threads(s->n_threads)
+#endif
+    {
+#ifdef BN_HAVE_OPENMP
+        const int ith = omp_get_thread_num(), nth = omp_get_num_threads();
+#else
+        const int ith = 0, nth = 1;
+#endif
+        int64_t tb, te; /* this thread's tokens */
+        bn_kernels_split_rows(n, 1, ith, nth, &tb, &te);
+        float *scores = s->scores + (size_t)ith * (size_t)s->n_ctx;
+
+        /* Embedding rows and this step's RoPE angles. Angles follow the HF
+         * reference: inv_freq and pos * inv_freq in float, then cos/sin. */
+        for (int64_t t = tb; t < te; t++) {
+            bn_dense_matrix_get_row(&m->embd, tokens[t], s->x + t * E);
+            float pos = (float)(s->n_past + (int32_t)t) * hp->rope_pos_scale;
+            for (int i = 0; i < half_rot; i++) {
+                double a = (double)(pos * s->inv_freq[i]);
+                s->rope_cos[t * half_rot + i] = (float)cos(a);
+                s->rope_sin[t * half_rot + i] = (float)sin(a);
+            }
+        }
+        BN_BARRIER();
+
+        for (int il = 0; il < hp->n_layer; il++) {
+            const bn_layer *L = &m->layers[il];
+            const bn_ternary_matrix *W = L->mat[set];
+            int64_t rb, re;
+
+            /* attention norm + quantization, shared by q, k, v */
+            k->act_rmsnorm_quant(s->x, E, L->attn_norm, eps, &s->act_embd, tb, te);
+            BN_BARRIER();
+            bitlinear(k, &W[BN_MAT_Q], L->mat_scale[BN_MAT_Q], &s->act_embd, ith, nth, s->q, NQ,
+                      NULL, NULL);
+            bitlinear(k, &W[BN_MAT_K], L->mat_scale[BN_MAT_K], &s->act_embd, ith, nth, s->k, NKV,
+                      NULL, NULL);
+            bitlinear(k, &W[BN_MAT_V], L->mat_scale[BN_MAT_V], &s->act_embd, ith, nth, s->v, NKV,
+                      NULL, NULL);
+            BN_BARRIER();
+
+            /* RoPE, then append k and v to the cache at their positions */
+            for (int64_t t = tb; t < te; t++) {
+                const float *cs = s->rope_cos + t * half_rot, *sn = s->rope_sin + t * half_rot;
+                for (int h = 0; h < hp->n_head; h++)
+                    rope_head(s->q + t * NQ + h * D, hp->n_rot, cs, sn, hp->rope);
+                for (int h = 0; h < hp->n_head_kv; h++)
+                    rope_head(s->k + t * NKV + h * D, hp->n_rot, cs, sn, hp->rope);
+                size_t off = ((size_t)il * (size_t)s->n_ctx + (size_t)(s->n_past + t)) * (size_t)NKV;
+                if (s->type_k == BN_KV_TYPE_F16)
+                    k->f32_to_f16(s->k + t * NKV, (uint16_t *)s->k_cache + off, NKV);
+                else
+                    memcpy((float *)s->k_cache + off, s->k + t * NKV, (size_t)NKV * sizeof(float));
+                if (s->type_v == BN_KV_TYPE_F16)
+                    k->f32_to_f16(s->v + t * NKV, (uint16_t *)s->v_cache + off, NKV);
+                else
+                    memcpy((float *)s->v_cache + off, s->v + t * NKV, (size_t)NKV * sizeof(float));
+            }
+            BN_BARRIER();
+
+            /* attention: (token, head) pairs split across threads */
+            {
+                int64_t ib, ie;
+                bn_kernels_split_rows((int64_t)n * hp->n_head, 1, ith, nth, &ib, &ie);
+                for (int64_t item = ib; item < ie; item++)
+                    attend(s, k, il, (int32_t)(item / hp->n_head), (int)(item % hp->n_head),
+                           scores);
+            }
+            BN_BARRIER();
+
+            /* sub-norm + quantization, then x += o_proj */
+            if (L->attn_sub_norm)
+                k->act_rmsnorm_quant(s->attn, NQ, L->attn_sub_norm, eps, &s->act_attn, tb, te);
+            else
+                k->act_quant(s->attn, NQ, &s->act_attn, tb, te);
+            BN_BARRIER();
+            bitlinear(k, &W[BN_MAT_O], L->mat_scale[BN_MAT_O], &s->act_attn, ith, nth, s->proj, E,
+                      &rb, &re);
+            for (int32_t t = 0; t < n; t++)
+                for (int64_t r = rb; r < re; r++)
+                    s->x[t * E + r] += s->proj[t * E + r];
+            BN_BARRIER();
+
+            /* FFN norm + quantization, shared by gate and up */
+            k->act_rmsnorm_quant(s->x, E, L->ffn_norm, eps, &s->act_embd, tb, te);
+            BN_BARRIER();
+            bitlinear(k, &W[BN_MAT_GATE], L->mat_scale[BN_MAT_GATE], &s->act_embd, ith, nth,
+                      s->gate, F, &rb, &re);
+            bitlinear(k, &W[BN_MAT_UP], L->mat_scale[BN_MAT_UP], &s->act_embd, ith, nth, s->up,
+                      F, NULL, NULL);
+            /* gate and up have the same rows, so this thread owns [rb, re) of both */
+            for (int32_t t = 0; t < n; t++) {
+                float *g = s->gate + t * F;
+                const float *u = s->up + t * F;
+                if (hp->act == BN_FFN_ACT_RELU2) {
+                    for (int64_t r = rb; r < re; r++) {
+                        float a = g[r] > 0.0f ? g[r] : 0.0f;
+                        g[r] = a * a * u[r];
+                    }
+                } else {
+                    for (int64_t r = rb; r < re; r++)
+                        g[r] = g[r] / (1.0f + expf(-g[r])) * u[r];
+                }
+            }
+            BN_BARRIER();
+            if (L->ffn_sub_norm)
+                k->act_rmsnorm_quant(s->gate, F, L->ffn_sub_norm, eps, &s->act_ff, tb, te);
+            else
+                k->act_quant(s->gate, F, &s->act_ff, tb, te);
+            BN_BARRIER();
+            bitlinear(k, &W[BN_MAT_DOWN], L->mat_scale[BN_MAT_DOWN], &s->act_ff, ith, nth,
+                      s->proj, E, &rb, &re);
+            for (int32_t t = 0; t < n; t++)
+                for (int64_t r = rb; r < re; r++)
+                    s->x[t * E + r] += s->proj[t * E + r];
+            BN_BARRIER();
+        }
+
+        /* final norm and the output layer, for tokens [logits_from, n) */
+        if (n_out > 0) {
+            int64_t ob, oe;
+            bn_kernels_split_rows(n_out, 1, ith, nth, &ob, &oe);
+            for (int64_t t = ob; t < oe; t++)
+                k->rmsnorm(s->x + (logits_from + t) * E, m->output_norm, eps, E,
+                           s->normed + t * E);
+            if (m->lm_head_i8 && oe > ob)
+                k->act_quant(s->normed, E, &s->act_out, ob, oe);
+            BN_BARRIER();
+            int64_t rb, re;
+            bn_kernels_split_rows(hp->n_vocab, 64, ith, nth, &rb, &re);
+            if (re > rb) {
+                if (m->lm_head_i8)
+                    k->dense_gemm_i8(&m->output, &s->act_out, rb, re, logits_out, hp->n_vocab);
+                else
+                    k->dense_gemm(&m->output, s->normed, E, n_out, rb, re, logits_out,
+                                  hp->n_vocab);
+            }
+        }
+    }
+}
