@@ -1,0 +1,194 @@
+/* spm.c: SentencePiece ("llama") encoding of one raw-text fragment, as
+ * llama.cpp's llm_tokenizer_spm does it.
+ *
+ * The text (with an optional leading space) has every ' ' replaced by '▁'
+ * and is cut into UTF-8 characters (lengths from the lead byte only, so any
+ * byte string works). A max-heap holds adjacent symbol pairs whose
+ * concatenation is a vocabulary piece, ordered by that piece's score (higher
+ * first) and then by position (leftmost first); the best pair is merged,
+ * stale pairs (a side already merged away) are skipped, and the new
+ * neighbours are pushed. Each final symbol is a piece (merges only make
+ * pieces) or a single character; characters not in the vocabulary become
+ * their <0xXX> byte tokens (unk if the vocabulary has none).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime/error.h"
+#include "tokenizer/tokenizer_internal.h"
+#include "tokenizer/unicode.h"
+
+typedef struct spm_symbol {
+    size_t start, n; /* bytes of the escaped text; n == 0 once merged away */
+    int64_t prev, next;
+} spm_symbol;
+
+typedef struct spm_bigram {
+    int64_t left, right;
+    float score;
+    size_t size; /* bytes of the pair when it was pushed */
+} spm_bigram;
+
+typedef struct spm_heap {
+    spm_bigram *v;
+    size_t n, cap;
+} spm_heap;
+
+/* a comes out of the queue before b */
+static bool before(const spm_bigram *a, const spm_bigram *b)
+{
+    return a->score > b->score || (a->score == b->score && a->left < b->left);
+}
+
+static bool heap_push(spm_heap *h, spm_bigram x)
+{
+    if (h->n == h->cap) {
+        size_t cap = h->cap ? h->cap * 2 : 64;
+        spm_bigram *nv = realloc(h->v, cap * sizeof *nv);
+        if (!nv)
+            return false;
+        h->v = nv;
+        h->cap = cap;
+    }
+    size_t i = h->n++;
+    while (i > 0) {
+        size_t parent = (i - 1) / 2;
+        if (!before(&x, &h->v[parent]))
+            break;
+        h->v[i] = h->v[parent];
+        i = parent;
+    }
+    h->v[i] = x;
+    return true;
+}
+
+static spm_bigram heap_pop(spm_heap *h)
+{
+    spm_bigram top = h->v[0];
+    spm_bigram last = h->v[--h->n];
+    size_t i = 0;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= h->n)
+            break;
+        if (c + 1 < h->n && before(&h->v[c + 1], &h->v[c]))
+            c++;
+        if (!before(&h->v[c], &last))
+            break;
+        h->v[i] = h->v[c];
+        i = c;
+    }
+    if (h->n)
+        h->v[i] = last;
+    return top;
+}
+
+static bool try_add_bigram(const bn_tokenizer *tok, const char *text, const spm_symbol *syms,
+                           spm_heap *h, int64_t left, int64_t right)
+{
+    if (left < 0 || right < 0)
+        return true;
+    size_t size = syms[left].n + syms[right].n;
+    int32_t id = bn_tok_lookup(tok, text + syms[left].start, size);
+    if (id < 0)
+        return true;
+    spm_bigram b = {left, right, tok->scores[id], size};
+    return heap_push(h, b);
+}
+
+bn_status bn_spm_encode(const bn_tokenizer *tok, const char *text, size_t len, bool space_prefix,
+                        bn_id_list *out, bn_error *err)
+{
+    bn_status st = BN_STATUS_OK;
+    char *esc = NULL;
+    spm_symbol *syms = NULL;
+    spm_heap heap = {0};
+    size_t n_sp = 0;
+
+    /* Escape: optional prefix space, then ' ' -> U+2581 (3 bytes). */
+    for (size_t i = 0; i < len; i++)
+        n_sp += text[i] == ' ';
+    if (len > (SIZE_MAX - 3) / 3) {
+        st = bn_error_set(err, BN_STATUS_NO_MEMORY, "SPM: text of %zu bytes is too long", len);
+        goto fail;
+    }
+    size_t esc_len = len + 2 * n_sp + (space_prefix ? 3 : 0);
+    if (esc_len == 0)
+        return BN_STATUS_OK;
+    esc = malloc(esc_len);
+    syms = malloc(esc_len * sizeof *syms);
+    if (!esc || !syms) {
+        st = bn_error_set(err, BN_STATUS_NO_MEMORY, "SPM: out of memory for %zu bytes", esc_len);
+        goto fail;
+    }
+    size_t o = 0;
+    if (space_prefix) {
+        memcpy(esc, "\xe2\x96\x81", 3);
+        o = 3;
+    }
+    for (size_t i = 0; i < len; i++) {
+        if (text[i] == ' ') {
+            memcpy(esc + o, "\xe2\x96\x81", 3);
+            o += 3;
+        } else {
+            esc[o++] = text[i];
+        }
+    }
+
+    /* One symbol per UTF-8 character (a truncated tail is its own symbol). */
+    int64_t n_syms = 0;
+    for (size_t off = 0; off < esc_len;) {
+        size_t n = bn_utf8_len_from_lead((unsigned char)esc[off]);
+        if (n > esc_len - off)
+            n = esc_len - off;
+        syms[n_syms] = (spm_symbol){off, n, n_syms - 1, off + n == esc_len ? -1 : n_syms + 1};
+        off += n;
+        n_syms++;
+    }
+
+    for (int64_t i = 1; i < n_syms; i++) {
+        if (!try_add_bigram(tok, esc, syms, &heap, i - 1, i))
+            goto oom;
+    }
+    while (heap.n) {
+        spm_bigram b = heap_pop(&heap);
+        spm_symbol *l = &syms[b.left], *r = &syms[b.right];
+        if (l->n == 0 || r->n == 0 || l->n + r->n != b.size)
+            continue; /* stale: one side was merged into something else */
+        l->n += r->n;
+        r->n = 0;
+        l->next = r->next;
+        if (r->next >= 0)
+            syms[r->next].prev = b.left;
+        if (!try_add_bigram(tok, esc, syms, &heap, l->prev, b.left) ||
+            !try_add_bigram(tok, esc, syms, &heap, b.left, l->next))
+            goto oom;
+    }
+
+    /* Emit: a piece, or the byte tokens of a character the vocab lacks. */
+    for (int64_t i = 0; i != -1; i = syms[i].next) {
+        const spm_symbol *s = &syms[i];
+        int32_t id = bn_tok_lookup(tok, esc + s->start, s->n);
+        if (id >= 0) {
+            if (!bn_id_list_push(out, id))
+                goto oom;
+            continue;
+        }
+        for (size_t k = 0; k < s->n; k++) {
+            int32_t bid = tok->byte_ids[(unsigned char)esc[s->start + k]];
+            if (bid < 0)
+                bid = tok->unk;
+            if (bid >= 0 && !bn_id_list_push(out, bid))
+                goto oom;
+        }
+    }
+    goto done;
+oom:
+    st = bn_error_set(err, BN_STATUS_NO_MEMORY, "SPM: out of memory encoding %zu bytes", len);
+fail:
+done:
+    free(esc);
+    free(syms);
+    free(heap.v);
+    return st;
+}
