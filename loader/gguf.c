@@ -658,9 +658,9 @@ static bn_status bn_gguf_parse(bn_gguf *g, bn_error *err)
     if (n_kvs > left / BN_GGUF_MIN_KV_BYTES || n_tensors > left / BN_GGUF_MIN_TENSOR_BYTES ||
         n_kvs * BN_GGUF_MIN_KV_BYTES > left - n_tensors * BN_GGUF_MIN_TENSOR_BYTES) {
         bn_cursor_fail(c, BN_STATUS_FORMAT,
-                       "GGUF header claims %" PRIu64 " keys and %" PRIu64 " tensors, which "
-                       "cannot fit in the %" PRIu64 " bytes after the header (a key needs at "
-                       "least %u bytes, a tensor info %u)", n_kvs, n_tensors, left,
+                       "truncated or corrupt GGUF: the header claims %" PRIu64 " keys and %"
+                       PRIu64 " tensors, which cannot fit in the %" PRIu64 " bytes after it (a "
+                       "key needs at least %u bytes, a tensor info %u)", n_kvs, n_tensors, left,
                        BN_GGUF_MIN_KV_BYTES, BN_GGUF_MIN_TENSOR_BYTES);
         goto fail;
     }
