@@ -425,9 +425,11 @@ bn_status bn_tokenizer_load(const bn_gguf *gguf, bn_tokenizer **out, bn_error *e
     if (tok->kind == BN_TOKENIZER_BPE && (st = load_merges(gguf, tok, err)) != BN_STATUS_OK)
         goto fail;
 
-    /* Special ids: llama.cpp's defaults when the keys are absent. */
-    tok->bos = tok->kind == BN_TOKENIZER_SPM ? 1 : 11;
-    tok->eos = tok->kind == BN_TOKENIZER_SPM ? 2 : 11;
+    /* Special ids: SentencePiece's defaults when the keys are absent; for
+     * BPE the Llama-3 texts (llama.cpp's GPT-2 default 11 is "," in
+     * Llama-3, never a sensible BOS). */
+    tok->bos = tok->kind == BN_TOKENIZER_SPM ? 1 : bn_tok_lookup(tok, "<|begin_of_text|>", 17);
+    tok->eos = tok->kind == BN_TOKENIZER_SPM ? 2 : bn_tok_lookup(tok, "<|end_of_text|>", 15);
     tok->unk = tok->kind == BN_TOKENIZER_SPM ? 0 : -1;
     tok->eot = tok->eom = tok->pad = -1;
     if (tok->bos >= tok->n_vocab)

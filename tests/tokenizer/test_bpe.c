@@ -1,0 +1,138 @@
+/* test_bpe.c: byte-level BPE encoding (tokenizer/bpe.c) against llama.cpp's
+ * Llama-3 test vectors, with the vocabulary imported from tokenizer.json by
+ * our own importer (once per suite, in memory). */
+#include <criterion/criterion.h>
+
+#include "loader/gguf.h"
+#include "loader/gguf_writer.h"
+#include "tokenizer/hf_import.h"
+#include "tokenizer/tokenizer.h"
+#include "vectors.h"
+
+static uint8_t *g_bytes;
+static bn_gguf *g_gguf;
+static bn_tokenizer *g_tok;
+
+static void setup(void)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/data/tokenizer/llama3/tokenizer.json", BN_SHARED_DIR);
+    if (!file_exists(path))
+        return;
+    bn_error err = {0};
+    bn_gguf_writer *w = NULL;
+    size_t size = 0;
+    cr_assert_eq(bn_gguf_writer_new(&w, &err), BN_STATUS_OK);
+    cr_assert_eq(bn_hf_tokenizer_import(path, w, &err), BN_STATUS_OK, "%s", err.message);
+    cr_assert_eq(bn_gguf_writer_write_memory(w, &g_bytes, &size, &err), BN_STATUS_OK, "%s",
+                 err.message);
+    bn_gguf_writer_free(w);
+    cr_assert_eq(bn_gguf_open_memory(g_bytes, size, &g_gguf, &err), BN_STATUS_OK, "%s", err.message);
+    cr_assert_eq(bn_tokenizer_load(g_gguf, &g_tok, &err), BN_STATUS_OK, "%s", err.message);
+}
+
+static void teardown(void)
+{
+    bn_tokenizer_free(g_tok);
+    bn_gguf_close(g_gguf);
+    free(g_bytes);
+    g_tok = NULL;
+    g_gguf = NULL;
+    g_bytes = NULL;
+}
+
+TestSuite(bpe, .init = setup, .fini = teardown);
+
+static bn_tokenizer *tok_or_skip(void)
+{
+    if (!g_tok)
+        cr_skip_test("../shared/data/tokenizer/llama3/tokenizer.json is absent");
+    return g_tok;
+}
+
+static size_t encode(const char *text, size_t len, bool add_bos, bool special, int32_t **ids)
+{
+    size_t n = 0;
+    bn_error err = {0};
+    cr_assert_eq(bn_tokenizer_encode_alloc(tok_or_skip(), text, len, add_bos, special, ids, &n, &err),
+                 BN_STATUS_OK, "%s", err.message);
+    return n;
+}
+
+Test(bpe, matches_every_llama_bpe_test_vector)
+{
+    tok_or_skip();
+    char inp[1100], out[1100];
+    snprintf(inp, sizeof inp, "%s/data/tokenizer/ggml-vocab-llama-bpe.gguf.inp", BN_SHARED_DIR);
+    snprintf(out, sizeof out, "%s/data/tokenizer/ggml-vocab-llama-bpe.gguf.out", BN_SHARED_DIR);
+    vector_case *v = NULL;
+    size_t n = load_vectors(inp, out, &v);
+    cr_assert_eq(n, 46, "expected 46 vectors, read %zu", n);
+    size_t pass = 0;
+    for (size_t i = 0; i < n; i++) {
+        int32_t *ids = NULL;
+        size_t k = encode(v[i].text, v[i].len, false, false, &ids);
+        bool same = k == v[i].n_ids && (k == 0 || memcmp(ids, v[i].ids, k * sizeof *ids) == 0);
+        if (!same) {
+            char got[2048] = "";
+            for (size_t j = 0; j < k && strlen(got) < 2000; j++)
+                snprintf(got + strlen(got), sizeof got - strlen(got), " %d", ids[j]);
+            cr_expect(same, "vector %zu (%s): got [%s ]", i, v[i].text, got);
+        }
+        pass += same;
+        free(ids);
+    }
+    cr_assert_eq(pass, n);
+    free_vectors(v, n);
+}
+
+Test(bpe, imported_vocab_has_llama3_specials_and_eog_set)
+{
+    bn_tokenizer *tok = tok_or_skip();
+    cr_assert_eq(bn_tokenizer_n_vocab(tok), 128256);
+    cr_assert_eq(bn_tokenizer_bos(tok), 128000);
+    cr_assert_eq(bn_tokenizer_eos(tok), 128001);
+    cr_assert_eq(bn_tokenizer_eot(tok), 128009);
+    cr_assert(bn_tokenizer_add_bos(tok));
+    cr_assert(bn_tokenizer_is_eog(tok, 128001));
+    cr_assert(bn_tokenizer_is_eog(tok, 128009));
+    /* this is the Llama-3 (not 3.1) vocabulary: 128008 is reserved, no <|eom_id|> */
+    cr_assert_not(bn_tokenizer_is_eog(tok, 128008));
+    cr_assert_not(bn_tokenizer_is_eog(tok, 128000));
+    cr_assert_not(bn_tokenizer_is_eog(tok, 13));
+    cr_assert_eq(bn_tokenizer_token_type(tok, 128006), BN_TOKEN_TYPE_CONTROL);
+    cr_assert_eq(bn_tokenizer_token_type(tok, 9906), BN_TOKEN_TYPE_NORMAL);
+    cr_assert_eq(bn_tokenizer_find(tok, "<|start_header_id|>", 19), 128006);
+    cr_assert_eq(bn_tokenizer_find(tok, "no such token at all", 20), -1);
+}
+
+Test(bpe, splits_special_tokens_only_when_asked)
+{
+    const char *chat = "<|begin_of_text|>User: hi<|eot_id|>Assistant: ";
+    int32_t *ids = NULL;
+    size_t n = encode(chat, strlen(chat), false, true, &ids);
+    /* <|begin_of_text|> User : hi <|eot_id|> Assistant : ␠ */
+    cr_assert_geq(n, 5);
+    cr_assert_eq(ids[0], 128000);
+    bool has_eot = false;
+    for (size_t i = 0; i < n; i++)
+        has_eot = has_eot || ids[i] == 128009;
+    cr_assert(has_eot);
+    free(ids);
+    n = encode(chat, strlen(chat), false, false, &ids);
+    for (size_t i = 0; i < n; i++)
+        cr_assert_lt(ids[i], 128000, "special id %d produced without parse_special", ids[i]);
+    free(ids);
+}
+
+Test(bpe, adds_bos_when_asked_and_empty_text_gives_only_bos)
+{
+    int32_t *ids = NULL;
+    size_t n = encode("", 0, true, false, &ids);
+    cr_assert_eq(n, 1);
+    cr_assert_eq(ids[0], 128000);
+    free(ids);
+    n = encode("", 0, false, false, &ids);
+    cr_assert_eq(n, 0);
+    free(ids);
+}
