@@ -203,6 +203,9 @@ typedef struct bn_dense_matrix {
     int8_t *q8;          /* (rows, q8_stride) int8 copy, or NULL */
     int64_t q8_stride;   /* bn_act_batch_stride(K) */
     float *q8_scale;     /* (rows) weight scale of each int8 row */
+    int32_t *q8_sum;     /* (rows) sum of each int8 row (offset trick of the
+                          * unsigned x signed dot instructions) */
+    void *owned;         /* the int8 copy's one allocation */
 } bn_dense_matrix;
 
 /* Wraps the bytes (F32/F16/BF16/Q8_0/Q6_K; K % block size == 0; n_bytes at

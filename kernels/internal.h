@@ -1,0 +1,139 @@
+/* internal.h: what the kernel files share and nobody else includes.
+ *
+ * Owns the list of tables built into the library, the scalar reference
+ * functions (SIMD tables point at them for the cases they do not speed up,
+ * e.g. BLOCK256 scales), the code-access helpers of each layout and the
+ * output epilogue that every ISA must reproduce bit for bit.
+ * No intrinsics here: baseline files include it.
+ */
+#ifndef BN_KERNELS_INTERNAL_H
+#define BN_KERNELS_INTERNAL_H
+
+#include <stdint.h>
+
+#include "kernels/kernels.h"
+
+/* The tables (each defined in its own ISA's file when built). */
+extern const bn_kernels bn_kernels_ref;
+#if defined(BN_HAVE_KERNELS_X86)
+extern const bn_kernels bn_kernels_avx2;
+extern const bn_kernels bn_kernels_avx512;
+#endif
+#if defined(BN_HAVE_KERNELS_ARM)
+extern const bn_kernels bn_kernels_neon;
+extern const bn_kernels bn_kernels_neon_dotprod;
+#endif
+
+/* CPU features that decide which tables run (cpu.c). */
+typedef struct bn_cpu_features {
+    bool avx2;   /* AVX2 + FMA + F16C, and the OS saves YMM state */
+    bool avx512; /* F/BW/VL/DQ/VNNI, and the OS saves ZMM/opmask state */
+    bool neon;
+    bool neon_dotprod;
+} bn_cpu_features;
+void bn_cpu_features_detect(bn_cpu_features *out);
+
+/* Smallest K (in values) of an act row any layout reads: padded blocks. */
+#define BN_LUT_ENTRY_BYTES 32 /* 16 int16 entries split into lo/hi byte tables */
+
+/* Layout constants. */
+#define BN_I2_BLOCK 128      /* values per I2 block */
+#define BN_I2_BLOCK_BYTES 32
+#define BN_T5_CHUNK 320      /* values per T5 chunk */
+#define BN_T5_CHUNK_BYTES 64
+#define BN_LUT_TILE_ROWS 64  /* rows per LUT2 tile */
+#define BN_LUT_KBLOCK 256    /* LUT2 pads K to this */
+
+static inline int64_t bn_round_up(int64_t x, int64_t m) {
+    return (x + m - 1) / m * m;
+}
+
+/* 2-bit code (0..2, value + 1) of value k in an I2 row. */
+static inline int bn_i2_code(const uint8_t *row, int64_t k) {
+    int64_t blk = k / BN_I2_BLOCK, in = k % BN_I2_BLOCK;
+    int g = (int)(in / 32), j = (int)(in % 32);
+    return (row[blk * BN_I2_BLOCK_BYTES + j] >> (6 - 2 * g)) & 3;
+}
+
+/* Trit code (0..2) of value k in a T5 row: TQ1_0's base-3 fixed point. */
+static inline int bn_t5_code(const uint8_t *row, int64_t k) {
+    static const uint8_t pow3[5] = {1, 3, 9, 27, 81};
+    int64_t chunk = k / BN_T5_CHUNK, in = k % BN_T5_CHUNK;
+    int i = (int)(in / 64), j = (int)(in % 64);
+    uint8_t u = (uint8_t)(row[chunk * BN_T5_CHUNK_BYTES + j] * pow3[i]);
+    return (u * 3) >> 8;
+}
+
+/* 4-bit LUT index (c0 | c1 << 2) of activation pair p of row r in LUT2. */
+static inline int bn_lut2_index(const bn_ternary_matrix *m, int64_t r, int64_t p) {
+    const uint8_t *tile = m->data + (uint64_t)(r / BN_LUT_TILE_ROWS) * m->row_bytes;
+    uint8_t b = tile[(p / 2) * BN_LUT_TILE_ROWS + r % BN_LUT_TILE_ROWS];
+    return (p & 1) ? b >> 4 : b & 15;
+}
+
+/* Code (0..2) of value k of row r in any layout. */
+int bn_ternary_matrix_code(const bn_ternary_matrix *m, int64_t r, int64_t k);
+/* Codes of values [k0, k0 + n) of row r (k0 + n <= Kp). */
+void bn_ternary_matrix_codes(const bn_ternary_matrix *m, int64_t r, int64_t k0, int64_t n,
+                             uint8_t *codes);
+
+/* The epilogue for TENSOR and ROW scales, written once so that every ISA's
+ * scalar tail agrees with its vector body: (float)acc / act_scale * w_scale. */
+static inline float bn_ternary_out(const bn_ternary_matrix *w, int64_t r, int32_t acc,
+                                   float act_scale) {
+    float ws = w->scale_kind == BN_TERNARY_SCALE_ROW ? w->scales[r] : w->scale;
+    return (float)acc / act_scale * ws;
+}
+
+/* Reference functions (ref/). Named after what they multiply. */
+void bn_act_quant_i8_ref(const float *x, int64_t x_stride, bn_act_batch *act, int64_t t_begin,
+                         int64_t t_end);
+void bn_act_rmsnorm_quant_i8_ref(const float *x, int64_t x_stride, const float *norm_w,
+                                 float eps, bn_act_batch *act, int64_t t_begin, int64_t t_end);
+/* After q of token t is written: sum, block_sum, lut (shared by all ISAs;
+ * the SIMD tables replace it with their own when faster). */
+void bn_act_finish_row_ref(bn_act_batch *act, int64_t t);
+/* The 16-lane sum of squares of the header's exact order. */
+float bn_sumsq16_ref(const float *x, int64_t n);
+
+void bn_gemm_i2_i8_ref(const bn_ternary_matrix *w, const bn_act_batch *act, int64_t row_begin,
+                       int64_t row_end, float *y, int64_t y_stride);
+void bn_gemm_acc_i2_i8_ref(const bn_ternary_matrix *w, const bn_act_batch *act,
+                           int64_t row_begin, int64_t row_end, int32_t *acc,
+                           int64_t acc_stride);
+void bn_gemm_t5_i8_ref(const bn_ternary_matrix *w, const bn_act_batch *act, int64_t row_begin,
+                       int64_t row_end, float *y, int64_t y_stride);
+void bn_gemm_acc_t5_i8_ref(const bn_ternary_matrix *w, const bn_act_batch *act,
+                           int64_t row_begin, int64_t row_end, int32_t *acc,
+                           int64_t acc_stride);
+void bn_gemm_lut2_i8_ref(const bn_ternary_matrix *w, const bn_act_batch *act, int64_t row_begin,
+                         int64_t row_end, float *y, int64_t y_stride);
+void bn_gemm_acc_lut2_i8_ref(const bn_ternary_matrix *w, const bn_act_batch *act,
+                             int64_t row_begin, int64_t row_end, int32_t *acc,
+                             int64_t acc_stride);
+
+void bn_dense_gemm_f32_ref(const bn_dense_matrix *w, const float *x, int64_t x_stride,
+                           int64_t n_tokens, int64_t row_begin, int64_t row_end, float *y,
+                           int64_t y_stride);
+void bn_dense_gemm_i8_ref(const bn_dense_matrix *w, const bn_act_batch *act, int64_t row_begin,
+                          int64_t row_end, float *y, int64_t y_stride);
+
+float bn_dot_f32_ref(const float *a, const float *b, int64_t n);
+float bn_dot_f16_ref(const float *a, const uint16_t *b, int64_t n);
+void bn_axpy_f32_ref(float a, const float *x, float *y, int64_t n);
+void bn_axpy_f16_ref(float a, const uint16_t *x, float *y, int64_t n);
+void bn_rmsnorm_f32_ref(const float *x, const float *w, float eps, int64_t n, float *y);
+void bn_softmax_f32_ref(float *x, int64_t n);
+void bn_f16_to_f32_ref(const uint16_t *src, float *dst, int64_t n);
+void bn_f32_to_f16_ref(const float *src, uint16_t *dst, int64_t n);
+
+/* Q8_0 and Q6_K blocks (ggml's layouts). */
+#define BN_Q8_0_BLOCK 32
+#define BN_Q8_0_BYTES 34 /* f16 d, int8 qs[32] */
+#define BN_Q6_K_BLOCK 256
+#define BN_Q6_K_BYTES 210 /* ql[128], qh[64], int8 scales[16], f16 d */
+
+/* Dequantizes values [0, K) of one stored row into out (exact). */
+void bn_dense_row_to_f32(bn_tensor_type type, const uint8_t *row, int64_t K, float *out);
+
+#endif /* BN_KERNELS_INTERNAL_H */

@@ -1,0 +1,175 @@
+/* test_ternary_gemm.c: ternary x int8 products of every table and layout
+ * against the reference: int32 accumulators and float outputs bit-exact.
+ *
+ * Shapes (K x rows): the 2B4T matrices 2560x2560, 2560x640, 2560x6912,
+ * 6912x2560; the 1bitLLM-3B K = 3200 and 8640 (not multiples of 128 or 256:
+ * every layout pads K, so all layouts take them; BLOCK256 scales need
+ * K % 256 == 0 and only get those shapes); one row; K of one block of each
+ * layout (128, 256, 320). Batches 1, 7 and 128 (batch 7 on the first 640
+ * rows and batch 128 on the first 128 rows of the big shapes, to stay fast). */
+#include "kernel_test.h"
+
+typedef struct kt_shape {
+    int64_t K, rows;
+} kt_shape;
+
+static const kt_shape kt_shapes[] = {
+    {2560, 2560}, {2560, 640}, {2560, 6912}, {6912, 2560}, {3200, 100},
+    {8640, 3200}, {2560, 1},   {128, 70},    {256, 65},    {320, 64},
+};
+
+/* The plain oracle: sum of trits times q. */
+static int32_t kt_dot(const int8_t *v, const int8_t *q, int64_t K) {
+    int32_t a = 0;
+    for (int64_t k = 0; k < K; k++)
+        a += v[k] * q[k];
+    return a;
+}
+
+static void kt_check(const bn_kernels *k, bn_ternary_layout layout, bn_ternary_scale_kind kind,
+                     kt_shape sh, int64_t nt, uint64_t seed) {
+    const bn_kernels *ref = bn_kernels_find("ref");
+    kt_rng rng = {seed};
+    int64_t K = sh.K, rows = sh.rows;
+    /* Full shapes at batch 1; the first rows of the big matrices for larger
+     * batches (every code path is already taken by then; keeps it fast). */
+    if (nt > 16 && rows > 128)
+        rows = 128;
+    else if (nt > 1 && rows > 640)
+        rows = 640;
+    int8_t *v = malloc((size_t)(K * rows));
+    kt_fill_trits(&rng, v, K * rows);
+    size_t ns = kind == BN_TERNARY_SCALE_BLOCK256 ? (size_t)(rows * (K / 256)) : (size_t)rows;
+    float *sc = malloc(sizeof(float) * ns);
+    for (size_t i = 0; i < ns; i++)
+        sc[i] = 0.01f + kt_unit(&rng);
+    bn_ternary_matrix m;
+    bn_error err = {0};
+    cr_assert_eq(bn_ternary_matrix_init_values(layout, v, sc, kind, K, rows, &m, &err), BN_STATUS_OK,
+                 "%s", err.message);
+    cr_assert_eq(m.layout, layout);
+    cr_assert_eq(m.scale_kind, kind);
+
+    float *x = malloc(sizeof(float) * (size_t)(K * nt));
+    for (int64_t i = 0; i < K * nt; i++)
+        x[i] = kt_act(&rng);
+    bn_act_batch act;
+    cr_assert_eq(bn_act_batch_alloc(K, nt, layout == BN_LAYOUT_LUT2, &act, &err), BN_STATUS_OK);
+    cr_assert_eq(bn_act_batch_reset(&act, K, nt, &err), BN_STATUS_OK);
+    ref->act_quant(x, K, &act, 0, nt);
+
+    int32_t *acc = malloc(sizeof(int32_t) * (size_t)(rows * nt));
+    float *y = malloc(sizeof(float) * (size_t)(rows * nt));
+    float *y_ref = malloc(sizeof(float) * (size_t)(rows * nt));
+    /* Two ranges split at a granule boundary, as the runtime's threads do. */
+    int64_t mid = rows / 2 / k->row_granule * k->row_granule;
+    k->ternary[layout].gemm_acc(&m, &act, 0, mid, acc, rows);
+    k->ternary[layout].gemm_acc(&m, &act, mid, rows, acc, rows);
+    for (int64_t t = 0; t < nt; t++)
+        for (int64_t r = 0; r < rows; r++) {
+            int32_t want = kt_dot(v + r * K, act.q + t * act.stride, K);
+            if (acc[t * rows + r] != want)
+                cr_assert_fail("%s layout %d K=%lld rows=%lld nt=%lld: acc[%lld][%lld] = %d, "
+                               "want %d",
+                               k->name, layout, (long long)K, (long long)rows, (long long)nt,
+                               (long long)t, (long long)r, acc[t * rows + r], want);
+        }
+    ref->ternary[layout].gemm(&m, &act, 0, rows, y_ref, rows);
+    k->ternary[layout].gemm(&m, &act, 0, mid, y, rows);
+    k->ternary[layout].gemm(&m, &act, mid, rows, y, rows);
+    for (int64_t i = 0; i < rows * nt; i++)
+        if (memcmp(&y[i], &y_ref[i], sizeof(float)) != 0)
+            cr_assert_fail(
+                  "%s layout %d kind %d K=%lld nt=%lld: y[%lld] = %.9g, ref %.9g", k->name, layout,
+                  kind, (long long)K, (long long)nt, (long long)i, (double)y[i], (double)y_ref[i]);
+    /* The float output is the accumulator scaled (TENSOR / ROW). */
+    if (kind != BN_TERNARY_SCALE_BLOCK256)
+        for (int64_t t = 0; t < nt; t++)
+            for (int64_t r = 0; r < rows; r++) {
+                float ws = kind == BN_TERNARY_SCALE_ROW ? sc[r] : sc[0];
+                float want = (float)acc[t * rows + r] / act.scale[t] * ws;
+                if (memcmp(&want, &y[t * rows + r], 4) != 0)
+                    cr_assert_fail("epilogue of row %lld", (long long)r);
+            }
+    bn_act_batch_free(&act);
+    bn_ternary_matrix_free(&m);
+    free(v);
+    free(sc);
+    free(x);
+    free(acc);
+    free(y);
+    free(y_ref);
+}
+
+static void kt_all_shapes(const bn_kernels *k, bn_ternary_layout layout,
+                          bn_ternary_scale_kind kind) {
+    int64_t batches[] = {1, 7, 128};
+    for (size_t s = 0; s < sizeof kt_shapes / sizeof kt_shapes[0]; s++) {
+        if (kind == BN_TERNARY_SCALE_BLOCK256 && kt_shapes[s].K % 256 != 0)
+            continue;
+        for (size_t b = 0; b < 3; b++)
+            kt_check(k, layout, kind, kt_shapes[s], batches[b], 1000 + s * 10 + b);
+    }
+}
+
+static void i2_tensor_scale(const bn_kernels *k) {
+    kt_all_shapes(k, BN_LAYOUT_I2, BN_TERNARY_SCALE_TENSOR);
+}
+static void i2_row_scales(const bn_kernels *k) {
+    kt_check(k, BN_LAYOUT_I2, BN_TERNARY_SCALE_ROW, (kt_shape){2560, 640}, 1, 1);
+    kt_check(k, BN_LAYOUT_I2, BN_TERNARY_SCALE_ROW, (kt_shape){3200, 100}, 7, 2);
+}
+static void i2_block_scales(const bn_kernels *k) {
+    kt_check(k, BN_LAYOUT_I2, BN_TERNARY_SCALE_BLOCK256, (kt_shape){2560, 640}, 1, 3);
+    kt_check(k, BN_LAYOUT_I2, BN_TERNARY_SCALE_BLOCK256, (kt_shape){6912, 130}, 7, 4);
+    kt_check(k, BN_LAYOUT_I2, BN_TERNARY_SCALE_BLOCK256, (kt_shape){512, 64}, 128, 5);
+}
+static void t5_tensor_scale(const bn_kernels *k) {
+    kt_all_shapes(k, BN_LAYOUT_T5, BN_TERNARY_SCALE_TENSOR);
+}
+static void t5_row_scales(const bn_kernels *k) {
+    kt_check(k, BN_LAYOUT_T5, BN_TERNARY_SCALE_ROW, (kt_shape){2560, 640}, 1, 6);
+    kt_check(k, BN_LAYOUT_T5, BN_TERNARY_SCALE_ROW, (kt_shape){8640, 70}, 7, 7);
+}
+static void lut2_tensor_scale(const bn_kernels *k) {
+    kt_all_shapes(k, BN_LAYOUT_LUT2, BN_TERNARY_SCALE_TENSOR);
+}
+static void lut2_row_scales(const bn_kernels *k) {
+    kt_check(k, BN_LAYOUT_LUT2, BN_TERNARY_SCALE_ROW, (kt_shape){2560, 640}, 1, 8);
+    kt_check(k, BN_LAYOUT_LUT2, BN_TERNARY_SCALE_ROW, (kt_shape){3200, 100}, 7, 9);
+}
+
+KT_FOR_TABLES(ternary_gemm, i2_matches_ref_with_a_tensor_scale, i2_tensor_scale)
+KT_FOR_TABLES(ternary_gemm, i2_matches_ref_with_row_scales, i2_row_scales)
+KT_FOR_TABLES(ternary_gemm, i2_matches_ref_with_block_scales, i2_block_scales)
+KT_FOR_TABLES(ternary_gemm, t5_matches_ref_with_a_tensor_scale, t5_tensor_scale)
+KT_FOR_TABLES(ternary_gemm, t5_matches_ref_with_row_scales, t5_row_scales)
+KT_FOR_TABLES(ternary_gemm, lut2_matches_ref_with_a_tensor_scale, lut2_tensor_scale)
+KT_FOR_TABLES(ternary_gemm, lut2_matches_ref_with_row_scales, lut2_row_scales)
+
+static void lut2_without_tables_still_computes(const bn_kernels *k) {
+    /* A LUT2 matrix with a batch allocated without tables falls back to the
+     * codes: same numbers, no crash. */
+    const int64_t K = 512, rows = 64;
+    kt_rng rng = {77};
+    int8_t v[512 * 64];
+    kt_fill_trits(&rng, v, K * rows);
+    float s = 1.0f, x[512];
+    for (int i = 0; i < 512; i++)
+        x[i] = kt_act(&rng);
+    bn_ternary_matrix m;
+    cr_assert_eq(bn_ternary_matrix_init_values(BN_LAYOUT_LUT2, v, &s, BN_TERNARY_SCALE_TENSOR, K,
+                                               rows, &m, NULL),
+                 BN_STATUS_OK);
+    bn_act_batch act;
+    cr_assert_eq(bn_act_batch_alloc(K, 1, false, &act, NULL), BN_STATUS_OK);
+    bn_act_batch_reset(&act, K, 1, NULL);
+    k->act_quant(x, K, &act, 0, 1);
+    int32_t acc[64];
+    k->ternary[BN_LAYOUT_LUT2].gemm_acc(&m, &act, 0, rows, acc, rows);
+    for (int r = 0; r < rows; r++)
+        cr_assert_eq(acc[r], kt_dot(v + r * K, act.q, K));
+    bn_act_batch_free(&act);
+    bn_ternary_matrix_free(&m);
+}
+KT_FOR_TABLES(ternary_gemm, lut2_without_tables_still_computes, lut2_without_tables_still_computes)

@@ -1,0 +1,150 @@
+/* test_ternary_matrix.c: building ternary matrices in the kernel layouts
+ * (kernels/ternary_matrix.c): lossless repacks, zero-copy I2_S, scale
+ * canonicalisation, errors. */
+#include "kernel_test.h"
+#include "loader/ternary_codec.h"
+
+static void kt_round_trip(bn_ternary_layout layout, int64_t K, int64_t rows, uint64_t seed) {
+    kt_rng rng = {seed};
+    int8_t *v = malloc((size_t)(K * rows)), *back = malloc((size_t)(K * rows));
+    float *scales = malloc(sizeof(float) * (size_t)rows), *sb = malloc(sizeof(float) * (size_t)rows);
+    kt_fill_trits(&rng, v, K * rows);
+    for (int64_t r = 0; r < rows; r++)
+        scales[r] = 0.25f + (float)r;
+    bn_ternary_matrix m;
+    bn_error err = {0};
+    cr_assert_eq(bn_ternary_matrix_init_values(layout, v, scales, BN_TERNARY_SCALE_ROW, K, rows,
+                                               &m, &err),
+                 BN_STATUS_OK, "%s", err.message);
+    cr_assert_eq(m.layout, layout);
+    cr_assert(m.Kp >= K);
+    bn_ternary_scale_kind kind;
+    cr_assert_eq(bn_ternary_matrix_decode(&m, back, sb, &kind, &err), BN_STATUS_OK);
+    cr_assert(memcmp(v, back, (size_t)(K * rows)) == 0, "layout %d K=%lld rows=%lld", layout,
+              (long long)K, (long long)rows);
+    if (rows > 1) {
+        cr_assert_eq(kind, BN_TERNARY_SCALE_ROW);
+        cr_assert(memcmp(scales, sb, sizeof(float) * (size_t)rows) == 0);
+    }
+    bn_ternary_matrix_free(&m);
+    bn_ternary_matrix_free(&m);
+    free(v);
+    free(back);
+    free(scales);
+    free(sb);
+}
+
+Test(ternary_matrix, every_layout_round_trips_losslessly) {
+    int64_t Ks[] = {1, 2, 5, 127, 128, 129, 256, 320, 321, 640, 3200, 8640};
+    int64_t rows[] = {1, 3, 64, 65};
+    for (int l = 0; l < BN_LAYOUT_COUNT; l++)
+        for (size_t i = 0; i < sizeof Ks / sizeof Ks[0]; i++)
+            for (size_t j = 0; j < sizeof rows / sizeof rows[0]; j++)
+                kt_round_trip((bn_ternary_layout)l, Ks[i], rows[j], 1 + i * 7 + j);
+}
+
+Test(ternary_matrix, equal_block_scales_become_a_tensor_scale) {
+    const int64_t K = 512, rows = 3;
+    int8_t v[512 * 3];
+    float d[6] = {0.5f, 0.5f, 0.5f, 0.5f, 0.5f, 0.5f};
+    kt_rng rng = {5};
+    kt_fill_trits(&rng, v, K * rows);
+    memset(v + 256, 0, 256); /* a block of zeros may carry any scale */
+    d[1] = 7.0f;
+    bn_ternary_matrix m;
+    cr_assert_eq(bn_ternary_matrix_init_values(BN_LAYOUT_T5, v, d, BN_TERNARY_SCALE_BLOCK256, K,
+                                               rows, &m, NULL),
+                 BN_STATUS_OK);
+    cr_assert_eq(m.scale_kind, BN_TERNARY_SCALE_TENSOR);
+    cr_assert_eq(m.scale, 0.5f);
+    cr_assert_eq(m.layout, BN_LAYOUT_T5);
+    bn_ternary_matrix_free(&m);
+
+    float d2[6] = {0.5f, 0.5f, 2.0f, 2.0f, 3.0f, 3.0f};
+    cr_assert_eq(bn_ternary_matrix_init_values(BN_LAYOUT_LUT2, v, d2, BN_TERNARY_SCALE_BLOCK256,
+                                               K, rows, &m, NULL),
+                 BN_STATUS_OK);
+    cr_assert_eq(m.scale_kind, BN_TERNARY_SCALE_ROW);
+    cr_assert_eq(m.layout, BN_LAYOUT_LUT2);
+    cr_assert(m.scales[0] == 0.5f && m.scales[1] == 2.0f && m.scales[2] == 3.0f);
+    bn_ternary_matrix_free(&m);
+
+    float d3[6] = {0.5f, 0.5f, 2.0f, 2.5f, 3.0f, 3.0f};
+    cr_assert_eq(bn_ternary_matrix_init_values(BN_LAYOUT_LUT2, v, d3, BN_TERNARY_SCALE_BLOCK256,
+                                               K, rows, &m, NULL),
+                 BN_STATUS_OK);
+    cr_assert_eq(m.scale_kind, BN_TERNARY_SCALE_BLOCK256);
+    cr_assert_eq(m.layout, BN_LAYOUT_I2, "block scales fall back to the I2 layout");
+    cr_assert(memcmp(m.scales, d3, sizeof d3) == 0, "scales are untouched");
+    bn_ternary_matrix_free(&m);
+}
+
+/* Every stored type, through the codec, into both families. */
+static void kt_from_type(bn_tensor_type type, bn_kernel_family fam, int64_t K, int64_t rows) {
+    kt_rng rng = {(uint64_t)type * 31 + (uint64_t)fam + 7};
+    int8_t *v = malloc((size_t)(K * rows)), *back = malloc((size_t)(K * rows));
+    kt_fill_trits(&rng, v, K * rows);
+    float s = 0.75f, sb[4096];
+    uint64_t nb = bn_ternary_encoded_bytes(type, K, rows);
+    cr_assert(nb > 0, "%s K=%lld", bn_tensor_type_name(type), (long long)K);
+    uint8_t *bytes = malloc(nb);
+    bn_error err = {0};
+    cr_assert_eq(bn_ternary_encode(type, v, &s, BN_TERNARY_SCALE_TENSOR, K, rows, bytes, nb, &err),
+                 BN_STATUS_OK, "%s", err.message);
+    bn_ternary_matrix m;
+    cr_assert_eq(bn_ternary_matrix_init(NULL, fam, type, bytes, nb, K, rows, &m, &err),
+                 BN_STATUS_OK, "%s: %s", bn_tensor_type_name(type), err.message);
+    bn_ternary_layout want = fam == BN_FAMILY_LUT ? BN_LAYOUT_LUT2
+                             : (type == BN_TYPE_TQ1_0 || type == BN_TYPE_IQ1_BN) ? BN_LAYOUT_T5
+                                                                                 : BN_LAYOUT_I2;
+    cr_assert_eq(m.layout, want, "%s family %d", bn_tensor_type_name(type), fam);
+    cr_assert_eq(m.zero_copy, fam == BN_FAMILY_MAD && type == BN_TYPE_I2_S && K % 128 == 0);
+    if (m.zero_copy)
+        cr_assert_eq(m.data, bytes);
+    cr_assert_eq(m.scale_kind, BN_TERNARY_SCALE_TENSOR, "%s", bn_tensor_type_name(type));
+    cr_assert_eq(m.scale, 0.75f);
+    bn_ternary_scale_kind kind;
+    cr_assert_eq(bn_ternary_matrix_decode(&m, back, sb, &kind, &err), BN_STATUS_OK);
+    cr_assert(memcmp(v, back, (size_t)(K * rows)) == 0, "%s family %d", bn_tensor_type_name(type),
+              fam);
+    bn_ternary_matrix_free(&m);
+    /* One byte short of the stored size is a format error, never a crash. */
+    cr_assert_neq(bn_ternary_matrix_init(NULL, fam, type, bytes, nb - 1 - (type == BN_TYPE_I2_S ? 31 : 0),
+                                         K, rows, &m, &err),
+                  BN_STATUS_OK, "%s truncated", bn_tensor_type_name(type));
+    free(bytes);
+    free(v);
+    free(back);
+}
+
+Test(ternary_matrix, every_stored_type_loads_into_both_families) {
+    bn_tensor_type types[] = {BN_TYPE_I2_S,  BN_TYPE_TQ2_0, BN_TYPE_TQ1_0, BN_TYPE_IQ2_BN,
+                              BN_TYPE_IQ1_BN, BN_TYPE_F32,  BN_TYPE_F16,   BN_TYPE_BF16};
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+        for (int f = 0; f < BN_FAMILY_COUNT; f++)
+            kt_from_type(types[i], (bn_kernel_family)f, 512, 70);
+}
+
+Test(ternary_matrix, i2s_with_k_not_a_multiple_of_128_is_repacked) {
+    kt_from_type(BN_TYPE_I2_S, BN_FAMILY_MAD, 8640, 16);
+    kt_from_type(BN_TYPE_I2_S, BN_FAMILY_LUT, 8640, 16);
+}
+
+Test(ternary_matrix, non_ternary_types_and_bad_shapes_are_refused) {
+    uint8_t bytes[4096] = {0};
+    bn_ternary_matrix m;
+    bn_error err = {0};
+    cr_assert_eq(bn_ternary_matrix_init(NULL, BN_FAMILY_MAD, BN_TYPE_Q8_0, bytes, sizeof bytes,
+                                        32, 4, &m, &err),
+                 BN_STATUS_UNSUPPORTED);
+    cr_assert(strstr(err.message, "Q8_0"), "%s", err.message);
+    cr_assert_eq(bn_ternary_matrix_init(NULL, BN_FAMILY_MAD, BN_TYPE_I2_S, bytes, sizeof bytes,
+                                        0, 4, &m, NULL),
+                 BN_STATUS_INVALID_ARG);
+    int8_t v[4] = {0, 1, 2, -1};
+    float s = 1.0f;
+    cr_assert_eq(bn_ternary_matrix_init_values(BN_LAYOUT_I2, v, &s, BN_TERNARY_SCALE_TENSOR, 4, 1,
+                                               &m, &err),
+                 BN_STATUS_INVALID_ARG, "a 2 is not a trit");
+    bn_ternary_matrix_free(NULL);
+}
