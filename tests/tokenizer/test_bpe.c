@@ -136,3 +136,75 @@ Test(bpe, adds_bos_when_asked_and_empty_text_gives_only_bos)
     cr_assert_eq(n, 0);
     free(ids);
 }
+
+static void expect_round_trip(const char *text, size_t len)
+{
+    int32_t *ids = NULL;
+    size_t n = encode(text, len, true, false, &ids), back_len = 0;
+    char *back = NULL;
+    bn_error err = {0};
+    cr_assert_eq(bn_tokenizer_decode_alloc(g_tok, ids, n, false, &back, &back_len, &err),
+                 BN_STATUS_OK, "%s", err.message);
+    cr_expect(back_len == len && memcmp(back, text, len) == 0,
+              "round trip of %zu bytes \"%.60s\" gave %zu bytes \"%.60s\"", len, text, back_len, back);
+    free(back);
+    free(ids);
+}
+
+Test(bpe, round_trips_valid_utf8)
+{
+    tok_or_skip();
+    char inp[1100], out[1100];
+    snprintf(inp, sizeof inp, "%s/data/tokenizer/ggml-vocab-llama-bpe.gguf.inp", BN_SHARED_DIR);
+    snprintf(out, sizeof out, "%s/data/tokenizer/ggml-vocab-llama-bpe.gguf.out", BN_SHARED_DIR);
+    vector_case *v = NULL;
+    size_t n = load_vectors(inp, out, &v);
+    for (size_t i = 0; i < n; i++)
+        expect_round_trip(v[i].text, v[i].len);
+    free_vectors(v, n);
+    static const char *const extra[] = {
+        "", " ", "     ", "\t\t\n\n \r\n \n", "0123456789012345678901234567890",
+        "\xf0\x9f\x98\x80\xf0\x9f\x98\x81\xf0\x9f\xa6\x99 emoji \xf0\x9f\x8f\xb3\xef\xb8\x8f\xe2\x80\x8d\xf0\x9f\x8c\x88",
+        "\xe4\xb8\xad\xe6\x96\x87\xe5\xad\x97\xe7\xac\xa6\xe6\xb5\x8b\xe8\xaf\x95\xe3\x80\x82\xed\x95\x9c\xea\xb5\xad\xec\x96\xb4",
+        "I'M HERE, you'LL see: 'tis 'Re 've", "\x01\x02\x7f\xc2\xa0\xc2\xad nbsp",
+        "<|eot_id|> stays text", "x\xe2\x96\x81y",
+    };
+    for (size_t i = 0; i < sizeof extra / sizeof extra[0]; i++)
+        expect_round_trip(extra[i], strlen(extra[i]));
+}
+
+Test(bpe, invalid_utf8_becomes_replacement_characters)
+{
+    tok_or_skip();
+    /* As llama.cpp: each byte that does not start a well-formed sequence is
+     * read as U+FFFD, so it decodes to EF BF BD. */
+    static const char bad[] = "a\xff" "b\xc3" "c";
+    int32_t *ids = NULL;
+    size_t n = encode(bad, sizeof bad - 1, false, false, &ids), len = 0;
+    char *back = NULL;
+    cr_assert_eq(bn_tokenizer_decode_alloc(g_tok, ids, n, false, &back, &len, NULL), BN_STATUS_OK);
+    static const char want[] = "a\xef\xbf\xbd" "b\xef\xbf\xbd" "c";
+    cr_assert_eq(len, sizeof want - 1, "%zu bytes: %s", len, back);
+    cr_assert_eq(memcmp(back, want, len), 0);
+    free(back);
+    free(ids);
+}
+
+Test(bpe, handles_a_megabyte_of_text_and_long_runs)
+{
+    tok_or_skip();
+    size_t len = 1 << 20;
+    char *big = malloc(len);
+    static const char chunk[] = "Once upon a time, 12345 \t\n  \xe4\xb8\xad\xf0\x9f\x98\x80 dog's! ";
+    for (size_t i = 0; i < len; i++)
+        big[i] = chunk[i % (sizeof chunk - 1)];
+    expect_round_trip(big, len - len % (sizeof chunk - 1));
+    memset(big, ' ', len);
+    expect_round_trip(big, 100000);
+    memset(big, '7', len);
+    expect_round_trip(big, 100000);
+    for (size_t i = 0; i + 4 <= 100000; i += 4)
+        memcpy(big + i, "\xf0\x9f\x98\x80", 4);
+    expect_round_trip(big, 100000);
+    free(big);
+}

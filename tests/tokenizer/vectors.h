@@ -114,4 +114,11 @@ static inline void free_vectors(vector_case *v, size_t n)
     free(v);
 }
 
+/* The shared data path, or NULL (then the test should skip). */
+static inline const char *shared_path(char *buf, size_t cap, const char *rel)
+{
+    snprintf(buf, cap, "%s/%s", BN_SHARED_DIR, rel);
+    return file_exists(buf) ? buf : NULL;
+}
+
 #endif /* BN_TESTS_TOKENIZER_VECTORS_H */
