@@ -707,3 +707,53 @@ Test(gguf, loads_the_four_tiny_bitnet_files)
         bn_gguf_close(g);
     }
 }
+
+Test(gguf, survives_every_single_byte_corruption_of_a_small_file)
+{
+    size_t size;
+    uint8_t *file = bn_test_gguf_small(&size);
+    uint8_t *copy = malloc(size);
+    const uint8_t values[] = {0x00, 0xFF, 0x80, 0x01, 0x7F};
+    size_t opened = 0;
+    for (size_t pos = 0; pos < size; pos++) {
+        for (size_t v = 0; v < sizeof values; v++) {
+            memcpy(copy, file, size);
+            copy[pos] = values[v];
+            bn_gguf *g = NULL;
+            bn_error err = {0};
+            bn_status st = bn_gguf_open_memory(copy, size, &g, &err);
+            /* either it opens (the byte was data or a value) or it says why */
+            cr_assert(st == BN_STATUS_OK || err.message[0] != '\0', "byte %zu = %u", pos,
+                      values[v]);
+            if (st == BN_STATUS_OK) {
+                opened++;
+                for (size_t i = 0; i < bn_gguf_tensor_count(g); i++) {
+                    const bn_gguf_tensor *t = bn_gguf_tensor_at(g, i);
+                    cr_assert(t->data >= copy && t->data + t->n_bytes <= copy + size);
+                }
+            }
+            bn_gguf_close(g);
+        }
+    }
+    cr_assert_gt(opened, 0);
+    free(copy);
+    free(file);
+}
+
+Test(gguf, gives_format_errors_for_truncations_of_a_tiny_bitnet_model)
+{
+    const char *path = TINY_DIR "/tiny-bitnet-I2_S.gguf";
+    if (!have_shared(path))
+        cr_skip_test("%s is absent (../shared not available)", path);
+    size_t size;
+    uint8_t *file = bn_test_read_file(path, &size);
+    cr_assert_not_null(file);
+    /* the metadata and tensor table densely, the data section sparsely */
+    for (size_t n = 0; n < size; n += n < 60000 ? 37 : 4099) {
+        bn_gguf *g = NULL;
+        bn_error err = {0};
+        cr_assert_eq(bn_gguf_open_memory(file, n, &g, &err), BN_STATUS_FORMAT, "prefix %zu: %s",
+                     n, err.message);
+    }
+    free(file);
+}
