@@ -1,0 +1,230 @@
+/* hf_config.c: config.json -> bn_hf_config (see the header for the rules). */
+#include "loader/hf_config.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "loader/json.h"
+#include "runtime/error.h"
+
+static bn_status get_size(const bn_json_value *root, const char *key, bool required, int64_t dflt,
+                          int64_t *out, bn_error *err) {
+    const bn_json_value *v = bn_json_object_get(root, key);
+    if (!v || bn_json_is(v, BN_JSON_NULL)) {
+        if (required)
+            return bn_error_set(err, BN_STATUS_FORMAT, "config.json: no \"%s\"", key);
+        *out = dflt;
+        return BN_STATUS_OK;
+    }
+    char what[96];
+    snprintf(what, sizeof what, "config.json: %s", key);
+    bn_status s = bn_json_get_int64(v, what, out, err);
+    if (s != BN_STATUS_OK)
+        return s;
+    if (*out < 1 || *out > ((int64_t)1 << 40))
+        return bn_error_set(err, BN_STATUS_FORMAT, "config.json: %s = %" PRId64 " is out of range",
+                            key, *out);
+    return BN_STATUS_OK;
+}
+
+static bn_status get_real(const bn_json_value *root, const char *key, double dflt, double *out,
+                          bn_error *err) {
+    const bn_json_value *v = bn_json_object_get(root, key);
+    if (!v || bn_json_is(v, BN_JSON_NULL)) {
+        *out = dflt;
+        return BN_STATUS_OK;
+    }
+    char what[96];
+    snprintf(what, sizeof what, "config.json: %s", key);
+    bn_status s = bn_json_get_double(v, what, out, err);
+    if (s == BN_STATUS_OK && !(*out > 0))
+        s = bn_error_set(err, BN_STATUS_FORMAT, "config.json: %s = %g must be positive", key, *out);
+    return s;
+}
+
+/* Copies a string member into buf ("" when absent or not a string). */
+static void get_str(const bn_json_value *obj, const char *key, char *buf, size_t size) {
+    const char *s = NULL;
+    buf[0] = '\0';
+    if (bn_json_as_string(bn_json_object_get(obj, key), &s, NULL))
+        snprintf(buf, size, "%s", s);
+}
+
+static int64_t get_token_id(const bn_json_value *root, const char *key) {
+    int64_t id;
+    const bn_json_value *v = bn_json_object_get(root, key);
+    if (bn_json_is(v, BN_JSON_ARRAY)) /* Llama-3.1 style: a list; the first is canonical */
+        v = bn_json_array_at(v, 0);
+    return bn_json_as_int64(v, &id) && id >= 0 ? id : -1;
+}
+
+bn_status bn_hf_config_parse(const char *text, size_t len, bn_hf_config *out, bn_error *err) {
+    bn_status s = BN_STATUS_OK;
+    bn_json_doc *doc = NULL;
+    if (!text || !out) {
+        s = bn_error_set(err, BN_STATUS_INVALID_ARG, "bn_hf_config_parse: NULL argument");
+        goto fail;
+    }
+    memset(out, 0, sizeof *out);
+    bn_error jerr = {0};
+    s = bn_json_parse(text, len, &doc, &jerr);
+    if (s != BN_STATUS_OK) {
+        s = bn_error_set(err, BN_STATUS_FORMAT, "config.json: %s", jerr.message);
+        goto fail;
+    }
+    const bn_json_value *root = bn_json_root(doc);
+    if (!bn_json_is(root, BN_JSON_OBJECT)) {
+        s = bn_error_set(err, BN_STATUS_FORMAT, "config.json is not a JSON object");
+        goto fail;
+    }
+
+    /* Family. */
+    const char *hf_arch = NULL;
+    bn_json_as_string(bn_json_array_at(bn_json_object_get(root, "architectures"), 0), &hf_arch,
+                      NULL);
+    char model_type[32];
+    get_str(root, "model_type", model_type, sizeof model_type);
+    const bn_json_value *qc = bn_json_object_get(root, "quantization_config");
+    char quant_method[32];
+    get_str(qc, "quant_method", quant_method, sizeof quant_method);
+    get_str(qc, "linear_class", out->linear_class, sizeof out->linear_class);
+    bool is_bitnet_config = false;
+    bn_json_as_bool(bn_json_object_get(root, "is_bitnet_config"), &is_bitnet_config);
+    snprintf(out->hf_arch, sizeof out->hf_arch, "%s", hf_arch ? hf_arch : "");
+    if (hf_arch && strcmp(hf_arch, "BitNetForCausalLM") == 0) {
+        out->family = BN_HF_FAMILY_BITNET_B158;
+        snprintf(out->arch, sizeof out->arch, "bitnet-b1.58");
+    } else if (hf_arch && strcmp(hf_arch, "BitnetForCausalLM") == 0) {
+        out->family = BN_HF_FAMILY_BITNET;
+        snprintf(out->arch, sizeof out->arch, "bitnet");
+    } else if (hf_arch && strcmp(hf_arch, "LlamaForCausalLM") == 0 &&
+               (strcmp(quant_method, "bitnet") == 0 || is_bitnet_config)) {
+        out->family = BN_HF_FAMILY_LLAMA;
+        snprintf(out->arch, sizeof out->arch, "llama");
+    } else if (!hf_arch && strcmp(model_type, "bitnet") == 0) {
+        out->family = BN_HF_FAMILY_BITNET_B158;
+        snprintf(out->arch, sizeof out->arch, "bitnet-b1.58");
+    } else {
+        s = bn_error_set(err, BN_STATUS_UNSUPPORTED,
+                         "config.json: architecture \"%s\" (model_type \"%s\") is not a BitNet "
+                         "checkpoint we convert (BitNetForCausalLM, BitnetForCausalLM, or "
+                         "LlamaForCausalLM with a bitnet quantization_config)",
+                         hf_arch ? hf_arch : "", model_type);
+        goto fail;
+    }
+
+    /* Sizes. */
+    if ((s = get_size(root, "vocab_size", true, 0, &out->vocab_size, err)) ||
+        (s = get_size(root, "hidden_size", true, 0, &out->n_embd, err)) ||
+        (s = get_size(root, "intermediate_size", true, 0, &out->n_ff, err)) ||
+        (s = get_size(root, "num_hidden_layers", true, 0, &out->n_layer, err)) ||
+        (s = get_size(root, "num_attention_heads", true, 0, &out->n_head, err)) ||
+        (s = get_size(root, "num_key_value_heads", false, out->n_head, &out->n_head_kv, err)) ||
+        (s = get_size(root, "max_position_embeddings", false, 2048, &out->n_ctx_train, err)))
+        goto fail;
+    if (out->n_head % out->n_head_kv != 0) {
+        s = bn_error_set(err, BN_STATUS_FORMAT,
+                         "config.json: num_attention_heads %" PRId64
+                         " is not a multiple of num_key_value_heads %" PRId64,
+                         out->n_head, out->n_head_kv);
+        goto fail;
+    }
+    int64_t dflt_head_dim = out->n_embd / out->n_head;
+    if ((s = get_size(root, "head_dim", false, dflt_head_dim, &out->head_dim, err)))
+        goto fail;
+    if (!bn_json_object_get(root, "head_dim") && out->n_embd % out->n_head != 0) {
+        s = bn_error_set(err, BN_STATUS_FORMAT,
+                         "config.json: hidden_size %" PRId64
+                         " is not a multiple of num_attention_heads %" PRId64 " and no head_dim",
+                         out->n_embd, out->n_head);
+        goto fail;
+    }
+    if (out->head_dim % 2 != 0) {
+        s = bn_error_set(err, BN_STATUS_FORMAT, "config.json: head dimension %" PRId64 " is odd",
+                         out->head_dim);
+        goto fail;
+    }
+    if ((s = get_real(root, "rms_norm_eps", 1e-5, &out->rms_eps, err)) ||
+        (s = get_real(root, "rope_theta", 10000.0, &out->rope_theta, err)))
+        goto fail;
+
+    /* rope_scaling: absent/null or linear are what a BitNet graph runs. */
+    out->rope_scale = 1.0;
+    const bn_json_value *rs = bn_json_object_get(root, "rope_scaling");
+    if (rs && !bn_json_is(rs, BN_JSON_NULL)) {
+        char type[32];
+        get_str(rs, "type", type, sizeof type);
+        if (!type[0])
+            get_str(rs, "rope_type", type, sizeof type);
+        double factor = 1.0;
+        bn_json_as_double(bn_json_object_get(rs, "factor"), &factor);
+        if (strcmp(type, "linear") != 0 || !(factor > 0)) {
+            s = bn_error_set(err, BN_STATUS_UNSUPPORTED,
+                             "config.json: rope_scaling type \"%s\" is not supported (only linear)",
+                             type);
+            goto fail;
+        }
+        out->rope_scale = factor;
+    }
+
+    get_str(root, "hidden_act", out->hidden_act, sizeof out->hidden_act);
+    if (!out->hidden_act[0])
+        snprintf(out->hidden_act, sizeof out->hidden_act, "%s",
+                 out->family == BN_HF_FAMILY_BITNET_B158 ? "relu2" : "silu");
+    out->relu2 = strcmp(out->hidden_act, "relu2") == 0;
+    if (!out->relu2 && strcmp(out->hidden_act, "silu") != 0) {
+        s = bn_error_set(err, BN_STATUS_UNSUPPORTED,
+                         "config.json: hidden_act \"%s\" (only relu2 and silu are supported)",
+                         out->hidden_act);
+        goto fail;
+    }
+    out->tied = out->family != BN_HF_FAMILY_LLAMA;
+    bn_json_as_bool(bn_json_object_get(root, "tie_word_embeddings"), &out->tied);
+    out->bos_id = get_token_id(root, "bos_token_id");
+    out->eos_id = get_token_id(root, "eos_token_id");
+    out->scale_divides = !(strcmp(out->linear_class, "autobitlinear") == 0 ||
+                           out->family == BN_HF_FAMILY_BITNET_B158);
+fail:
+    bn_json_free(doc);
+    return s;
+}
+
+bn_status bn_hf_config_load(const char *dir, bn_hf_config *out, bn_error *err) {
+    char path[4096];
+    if (!dir || !out)
+        return bn_error_set(err, BN_STATUS_INVALID_ARG, "bn_hf_config_load: NULL argument");
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    /* Read the bytes here so that parse errors say config.json. */
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return bn_error_set(err, BN_STATUS_IO, "%s: cannot open", path);
+    char *text = NULL;
+    size_t len = 0, cap = 0;
+    bn_status s = BN_STATUS_OK;
+    for (;;) {
+        if (len == cap) {
+            cap = cap ? cap * 2 : 4096;
+            if (cap > ((size_t)16 << 20)) {
+                s = bn_error_set(err, BN_STATUS_FORMAT, "%s: larger than 16 MB", path);
+                break;
+            }
+            char *grown = realloc(text, cap);
+            if (!grown) {
+                s = bn_error_set(err, BN_STATUS_NO_MEMORY, "%s: no memory", path);
+                break;
+            }
+            text = grown;
+        }
+        size_t got = fread(text + len, 1, cap - len, f);
+        len += got;
+        if (got == 0)
+            break;
+    }
+    fclose(f);
+    if (s == BN_STATUS_OK)
+        s = bn_hf_config_parse(text ? text : "", len, out, err);
+    free(text);
+    return s;
+}

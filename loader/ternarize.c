@@ -1,0 +1,88 @@
+/* ternarize.c: absmean ternarization (see the header). */
+#include "loader/ternarize.h"
+
+#include <math.h>
+#include <string.h>
+
+/* PyTorch's float32 sum of |w| (aten/native/cpu/SumKernel.cpp, as built
+ * with 256-bit vectors): the values are read as vectors of LANES floats;
+ * vectors are taken ILP at a time into ILP accumulator rows; every
+ * 2^level_power steps the level-0 accumulators are folded into level 1, and
+ * so on up a 4-level cascade, which keeps the rounding error near log(n)
+ * instead of n. Leftover vectors go into row 0, leftover scalars into a
+ * scalar that then adds the lanes in order. Only additions of |w|: nothing
+ * here can overflow for finite weights. */
+enum { LANES = 8, ILP = 4, LEVELS = 4 };
+
+static float abs_sum_torch_order(const float *w, int64_t n) {
+    int64_t n_vec = n / LANES, size = n_vec / ILP;
+    int ceil_log2 = 0;
+    while (((int64_t)1 << ceil_log2) < size)
+        ceil_log2++;
+    int64_t level_power = ceil_log2 / LEVELS > 4 ? ceil_log2 / LEVELS : 4;
+    int64_t level_step = (int64_t)1 << level_power, level_mask = level_step - 1;
+    float acc[LEVELS][ILP][LANES]; /* (levels, accumulator rows, lanes) */
+    memset(acc, 0, sizeof acc);
+    int64_t i = 0;
+    while (i + level_step <= size) {
+        for (int64_t j = 0; j < level_step; j++, i++)
+            for (int k = 0; k < ILP; k++)
+                for (int l = 0; l < LANES; l++)
+                    acc[0][k][l] += fabsf(w[(i * ILP + k) * LANES + l]);
+        for (int j = 1; j < LEVELS; j++) {
+            for (int k = 0; k < ILP; k++)
+                for (int l = 0; l < LANES; l++) {
+                    acc[j][k][l] += acc[j - 1][k][l];
+                    acc[j - 1][k][l] = 0.0f;
+                }
+            if ((i & (level_mask << (j * level_power))) != 0)
+                break;
+        }
+    }
+    for (; i < size; i++)
+        for (int k = 0; k < ILP; k++)
+            for (int l = 0; l < LANES; l++)
+                acc[0][k][l] += fabsf(w[(i * ILP + k) * LANES + l]);
+    for (int j = 1; j < LEVELS; j++)
+        for (int k = 0; k < ILP; k++)
+            for (int l = 0; l < LANES; l++)
+                acc[0][k][l] += acc[j][k][l];
+    for (int64_t v = size * ILP; v < n_vec; v++)
+        for (int l = 0; l < LANES; l++)
+            acc[0][0][l] += fabsf(w[v * LANES + l]);
+    for (int k = 1; k < ILP; k++)
+        for (int l = 0; l < LANES; l++)
+            acc[0][0][l] += acc[0][k][l];
+    float total = 0.0f;
+    for (int64_t k = n_vec * LANES; k < n; k++)
+        total += fabsf(w[k]);
+    for (int l = 0; l < LANES; l++)
+        total += acc[0][0][l];
+    return total;
+}
+
+float bn_absmean_scale(const float *w, int64_t n) {
+    float s = n > 0 ? abs_sum_torch_order(w, n) / (float)n : 0.0f;
+    return s > 1e-5f ? s : 1e-5f;
+}
+
+void bn_ternarize(const float *w, int64_t n, float s, int8_t *t) {
+    for (int64_t i = 0; i < n; i++) {
+        /* rintf rounds half to even in the default rounding mode, like
+         * torch.round; a NaN weight becomes 0 rather than undefined. */
+        float q = rintf(w[i] / s);
+        t[i] = (int8_t)(q >= 1.0f ? 1 : q <= -1.0f ? -1 : 0);
+    }
+}
+
+float bn_ternary_fit_scale(const float *w, const int8_t *t, int64_t n) {
+    double sum = 0.0;
+    int64_t count = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if (t[i] != 0) {
+            sum += (double)w[i] * t[i];
+            count++;
+        }
+    }
+    return count ? (float)(sum / (double)count) : 0.0f;
+}

@@ -1,0 +1,546 @@
+/* test_convert.c: Hugging Face folders to GGUF.
+ *
+ * The tiny-bitnet HF folder (latent F32 master weights) converts to F32
+ * tensors bit-identical to tiny-bitnet-f32.gguf (which PyTorch exported),
+ * to TQ2_0/TQ1_0 tensors byte-identical to llama.cpp's, and to I2_S tensors
+ * that decode to bitnet.cpp's values and scales. Packed uint8 checkpoints
+ * (both scale conventions, both sub-norm namings) are built here from the
+ * F32 GGUF's trits; a small Llama-arch checkpoint checks the Q/K row
+ * permutation; broken folders give clear errors.
+ */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "loader/convert.h"
+#include "loader/gguf.h"
+#include "loader/safetensors.h"
+#include "loader/ternary_codec.h"
+
+static char tiny_dir[1024];
+
+static bool have_tiny(void) {
+    snprintf(tiny_dir, sizeof tiny_dir, "%s/models/tiny-bitnet", BN_SHARED_DIR);
+    char path[1100];
+    snprintf(path, sizeof path, "%s/hf/model.safetensors", tiny_dir);
+    return access(path, R_OK) == 0;
+}
+
+static void out_path(char *buf, size_t size, const char *tag) {
+    snprintf(buf, size, "%s/convert_%s_%d.gguf", BN_BUILD_DIR, tag, (int)getpid());
+}
+
+static bn_gguf *open_gguf(const char *path) {
+    bn_gguf *g = NULL;
+    bn_error err = {0};
+    cr_assert_eq(bn_gguf_open_file(path, NULL, &g, &err), BN_STATUS_OK, "%s: %s", path,
+                 err.message);
+    return g;
+}
+
+static bn_gguf *open_tiny(const char *file) {
+    char path[1200];
+    snprintf(path, sizeof path, "%s/%s", tiny_dir, file);
+    return open_gguf(path);
+}
+
+static bool is_projection(const char *name) {
+    static const char *const parts[] = {"attn_q.", "attn_k.", "attn_v.", "attn_output.",
+                                        "ffn_gate.", "ffn_up.", "ffn_down."};
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
+        if (strstr(name, parts[i]))
+            return true;
+    return false;
+}
+
+static void convert_ok(const char *dir, bn_tensor_type type, bool tokenizer, const char *out) {
+    bn_convert_options opt = {.type = type, .skip_tokenizer = !tokenizer};
+    bn_error err = {0};
+    cr_assert_eq(bn_convert_hf(dir, out, &opt, &err), BN_STATUS_OK, "%s", err.message);
+}
+
+/* Every tensor of `ref` (or only projections) has the same type, shape and bytes in `got`. */
+static void assert_same_tensors(bn_gguf *ref, bn_gguf *got, bool projections_only) {
+    int n = 0;
+    for (size_t i = 0; i < bn_gguf_tensor_count(ref); i++) {
+        const bn_gguf_tensor *a = bn_gguf_tensor_at(ref, i);
+        if (projections_only && !is_projection(a->name))
+            continue;
+        const bn_gguf_tensor *b = bn_gguf_find_tensor(got, a->name);
+        cr_assert(b, "no %s in the converted file", a->name);
+        cr_assert_eq(a->type, b->type, "%s: type %s vs %s", a->name, bn_tensor_type_name(a->type),
+                     bn_tensor_type_name(b->type));
+        for (int d = 0; d < 4; d++)
+            cr_assert_eq(a->ne[d], b->ne[d], "%s: ne[%d]", a->name, d);
+        cr_assert_eq(a->n_bytes, b->n_bytes, "%s", a->name);
+        cr_assert_eq(memcmp(a->data, b->data, a->n_bytes), 0, "%s: bytes differ", a->name);
+        n++;
+    }
+    cr_assert_geq(n, 42);
+}
+
+Test(convert, tiny_bitnet_to_f32_is_bit_identical_to_the_pytorch_export) {
+    if (!have_tiny())
+        cr_skip_test("../shared/models/tiny-bitnet is absent");
+    char hf[1100], out[1024];
+    snprintf(hf, sizeof hf, "%s/hf", tiny_dir);
+    out_path(out, sizeof out, "f32");
+    convert_ok(hf, BN_TYPE_F32, true, out);
+    bn_gguf *ref = open_tiny("tiny-bitnet-f32.gguf"), *got = open_gguf(out);
+    assert_same_tensors(ref, got, false); /* all 68: embedding, norms, projections */
+    cr_assert_eq(bn_gguf_tensor_count(got), bn_gguf_tensor_count(ref));
+    bn_gguf_string s;
+    bn_error err = {0};
+    cr_assert_eq(bn_gguf_get_string(got, "general.architecture", &s, &err), BN_STATUS_OK);
+    cr_assert_eq(s.len, strlen("bitnet-b1.58"));
+    cr_assert_eq(memcmp(s.data, "bitnet-b1.58", s.len), 0);
+    cr_assert_eq(bn_gguf_get_string(got, "bitnet-b1.58.hidden_activation", &s, &err), BN_STATUS_OK);
+    cr_assert_eq(memcmp(s.data, "relu2", 5), 0);
+    uint32_t u;
+    cr_assert_eq(bn_gguf_get_u32(got, "bitnet-b1.58.attention.head_count_kv", &u, &err),
+                 BN_STATUS_OK);
+    cr_assert_eq(u, 2);
+    cr_assert_eq(bn_gguf_get_u32(got, "bitnet-b1.58.rope.dimension_count", &u, &err), BN_STATUS_OK);
+    cr_assert_eq(u, 32);
+    float f;
+    cr_assert_eq(bn_gguf_get_f32(got, "bitnet-b1.58.rope.freq_base", &f, &err), BN_STATUS_OK);
+    cr_assert_eq(f, 500000.0f);
+    bn_gguf_value_type et;
+    uint64_t count;
+    cr_assert_eq(bn_gguf_get_array(got, "tokenizer.ggml.tokens", &et, &count, &err), BN_STATUS_OK,
+                 "%s", err.message);
+    cr_assert_eq(count, 2048);
+    bn_gguf_close(ref);
+    bn_gguf_close(got);
+    remove(out);
+}
+
+Test(convert, tiny_bitnet_to_tq2_0_and_tq1_0_is_byte_identical_to_llama_cpp) {
+    if (!have_tiny())
+        cr_skip_test("../shared/models/tiny-bitnet is absent");
+    char hf[1100], out[1024];
+    snprintf(hf, sizeof hf, "%s/hf", tiny_dir);
+    const char *files[2] = {"tiny-bitnet-TQ2_0.gguf", "tiny-bitnet-TQ1_0.gguf"};
+    bn_tensor_type types[2] = {BN_TYPE_TQ2_0, BN_TYPE_TQ1_0};
+    for (int i = 0; i < 2; i++) {
+        out_path(out, sizeof out, "tq");
+        convert_ok(hf, types[i], false, out);
+        bn_gguf *ref = open_tiny(files[i]), *got = open_gguf(out);
+        assert_same_tensors(ref, got, false); /* F16 embedding too */
+        bn_gguf_close(ref);
+        bn_gguf_close(got);
+        remove(out);
+    }
+}
+
+/* Decoded values and scales of every projection agree between two files. */
+static void assert_same_ternary(bn_gguf *ref, bn_gguf *got) {
+    int n = 0;
+    for (size_t i = 0; i < bn_gguf_tensor_count(ref); i++) {
+        const bn_gguf_tensor *a = bn_gguf_tensor_at(ref, i);
+        if (!is_projection(a->name))
+            continue;
+        const bn_gguf_tensor *b = bn_gguf_find_tensor(got, a->name);
+        cr_assert(b, "%s missing", a->name);
+        int64_t K = a->ne[0], rows = a->ne[1];
+        size_t na = bn_ternary_scale_count(a->type, K, rows), nb = bn_ternary_scale_count(b->type, K, rows);
+        int8_t *va = malloc((size_t)(K * rows)), *vb = malloc((size_t)(K * rows));
+        float *sa = malloc(na * sizeof(float)), *sb = malloc(nb * sizeof(float));
+        bn_ternary_scale_kind ka, kb;
+        bn_error err = {0};
+        cr_assert_eq(bn_ternary_decode(a->type, a->data, a->n_bytes, K, rows, va, sa, &ka, &err),
+                     BN_STATUS_OK, "%s", err.message);
+        cr_assert_eq(bn_ternary_decode(b->type, b->data, b->n_bytes, K, rows, vb, sb, &kb, &err),
+                     BN_STATUS_OK, "%s", err.message);
+        cr_assert_eq(memcmp(va, vb, (size_t)(K * rows)), 0, "%s: values differ", a->name);
+        cr_assert_eq(ka, BN_TERNARY_SCALE_TENSOR);
+        cr_assert_eq(kb, BN_TERNARY_SCALE_TENSOR);
+        cr_assert_float_eq(sa[0], sb[0], 2e-7f * sa[0], "%s: scale %.9g vs %.9g", a->name,
+                           (double)sa[0], (double)sb[0]);
+        free(va);
+        free(vb);
+        free(sa);
+        free(sb);
+        n++;
+    }
+    cr_assert_eq(n, 42);
+}
+
+Test(convert, tiny_bitnet_to_i2_s_decodes_to_bitnet_cpp_values_and_scales) {
+    if (!have_tiny())
+        cr_skip_test("../shared/models/tiny-bitnet is absent");
+    char hf[1100], out[1024];
+    snprintf(hf, sizeof hf, "%s/hf", tiny_dir);
+    out_path(out, sizeof out, "i2s");
+    convert_ok(hf, BN_TYPE_I2_S, false, out);
+    bn_gguf *ref = open_tiny("tiny-bitnet-I2_S.gguf"), *got = open_gguf(out);
+    assert_same_ternary(ref, got);
+    /* Exactly equal scales, not only close. */
+    for (size_t i = 0; i < bn_gguf_tensor_count(ref); i++) {
+        const bn_gguf_tensor *a = bn_gguf_tensor_at(ref, i);
+        if (!is_projection(a->name))
+            continue;
+        const bn_gguf_tensor *b = bn_gguf_find_tensor(got, a->name);
+        uint64_t n = (uint64_t)(a->ne[0] * a->ne[1]);
+        cr_assert_eq(memcmp(a->data, b->data, n / 4 + 4), 0, "%s: packed bytes or scale differ",
+                     a->name);
+    }
+    const bn_gguf_tensor *e = bn_gguf_find_tensor(got, "token_embd.weight");
+    cr_assert_eq(e->type, BN_TYPE_F16, "I2_S conversions store the embedding as F16");
+    bn_gguf_close(ref);
+    bn_gguf_close(got);
+    remove(out);
+}
+
+/* ---- synthetic checkpoints --------------------------------------------- */
+
+typedef struct st_entry {
+    char name[128];
+    const char *dtype;
+    int n_dims;
+    int64_t shape[2];
+    void *data; /* owned */
+    size_t n_bytes;
+} st_entry;
+
+typedef struct st_builder {
+    st_entry e[128];
+    int n;
+} st_builder;
+
+static void st_add(st_builder *b, const char *name, const char *dtype, int n_dims, int64_t d0,
+                   int64_t d1, const void *data, size_t n_bytes) {
+    cr_assert_lt(b->n, 128);
+    st_entry *e = &b->e[b->n++];
+    snprintf(e->name, sizeof e->name, "%s", name);
+    e->dtype = dtype;
+    e->n_dims = n_dims;
+    e->shape[0] = d0;
+    e->shape[1] = d1;
+    e->data = malloc(n_bytes ? n_bytes : 1);
+    memcpy(e->data, data, n_bytes);
+    e->n_bytes = n_bytes;
+}
+
+static void write_text(const char *path, const char *text) {
+    FILE *f = fopen(path, "wb");
+    cr_assert(f, "%s", path);
+    fputs(text, f);
+    fclose(f);
+}
+
+static void st_write(st_builder *b, const char *path) {
+    size_t cap = 65536, len = 0;
+    char *h = malloc(cap);
+    len += (size_t)snprintf(h + len, cap - len, "{");
+    size_t off = 0;
+    for (int i = 0; i < b->n; i++) {
+        st_entry *e = &b->e[i];
+        char shape[64];
+        if (e->n_dims == 0)
+            snprintf(shape, sizeof shape, "[]");
+        else if (e->n_dims == 1)
+            snprintf(shape, sizeof shape, "[%lld]", (long long)e->shape[0]);
+        else
+            snprintf(shape, sizeof shape, "[%lld,%lld]", (long long)e->shape[0],
+                     (long long)e->shape[1]);
+        len += (size_t)snprintf(h + len, cap - len,
+                                "%s\"%s\":{\"dtype\":\"%s\",\"shape\":%s,\"data_offsets\":[%zu,%zu]}",
+                                i ? "," : "", e->name, e->dtype, shape, off, off + e->n_bytes);
+        off += e->n_bytes;
+    }
+    len += (size_t)snprintf(h + len, cap - len, "}");
+    cr_assert_lt(len, cap - 1);
+    FILE *f = fopen(path, "wb");
+    cr_assert(f, "%s", path);
+    uint8_t n8[8];
+    for (int i = 0; i < 8; i++)
+        n8[i] = (uint8_t)((uint64_t)len >> (8 * i));
+    fwrite(n8, 1, 8, f);
+    fwrite(h, 1, len, f);
+    for (int i = 0; i < b->n; i++)
+        fwrite(b->e[i].data, 1, b->e[i].n_bytes, f);
+    fclose(f);
+    free(h);
+    for (int i = 0; i < b->n; i++)
+        free(b->e[i].data);
+    b->n = 0;
+}
+
+static void make_dir(char *dir, size_t size, const char *tag) {
+    snprintf(dir, size, "%s/hf_%s_%d", BN_BUILD_DIR, tag, (int)getpid());
+    mkdir(dir, 0755);
+}
+
+static void clean_dir(const char *dir) {
+    char p[1200];
+    snprintf(p, sizeof p, "%s/config.json", dir);
+    remove(p);
+    snprintf(p, sizeof p, "%s/model.safetensors", dir);
+    remove(p);
+    rmdir(dir);
+}
+
+static const char *const HF_PROJ[7] = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj",
+                                       "self_attn.o_proj", "mlp.gate_proj",    "mlp.up_proj",
+                                       "mlp.down_proj"};
+static const char *const GG_PROJ[7] = {"attn_q", "attn_k", "attn_v", "attn_output",
+                                       "ffn_gate", "ffn_up", "ffn_down"};
+
+/* A packed checkpoint built from tiny-bitnet-f32.gguf's trits: weight_scale
+ * = s (multiply) or 1/s (divide), sub-norms under the given names. */
+static void build_packed(const char *dir, const char *config, bool divide, const char *attn_sub,
+                         const char *ffn_sub) {
+    char path[1200];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    write_text(path, config);
+    bn_gguf *ref = open_tiny("tiny-bitnet-f32.gguf");
+    static st_builder b;
+    b.n = 0;
+    const bn_gguf_tensor *t = bn_gguf_find_tensor(ref, "token_embd.weight");
+    st_add(&b, "model.embed_tokens.weight", "F32", 2, t->ne[1], t->ne[0], t->data, t->n_bytes);
+    t = bn_gguf_find_tensor(ref, "output_norm.weight");
+    st_add(&b, "model.norm.weight", "F32", 1, t->ne[0], 1, t->data, t->n_bytes);
+    for (int il = 0; il < 6; il++) {
+        char g[128], h[128];
+        struct {
+            const char *gg, *hf;
+        } norms[4] = {{"attn_norm", "input_layernorm"},
+                      {"ffn_norm", "post_attention_layernorm"},
+                      {"attn_sub_norm", attn_sub},
+                      {"ffn_sub_norm", ffn_sub}};
+        for (int k = 0; k < 4; k++) {
+            snprintf(g, sizeof g, "blk.%d.%s.weight", il, norms[k].gg);
+            snprintf(h, sizeof h, "model.layers.%d.%s.weight", il, norms[k].hf);
+            t = bn_gguf_find_tensor(ref, g);
+            st_add(&b, h, "F32", 1, t->ne[0], 1, t->data, t->n_bytes);
+        }
+        for (int p = 0; p < 7; p++) {
+            snprintf(g, sizeof g, "blk.%d.%s.weight", il, GG_PROJ[p]);
+            t = bn_gguf_find_tensor(ref, g);
+            int64_t K = t->ne[0], rows = t->ne[1], R = rows / 4;
+            int8_t *v = malloc((size_t)(K * rows));
+            float *scales = malloc((size_t)rows * sizeof(float)); /* floats may need one per row */
+            bn_ternary_scale_kind kind;
+            bn_error err = {0};
+            cr_assert_eq(bn_ternary_decode(BN_TYPE_F32, t->data, t->n_bytes, K, rows, v, scales,
+                                           &kind, &err),
+                         BN_STATUS_OK);
+            cr_assert_eq(kind, BN_TERNARY_SCALE_TENSOR);
+            float s = scales[0];
+            free(scales);
+            uint8_t *packed = calloc((size_t)(R * K), 1);
+            for (int64_t r = 0; r < rows; r++)
+                for (int64_t k = 0; k < K; k++)
+                    packed[(r % R) * K + k] |= (uint8_t)((v[r * K + k] + 1) << (2 * (r / R)));
+            snprintf(h, sizeof h, "model.layers.%d.%s.weight", il, HF_PROJ[p]);
+            st_add(&b, h, "U8", 2, R, K, packed, (size_t)(R * K));
+            float ws = divide ? 1.0f / s : s;
+            snprintf(h, sizeof h, "model.layers.%d.%s.weight_scale", il, HF_PROJ[p]);
+            st_add(&b, h, "F32", 0, 1, 1, &ws, 4);
+            free(v);
+            free(packed);
+        }
+    }
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    st_write(&b, path);
+    bn_gguf_close(ref);
+}
+
+#define TINY_SIZES                                                                              \
+    "\"vocab_size\":2048,\"hidden_size\":256,\"intermediate_size\":768,"                        \
+    "\"num_hidden_layers\":6,\"num_attention_heads\":8,\"num_key_value_heads\":2,"              \
+    "\"max_position_embeddings\":256,\"rms_norm_eps\":1e-05,\"rope_theta\":500000.0,"           \
+    "\"tie_word_embeddings\":true"
+
+Test(convert, packed_2b4t_checkpoints_multiply_by_weight_scale) {
+    if (!have_tiny())
+        cr_skip_test("../shared/models/tiny-bitnet is absent");
+    char dir[1024], out[1024];
+    make_dir(dir, sizeof dir, "packed_mul");
+    build_packed(dir,
+                 "{\"architectures\":[\"BitNetForCausalLM\"],\"hidden_act\":\"relu2\"," TINY_SIZES
+                 ",\"quantization_config\":{\"quant_method\":\"bitnet\","
+                 "\"linear_class\":\"autobitlinear\",\"quantization_mode\":\"offline\"}}",
+                 false, "self_attn.attn_sub_norm", "mlp.ffn_sub_norm");
+    out_path(out, sizeof out, "packed_mul");
+    convert_ok(dir, BN_TYPE_F32, false, out);
+    bn_gguf *ref = open_tiny("tiny-bitnet-f32.gguf"), *got = open_gguf(out);
+    assert_same_ternary(ref, got);
+    bn_gguf_close(got);
+    remove(out);
+    /* The same checkpoint to TQ2_0: llama.cpp's bytes. */
+    convert_ok(dir, BN_TYPE_TQ2_0, false, out);
+    bn_gguf *tq = open_tiny("tiny-bitnet-TQ2_0.gguf");
+    got = open_gguf(out);
+    assert_same_tensors(tq, got, true);
+    bn_gguf_close(tq);
+    bn_gguf_close(got);
+    bn_gguf_close(ref);
+    remove(out);
+    clean_dir(dir);
+}
+
+Test(convert, packed_1bitllm_style_checkpoints_divide_by_weight_scale) {
+    if (!have_tiny())
+        cr_skip_test("../shared/models/tiny-bitnet is absent");
+    char dir[1024], out[1024];
+    make_dir(dir, sizeof dir, "packed_div");
+    build_packed(dir, "{\"architectures\":[\"BitnetForCausalLM\"],\"hidden_act\":\"relu2\"," TINY_SIZES "}",
+                 true, "self_attn.inner_attn_ln", "mlp.ffn_layernorm");
+    out_path(out, sizeof out, "packed_div");
+    convert_ok(dir, BN_TYPE_F32, false, out);
+    bn_gguf *ref = open_tiny("tiny-bitnet-f32.gguf"), *got = open_gguf(out);
+    assert_same_ternary(ref, got); /* scales within 2e-7 relative: 1/(1/s) */
+    bn_gguf_string s;
+    bn_error err = {0};
+    cr_assert_eq(bn_gguf_get_string(got, "general.architecture", &s, &err), BN_STATUS_OK);
+    cr_assert_eq(memcmp(s.data, "bitnet", s.len), 0);
+    cr_assert_eq(bn_gguf_get_string(got, "bitnet.hidden_activation", &s, &err), BN_STATUS_OK);
+    cr_assert(bn_gguf_find_tensor(got, "blk.5.attn_sub_norm.weight"));
+    bn_gguf_close(ref);
+    bn_gguf_close(got);
+    remove(out);
+    clean_dir(dir);
+}
+
+/* A one-layer Llama-arch checkpoint whose q_proj/k_proj ternarize to the
+ * identity: row p of the converted tensor shows which HF row it came from. */
+Test(convert, llama_checkpoints_get_the_q_k_row_permutation_and_an_untied_output) {
+    char dir[1024], out[1024], path[1200];
+    make_dir(dir, sizeof dir, "llama");
+    enum { E = 256, FF = 256, V = 16, H = 4, HKV = 2, HD = E / H };
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    write_text(path, "{\"architectures\":[\"LlamaForCausalLM\"],\"vocab_size\":16,"
+                     "\"hidden_size\":256,\"intermediate_size\":256,\"num_hidden_layers\":1,"
+                     "\"num_attention_heads\":4,\"num_key_value_heads\":2,"
+                     "\"tie_word_embeddings\":false,\"hidden_act\":\"silu\","
+                     "\"quantization_config\":{\"quant_method\":\"bitnet\"}}");
+    static st_builder b;
+    b.n = 0;
+    static float emb[V * E], norm[E], eye[E * E], kv[HKV * HD * E], dense[E * E];
+    for (int i = 0; i < V * E; i++)
+        emb[i] = (float)(i % 7) - 3.0f;
+    for (int i = 0; i < E; i++)
+        norm[i] = 1.0f;
+    for (int r = 0; r < E; r++)
+        eye[r * E + r] = 1.0f;
+    for (int r = 0; r < HKV * HD; r++)
+        kv[r * E + r] = 1.0f;
+    for (int i = 0; i < E * E; i++)
+        dense[i] = (i % 3) ? 0.5f : -0.5f;
+    st_add(&b, "model.embed_tokens.weight", "F32", 2, V, E, emb, sizeof emb);
+    st_add(&b, "lm_head.weight", "F32", 2, V, E, emb, sizeof emb);
+    st_add(&b, "model.norm.weight", "F32", 1, E, 1, norm, sizeof norm);
+    st_add(&b, "model.layers.0.input_layernorm.weight", "F32", 1, E, 1, norm, sizeof norm);
+    st_add(&b, "model.layers.0.post_attention_layernorm.weight", "F32", 1, E, 1, norm, sizeof norm);
+    st_add(&b, "model.layers.0.self_attn.q_proj.weight", "F32", 2, E, E, eye, sizeof eye);
+    st_add(&b, "model.layers.0.self_attn.k_proj.weight", "F32", 2, HKV * HD, E, kv, sizeof kv);
+    st_add(&b, "model.layers.0.self_attn.v_proj.weight", "F32", 2, HKV * HD, E, kv, sizeof kv);
+    st_add(&b, "model.layers.0.self_attn.o_proj.weight", "F32", 2, E, E, dense, sizeof dense);
+    st_add(&b, "model.layers.0.mlp.gate_proj.weight", "F32", 2, FF, E, dense, sizeof dense);
+    st_add(&b, "model.layers.0.mlp.up_proj.weight", "F32", 2, FF, E, dense, sizeof dense);
+    st_add(&b, "model.layers.0.mlp.down_proj.weight", "F32", 2, E, FF, dense, sizeof dense);
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    st_write(&b, path);
+
+    out_path(out, sizeof out, "llama");
+    convert_ok(dir, BN_TYPE_I2_S, false, out);
+    bn_gguf *g = open_gguf(out);
+    const char *names[2] = {"blk.0.attn_q.weight", "blk.0.attn_k.weight"};
+    int64_t heads[2] = {H, HKV};
+    for (int m = 0; m < 2; m++) {
+        const bn_gguf_tensor *t = bn_gguf_find_tensor(g, names[m]);
+        cr_assert(t);
+        int64_t rows = t->ne[1];
+        int8_t *v = malloc((size_t)(E * rows));
+        float s; /* I2_S: one scale */
+        bn_ternary_scale_kind kind;
+        bn_error err = {0};
+        cr_assert_eq(t->type, BN_TYPE_I2_S);
+        cr_assert_eq(bn_ternary_decode(t->type, t->data, t->n_bytes, E, rows, v, &s, &kind, &err),
+                     BN_STATUS_OK, "%s", err.message);
+        for (int64_t hh = 0; hh < heads[m]; hh++)
+            for (int64_t i = 0; i < 2; i++)
+                for (int64_t j = 0; j < HD / 2; j++) {
+                    int64_t row = hh * HD + 2 * j + i, src = hh * HD + i * HD / 2 + j;
+                    cr_assert_eq(v[row * E + src], 1, "%s row %lld should come from HF row %lld",
+                                 names[m], (long long)row, (long long)src);
+                }
+        free(v);
+    }
+    const bn_gguf_tensor *o = bn_gguf_find_tensor(g, "output.weight");
+    cr_assert(o, "untied output written");
+    cr_assert_eq(o->type, BN_TYPE_F16);
+    cr_assert_null(bn_gguf_find_tensor(g, "blk.0.attn_sub_norm.weight"));
+    bn_gguf_string s;
+    bn_error err = {0};
+    cr_assert_eq(bn_gguf_get_string(g, "general.architecture", &s, &err), BN_STATUS_OK);
+    cr_assert_eq(memcmp(s.data, "llama", s.len), 0);
+    bn_gguf_close(g);
+    remove(out);
+
+    /* Missing tensors: a clear error naming the first one. */
+    b.n = 0;
+    st_add(&b, "model.embed_tokens.weight", "F32", 2, V, E, emb, sizeof emb);
+    st_write(&b, path);
+    bn_convert_options opt = {.type = BN_TYPE_I2_S, .skip_tokenizer = true};
+    bn_error_clear(&err);
+    cr_assert_eq(bn_convert_hf(dir, out, &opt, &err), BN_STATUS_NOT_FOUND);
+    cr_assert(strstr(err.message, "checkpoint has no tensor model.layers.0.input_layernorm.weight"),
+              "%s", err.message);
+    clean_dir(dir);
+}
+
+Test(convert, broken_folders_give_clear_errors) {
+    char dir[1024], out[1024], path[1200];
+    make_dir(dir, sizeof dir, "broken");
+    out_path(out, sizeof out, "broken");
+    bn_convert_options opt = {.type = BN_TYPE_F32, .skip_tokenizer = true};
+    bn_error err = {0};
+    /* No config.json. */
+    cr_assert_eq(bn_convert_hf(dir, out, &opt, &err), BN_STATUS_IO);
+    cr_assert(strstr(err.message, "config.json"), "%s", err.message);
+    /* Broken config.json. */
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    write_text(path, "{\"architectures\": [\"BitNetForCausalLM\"], ");
+    bn_error_clear(&err);
+    cr_assert_eq(bn_convert_hf(dir, out, &opt, &err), BN_STATUS_FORMAT);
+    cr_assert(strstr(err.message, "config.json"), "%s", err.message);
+    /* Good config, no weights. */
+    write_text(path, "{\"architectures\":[\"BitNetForCausalLM\"]," TINY_SIZES "}");
+    bn_error_clear(&err);
+    cr_assert_eq(bn_convert_hf(dir, out, &opt, &err), BN_STATUS_NOT_FOUND);
+    cr_assert(strstr(err.message, "model.safetensors"), "%s", err.message);
+    /* A safetensors file whose header length runs past the end. */
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    write_text(path, "\xff\xff\0\0\0\0\0\0{}");
+    bn_error_clear(&err);
+    cr_assert_eq(bn_convert_hf(dir, out, &opt, &err), BN_STATUS_FORMAT);
+    cr_assert(strstr(err.message, "header length"), "%s", err.message);
+    /* An unknown dtype. */
+    static st_builder b;
+    b.n = 0;
+    float x[4] = {0};
+    st_add(&b, "model.embed_tokens.weight", "F4", 1, 16, 1, x, 8);
+    st_write(&b, path);
+    bn_error_clear(&err);
+    cr_assert_eq(bn_convert_hf(dir, out, &opt, &err), BN_STATUS_FORMAT);
+    cr_assert(strstr(err.message, "unknown dtype"), "%s", err.message);
+    /* Wrong shape for the embedding. */
+    st_add(&b, "model.embed_tokens.weight", "F32", 2, 2, 2, x, 16);
+    st_write(&b, path);
+    bn_error_clear(&err);
+    cr_assert_eq(bn_convert_hf(dir, out, &opt, &err), BN_STATUS_FORMAT);
+    cr_assert(strstr(err.message, "model.embed_tokens.weight"), "%s", err.message);
+    /* Bad output type. */
+    opt.type = BN_TYPE_Q6_K;
+    bn_error_clear(&err);
+    cr_assert_eq(bn_convert_hf(dir, out, &opt, &err), BN_STATUS_INVALID_ARG);
+    cr_assert_neq(access(out, F_OK), 0, "no output file after a failure");
+    clean_dir(dir);
+}

@@ -1,0 +1,112 @@
+/* test_hf_config.c: config.json -> family, arch string, sizes, scale rule. */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "loader/hf_config.h"
+
+static bn_status parse(const char *json, bn_hf_config *c, bn_error *err) {
+    return bn_hf_config_parse(json, strlen(json), c, err);
+}
+
+#define SIZES                                                                                   \
+    "\"vocab_size\":128256,\"hidden_size\":2560,\"intermediate_size\":6912,"                    \
+    "\"num_hidden_layers\":30,\"num_attention_heads\":20,\"num_key_value_heads\":5,"            \
+    "\"max_position_embeddings\":4096,\"rms_norm_eps\":1e-05,\"rope_theta\":500000.0"
+
+Test(hf_config, reads_2b4t_as_bitnet_b158_with_relu2_and_multiplying_scales) {
+    const char *j = "{\"architectures\":[\"BitNetForCausalLM\"],\"model_type\":\"bitnet\","
+                    "\"hidden_act\":\"relu2\",\"tie_word_embeddings\":true," SIZES ","
+                    "\"quantization_config\":{\"quant_method\":\"bitnet\","
+                    "\"linear_class\":\"autobitlinear\",\"quantization_mode\":\"offline\"},"
+                    "\"bos_token_id\":128000,\"eos_token_id\":128001}";
+    bn_hf_config c;
+    bn_error err = {0};
+    cr_assert_eq(parse(j, &c, &err), BN_STATUS_OK, "%s", err.message);
+    cr_assert_str_eq(c.arch, "bitnet-b1.58");
+    cr_assert_eq(c.family, BN_HF_FAMILY_BITNET_B158);
+    cr_assert(c.relu2);
+    cr_assert(c.tied);
+    cr_assert_not(c.scale_divides);
+    cr_assert_eq(c.head_dim, 128);
+    cr_assert_eq(c.n_head_kv, 5);
+    cr_assert_eq(c.bos_id, 128000);
+    cr_assert_float_eq(c.rope_theta, 500000.0, 1e-9);
+    cr_assert_float_eq(c.rope_scale, 1.0, 1e-12);
+}
+
+Test(hf_config, reads_1bitllm_as_bitnet_with_silu) {
+    const char *j = "{\"architectures\":[\"BitnetForCausalLM\"],\"model_type\":\"llama\","
+                    "\"hidden_act\":\"silu\"," SIZES "}";
+    bn_hf_config c;
+    bn_error err = {0};
+    cr_assert_eq(parse(j, &c, &err), BN_STATUS_OK, "%s", err.message);
+    cr_assert_str_eq(c.arch, "bitnet");
+    cr_assert_not(c.relu2);
+    cr_assert(c.tied, "1bitLLM ties by default");
+    cr_assert(c.scale_divides);
+}
+
+Test(hf_config, reads_llama_bitnet_checkpoints_with_dividing_scales_and_head_dim) {
+    const char *j = "{\"architectures\":[\"LlamaForCausalLM\"],\"head_dim\":256,"
+                    "\"tie_word_embeddings\":false," SIZES ","
+                    "\"quantization_config\":{\"quant_method\":\"bitnet\"},\"rope_scaling\":null}";
+    bn_hf_config c;
+    bn_error err = {0};
+    cr_assert_eq(parse(j, &c, &err), BN_STATUS_OK, "%s", err.message);
+    cr_assert_str_eq(c.arch, "llama");
+    cr_assert_eq(c.head_dim, 256);
+    cr_assert_not(c.tied);
+    cr_assert(c.scale_divides);
+    cr_assert_not(c.relu2);
+}
+
+Test(hf_config, refuses_plain_llama_and_unknown_architectures) {
+    bn_hf_config c;
+    bn_error err = {0};
+    cr_assert_eq(parse("{\"architectures\":[\"LlamaForCausalLM\"]," SIZES "}", &c, &err),
+                 BN_STATUS_UNSUPPORTED);
+    cr_assert(strstr(err.message, "LlamaForCausalLM"), "%s", err.message);
+    bn_error_clear(&err);
+    cr_assert_eq(parse("{\"architectures\":[\"GPT2LMHeadModel\"]}", &c, &err),
+                 BN_STATUS_UNSUPPORTED);
+}
+
+Test(hf_config, refuses_broken_json_missing_and_inconsistent_sizes) {
+    bn_hf_config c;
+    bn_error err = {0};
+    cr_assert_eq(parse("{\"architectures\":[\"BitNetForCausalLM\"],", &c, &err), BN_STATUS_FORMAT);
+    cr_assert(strstr(err.message, "config.json"), "%s", err.message);
+    bn_error_clear(&err);
+    cr_assert_eq(parse("{\"architectures\":[\"BitNetForCausalLM\"],\"hidden_size\":256}", &c, &err),
+                 BN_STATUS_FORMAT);
+    cr_assert(strstr(err.message, "vocab_size"), "%s", err.message);
+    bn_error_clear(&err);
+    cr_assert_eq(parse("{\"architectures\":[\"BitNetForCausalLM\"],\"vocab_size\":10,"
+                       "\"hidden_size\":256,\"intermediate_size\":512,\"num_hidden_layers\":1,"
+                       "\"num_attention_heads\":8,\"num_key_value_heads\":3}",
+                       &c, &err),
+                 BN_STATUS_FORMAT);
+    cr_assert(strstr(err.message, "num_key_value_heads"), "%s", err.message);
+    bn_error_clear(&err);
+    cr_assert_eq(parse("{\"architectures\":[\"BitNetForCausalLM\"],\"vocab_size\":-10,"
+                       "\"hidden_size\":256,\"intermediate_size\":512,\"num_hidden_layers\":1,"
+                       "\"num_attention_heads\":8}",
+                       &c, &err),
+                 BN_STATUS_FORMAT);
+    bn_error_clear(&err);
+    cr_assert_eq(parse("{\"architectures\":[\"BitNetForCausalLM\"],\"vocab_size\":10,"
+                       "\"hidden_size\":\"256\",\"intermediate_size\":512,\"num_hidden_layers\":1,"
+                       "\"num_attention_heads\":8}",
+                       &c, &err),
+                 BN_STATUS_FORMAT);
+    bn_error_clear(&err);
+    cr_assert_eq(parse("{\"architectures\":[\"BitNetForCausalLM\"],\"hidden_act\":\"gelu\"," SIZES
+                       "}",
+                       &c, &err),
+                 BN_STATUS_UNSUPPORTED);
+    bn_error_clear(&err);
+    cr_assert_eq(parse("{\"architectures\":[\"BitNetForCausalLM\"]," SIZES
+                       ",\"rope_scaling\":{\"rope_type\":\"llama3\",\"factor\":8.0}}",
+                       &c, &err),
+                 BN_STATUS_UNSUPPORTED);
+}
