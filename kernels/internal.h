@@ -93,6 +93,8 @@ void bn_act_rmsnorm_quant_i8_ref(const float *x, int64_t x_stride, const float *
 /* After q of token t is written: sum, block_sum, lut (shared by all ISAs;
  * the SIMD tables replace it with their own when faster). */
 void bn_act_finish_row_ref(bn_act_batch *act, int64_t t);
+/* Only the LUT tables of token t (act->lut must be set). */
+void bn_act_lut_row_ref(bn_act_batch *act, int64_t t);
 /* The 16-lane sum of squares of the header's exact order. */
 float bn_sumsq16_ref(const float *x, int64_t n);
 

@@ -36,7 +36,13 @@ void bn_act_finish_row_ref(bn_act_batch *act, int64_t t) {
         total += s;
     }
     act->sum[t] = total;
-    if (act->lut) {
+    if (act->lut)
+        bn_act_lut_row_ref(act, t);
+}
+
+void bn_act_lut_row_ref(bn_act_batch *act, int64_t t) {
+    const int8_t *q = act->q + t * act->stride;
+    {
         /* e[c0 | c1 << 2] = (c0-1)*q0 + (c1-1)*q1, |e| <= 2*128: int16. */
         uint8_t *lut = act->lut + t * (act->stride / 2) * BN_LUT_ENTRY_BYTES;
         for (int64_t p = 0; p < act->stride / 2; p++) {

@@ -50,12 +50,14 @@ void bn_softmax_f32_ref(float *x, int64_t n) {
     for (int64_t k = 1; k < n; k++)
         if (x[k] > mx)
             mx = x[k];
-    float sum = 0.0f;
+    /* The sum in double: one probability near 1 plus many tiny ones would
+     * lose their low bits in a float sum. */
+    double sum = 0.0;
     for (int64_t k = 0; k < n; k++) {
         x[k] = expf(x[k] - mx);
         sum += x[k];
     }
-    float inv = 1.0f / sum;
+    float inv = (float)(1.0 / sum);
     for (int64_t k = 0; k < n; k++)
         x[k] *= inv;
 }
