@@ -23,10 +23,13 @@ typedef struct spm_symbol {
     int64_t prev, next;
 } spm_symbol;
 
+/* 12 bytes: a megabyte of text queues millions of these, and the heap's
+ * speed is its cache footprint. The right symbol is not stored: it is
+ * syms[left].next for as long as the pair is current (see the pop loop). */
 typedef struct spm_bigram {
-    int64_t left, right;
     float score;
-    size_t size; /* bytes of the pair when it was pushed */
+    int32_t left;
+    uint32_t size; /* bytes of the pair when it was pushed */
 } spm_bigram;
 
 typedef struct spm_heap {
@@ -83,6 +86,11 @@ static spm_bigram heap_pop(spm_heap *h)
     return top;
 }
 
+static bool is_space_sym(const char *esc, const spm_symbol *s)
+{
+    return s->n == 3 && memcmp(esc + s->start, "\xe2\x96\x81", 3) == 0;
+}
+
 static bool try_add_bigram(const bn_tokenizer *tok, const char *text, const spm_symbol *syms,
                            spm_heap *h, int64_t left, int64_t right)
 {
@@ -92,7 +100,7 @@ static bool try_add_bigram(const bn_tokenizer *tok, const char *text, const spm_
     int32_t id = bn_tok_lookup(tok, text + syms[left].start, size);
     if (id < 0)
         return true;
-    spm_bigram b = {left, right, tok->scores[id], size};
+    spm_bigram b = {tok->scores[id], (int32_t)left, (uint32_t)size};
     return heap_push(h, b);
 }
 
@@ -108,7 +116,7 @@ bn_status bn_spm_encode(const bn_tokenizer *tok, const char *text, size_t len, b
     /* Escape: optional prefix space, then ' ' -> U+2581 (3 bytes). */
     for (size_t i = 0; i < len; i++)
         n_sp += text[i] == ' ';
-    if (len > (SIZE_MAX - 3) / 3) {
+    if (len > (size_t)INT32_MAX / 3 - 1) { /* symbol indices are int32 in the queue */
         st = bn_error_set(err, BN_STATUS_NO_MEMORY, "SPM: text of %zu bytes is too long", len);
         goto fail;
     }
@@ -141,46 +149,73 @@ bn_status bn_spm_encode(const bn_tokenizer *tok, const char *text, size_t len, b
         size_t n = bn_utf8_len_from_lead((unsigned char)esc[off]);
         if (n > esc_len - off)
             n = esc_len - off;
-        syms[n_syms] = (spm_symbol){off, n, n_syms - 1, off + n == esc_len ? -1 : n_syms + 1};
+        syms[n_syms] = (spm_symbol){off, n, n_syms - 1, n_syms + 1};
         off += n;
         n_syms++;
     }
 
-    for (int64_t i = 1; i < n_syms; i++) {
-        if (!try_add_bigram(tok, esc, syms, &heap, i - 1, i))
-            goto oom;
-    }
-    while (heap.n) {
-        spm_bigram b = heap_pop(&heap);
-        spm_symbol *l = &syms[b.left], *r = &syms[b.right];
-        if (l->n == 0 || r->n == 0 || l->n + r->n != b.size)
-            continue; /* stale: one side was merged into something else */
-        l->n += r->n;
-        r->n = 0;
-        l->next = r->next;
-        if (r->next >= 0)
-            syms[r->next].prev = b.left;
-        if (!try_add_bigram(tok, esc, syms, &heap, l->prev, b.left) ||
-            !try_add_bigram(tok, esc, syms, &heap, b.left, l->next))
-            goto oom;
-    }
+    /* Merge segment by segment. When no piece has a '▁' after a non-'▁'
+     * (checked at load), no piece can span the start of a "▁word", so no
+     * pair ever crosses it; each side then merges exactly as it would in one
+     * queue (same pairs, same relative order), and small queues stay in
+     * cache. Otherwise the whole text is one segment. */
+    for (int64_t seg = 0; seg < n_syms;) {
+        int64_t seg_end = seg + 1;
+        if (tok->spm_split_at_space) {
+            while (seg_end < n_syms && !(is_space_sym(esc, &syms[seg_end]) &&
+                                         !is_space_sym(esc, &syms[seg_end - 1])))
+                seg_end++;
+        } else {
+            seg_end = n_syms;
+        }
+        syms[seg].prev = -1;
+        syms[seg_end - 1].next = -1;
+        heap.n = 0;
+        for (int64_t i = seg + 1; i < seg_end; i++) {
+            if (!try_add_bigram(tok, esc, syms, &heap, i - 1, i))
+                goto oom;
+        }
+        while (heap.n) {
+            spm_bigram b = heap_pop(&heap);
+            spm_symbol *l = &syms[b.left];
+            /* Stale when either side changed since the push: the left symbol
+             * was merged away (n == 0), or it or its right neighbour grew, so
+             * the two no longer span `size` bytes. While the pair is current,
+             * the right side is the left's next symbol: only the left can
+             * absorb it. */
+            if (l->n == 0 || l->next < 0)
+                continue;
+            spm_symbol *r = &syms[l->next];
+            if (l->n + r->n != b.size)
+                continue;
+            l->n += r->n;
+            r->n = 0;
+            l->next = r->next;
+            if (r->next >= 0)
+                syms[r->next].prev = b.left;
+            if (!try_add_bigram(tok, esc, syms, &heap, l->prev, b.left) ||
+                !try_add_bigram(tok, esc, syms, &heap, b.left, l->next))
+                goto oom;
+        }
 
-    /* Emit: a piece, or the byte tokens of a character the vocab lacks. */
-    for (int64_t i = 0; i != -1; i = syms[i].next) {
-        const spm_symbol *s = &syms[i];
-        int32_t id = bn_tok_lookup(tok, esc + s->start, s->n);
-        if (id >= 0) {
-            if (!bn_id_list_push(out, id))
-                goto oom;
-            continue;
+        /* Emit: a piece, or the byte tokens of a character the vocab lacks. */
+        for (int64_t i = seg; i != -1; i = syms[i].next) {
+            const spm_symbol *sy = &syms[i];
+            int32_t id = bn_tok_lookup(tok, esc + sy->start, sy->n);
+            if (id >= 0) {
+                if (!bn_id_list_push(out, id))
+                    goto oom;
+                continue;
+            }
+            for (size_t k = 0; k < sy->n; k++) {
+                int32_t bid = tok->byte_ids[(unsigned char)esc[sy->start + k]];
+                if (bid < 0)
+                    bid = tok->unk;
+                if (bid >= 0 && !bn_id_list_push(out, bid))
+                    goto oom;
+            }
         }
-        for (size_t k = 0; k < s->n; k++) {
-            int32_t bid = tok->byte_ids[(unsigned char)esc[s->start + k]];
-            if (bid < 0)
-                bid = tok->unk;
-            if (bid >= 0 && !bn_id_list_push(out, bid))
-                goto oom;
-        }
+        seg = seg_end;
     }
     goto done;
 oom:

@@ -369,6 +369,25 @@ static bn_status build_specials_and_eog(bn_tokenizer *tok, bn_error *err)
     return BN_STATUS_OK;
 }
 
+/* True when no piece holds "▁" (E2 96 81) at a byte offset k > 0 unless the
+ * 3 bytes before it are "▁" too: then no piece can cross the start of a
+ * "▁" that follows something else (see spm.c). Checked on bytes, so it
+ * also holds for pieces that are not valid UTF-8. */
+static bool spm_pieces_allow_split(const bn_tokenizer *tok)
+{
+    for (int32_t i = 0; i < tok->n_vocab; i++) {
+        const char *t = tok->texts + tok->off[i];
+        size_t n = tok->off[i + 1] - tok->off[i];
+        for (size_t k = 1; k + 3 <= n; k++) {
+            if (memcmp(t + k, "\xe2\x96\x81", 3) != 0)
+                continue;
+            if (k < 3 || memcmp(t + k - 3, "\xe2\x96\x81", 3) != 0)
+                return false;
+        }
+    }
+    return true;
+}
+
 bn_status bn_tokenizer_load(const bn_gguf *gguf, bn_tokenizer **out, bn_error *err)
 {
     bn_status st = BN_STATUS_OK;
@@ -466,6 +485,7 @@ bn_status bn_tokenizer_load(const bn_gguf *gguf, bn_tokenizer **out, bn_error *e
     }
     if ((st = build_specials_and_eog(tok, err)) != BN_STATUS_OK)
         goto fail;
+    tok->spm_split_at_space = tok->kind == BN_TOKENIZER_SPM && spm_pieces_allow_split(tok);
     *out = tok;
     return BN_STATUS_OK;
 fail:

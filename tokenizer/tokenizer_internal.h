@@ -48,6 +48,9 @@ struct bn_tokenizer {
 
     int32_t bos, eos, eot, eom, unk, pad;
     bool add_bos, add_space_prefix;
+    /* SPM: no piece has '▁' right after a non-'▁' byte sequence, so text can
+     * be merged in independent segments that start at "▁word" (spm.c). */
+    bool spm_split_at_space;
 
     int32_t *eog;          /* (n_eog) end-of-generation ids */
     size_t n_eog;

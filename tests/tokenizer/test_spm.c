@@ -60,3 +60,39 @@ Test(spm, matches_every_llama_spm_test_vector)
     free_vectors(v, n);
     bn_tokenizer_free(tok);
 }
+
+#include "tokenizer/tokenizer_internal.h"
+
+Test(spm, segmented_merging_equals_one_queue_over_the_whole_text)
+{
+    char gguf_path[1024], text_path[1024];
+    snprintf(gguf_path, sizeof gguf_path, "%s/data/tokenizer/ggml-vocab-llama-spm.gguf", BN_SHARED_DIR);
+    snprintf(text_path, sizeof text_path, "%s/models/tiny-bitnet/reference/ppl-text.txt", BN_SHARED_DIR);
+    bn_tokenizer *tok = load_tok(gguf_path, NULL);
+    size_t len = 0;
+    char *text = read_whole_file(text_path, &len);
+    if (!text)
+        cr_skip_test("%s is absent", text_path);
+    cr_assert(tok->spm_split_at_space, "the LLaMA vocabulary allows segmenting at '\\xe2\\x96\\x81'");
+    if (len > 200000)
+        len = 200000;
+    /* extra stress: whitespace runs, '▁' literals, invalid bytes */
+    static const char odd[] = "  a   b\xe2\x96\x81\xe2\x96\x81x \xf0\xe2\x96\x81y\xff \t\n  ";
+    const char *cases[] = {text, odd};
+    size_t lens[] = {len, sizeof odd - 1};
+    for (int c = 0; c < 2; c++) {
+        int32_t *a = NULL, *b = NULL;
+        size_t na = 0, nb = 0;
+        bn_error err = {0};
+        cr_assert_eq(bn_tokenizer_encode_alloc(tok, cases[c], lens[c], true, false, &a, &na, &err), BN_STATUS_OK);
+        tok->spm_split_at_space = false;
+        cr_assert_eq(bn_tokenizer_encode_alloc(tok, cases[c], lens[c], true, false, &b, &nb, &err), BN_STATUS_OK);
+        tok->spm_split_at_space = true;
+        cr_assert_eq(na, nb, "case %d: %zu vs %zu ids", c, na, nb);
+        cr_assert_arr_eq(a, b, na * sizeof *a);
+        free(a);
+        free(b);
+    }
+    free(text);
+    bn_tokenizer_free(tok);
+}
