@@ -212,14 +212,14 @@ bn_status bn_bpe_encode(const bn_tokenizer *tok, const char *text, size_t len, b
         if (!encode_word(tok, &sc, sc.word, wn, out))
             goto oom;
     }
-    goto done;
-oom:
-    st = bn_error_set(err, BN_STATUS_NO_MEMORY, "BPE: out of memory encoding %zu bytes", len);
-done:
+fail:
     free(cpts);
     free(lens);
     free(sc.word);
     free(sc.syms);
     free(sc.heap.v);
     return st;
+oom:
+    st = bn_error_set(err, BN_STATUS_NO_MEMORY, "BPE: out of memory encoding %zu bytes", len);
+    goto fail;
 }

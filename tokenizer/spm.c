@@ -217,13 +217,12 @@ bn_status bn_spm_encode(const bn_tokenizer *tok, const char *text, size_t len, b
         }
         seg = seg_end;
     }
-    goto done;
-oom:
-    st = bn_error_set(err, BN_STATUS_NO_MEMORY, "SPM: out of memory encoding %zu bytes", len);
 fail:
-done:
     free(esc);
     free(syms);
     free(heap.v);
     return st;
+oom:
+    st = bn_error_set(err, BN_STATUS_NO_MEMORY, "SPM: out of memory encoding %zu bytes", len);
+    goto fail;
 }

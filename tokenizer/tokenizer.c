@@ -495,7 +495,7 @@ fail:
 
 /* ---- accessors ---- */
 
-bn_tokenizer_kind bn_tokenizer_kind_of(const bn_tokenizer *tok) { return tok->kind; }
+bn_tokenizer_kind bn_tokenizer_kind_of(const bn_tokenizer *tok) { return tok ? tok->kind : BN_TOKENIZER_SPM; }
 int32_t bn_tokenizer_n_vocab(const bn_tokenizer *tok) { return tok ? tok->n_vocab : 0; }
 int32_t bn_tokenizer_bos(const bn_tokenizer *tok) { return tok ? tok->bos : -1; }
 int32_t bn_tokenizer_eos(const bn_tokenizer *tok) { return tok ? tok->eos : -1; }
@@ -642,7 +642,7 @@ static bn_status encode_list(const bn_tokenizer *tok, const char *text, size_t l
     if (add_bos && tok->bos >= 0 && !bn_id_list_push(out, tok->bos))
         goto oom;
     if (len == 0)
-        goto done;
+        goto fail; /* nothing more to do: st is OK */
     if (!frag_push(&frags, (fragment){0, len, -1}) ||
         !split_specials(tok, text, parse_special, &frags))
         goto oom;
@@ -664,13 +664,12 @@ static bn_status encode_list(const bn_tokenizer *tok, const char *text, size_t l
             goto fail;
         prev_special = false;
     }
-    goto done;
-oom:
-    st = bn_error_set(err, BN_STATUS_NO_MEMORY, "tokenizer: out of memory encoding %zu bytes", len);
 fail:
-done:
     free(frags.v);
     return st;
+oom:
+    st = bn_error_set(err, BN_STATUS_NO_MEMORY, "tokenizer: out of memory encoding %zu bytes", len);
+    goto fail;
 }
 
 bn_status bn_tokenizer_encode(const bn_tokenizer *tok, const char *text, size_t len, bool add_bos,
