@@ -123,6 +123,9 @@ bn_status bn_model_detokenize(const bn_model *model, const int32_t *ids, size_t 
                               size_t cap, size_t *n_bytes, bn_error *err);
 bool bn_model_is_eog(const bn_model *model, int32_t id); /* end of generation */
 int32_t bn_model_bos(const bn_model *model); /* -1 when unknown */
+/* Whether prompts start with BOS (tokenizer.ggml.add_bos_token or the
+ * tokenizer's default); false without a tokenizer. */
+bool bn_model_add_bos(const bn_model *model);
 int32_t bn_model_eos(const bn_model *model);
 
 /* ======================================================================

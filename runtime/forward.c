@@ -11,7 +11,7 @@
  *   attn_norm + int8 quantization, fused (one quantized input for q, k, v)
  *   q, k, v = BitLinear            (int32 accumulation in the kernels)
  *   RoPE on q and k; k, v appended to the KV cache (F16 or F32)
- *   causal GQA attention over the cache
+ *   causal GQA attention over the cache (fixed-order float code, see attend)
  *   attn_sub_norm + quantization (or plain quantization without sub-norms)
  *   x += o_proj
  *   ffn_norm + quantization, fused (one quantized input for gate and up)
@@ -78,38 +78,92 @@ static void bitlinear(const bn_kernels *k, const bn_ternary_matrix *w, float mat
     }
 }
 
-/* Causal attention of one (token, head) pair over cache positions [0, pos]. */
-static void attend(const bn_session *s, const bn_kernels *k, int il, int32_t t, int h,
-                   float *scores)
+/* Attention arithmetic is written here, in plain C with a fixed order, not
+ * taken from the kernel table: the tables' float helpers may sum in their own
+ * order (and fuse multiply-adds), and an ulp of difference in the attention
+ * output can flip an int8 activation of the next BitLinear, which moves the
+ * logits by ~1e-2 of their range. With this code every table gives the same
+ * integer results. The 16 independent lanes let the compiler vectorize at
+ * the baseline ISA; the order never changes. (f16 -> f32 is exact, so the
+ * table's converter is used.) */
+#define BN_ATT_LANES 16
+
+static float att_dot(const float *a, const float *b, int64_t n)
+{
+    float acc[BN_ATT_LANES] = {0};
+    int64_t i = 0;
+    for (; i + BN_ATT_LANES <= n; i += BN_ATT_LANES)
+        for (int j = 0; j < BN_ATT_LANES; j++)
+            acc[j] += a[i + j] * b[i + j];
+    for (int j = 0; i < n; i++, j++)
+        acc[j] += a[i] * b[i];
+    for (int w = BN_ATT_LANES / 2; w > 0; w /= 2)
+        for (int j = 0; j < w; j++)
+            acc[j] += acc[j + w];
+    return acc[0];
+}
+
+static void att_axpy(float a, const float *x, float *y, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        y[i] += a * x[i];
+}
+
+static void att_softmax(float *x, int64_t n)
+{
+    float mx = x[0];
+    for (int64_t i = 1; i < n; i++)
+        mx = x[i] > mx ? x[i] : mx;
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n; i++) {
+        x[i] = expf(x[i] - mx);
+        sum += x[i];
+    }
+    float inv = 1.0f / sum;
+    for (int64_t i = 0; i < n; i++)
+        x[i] *= inv;
+}
+
+/* Causal attention of token t over cache positions [0, pos] for the n_rep
+ * query heads that share KV head kvh: each cached row is read (and widened
+ * from F16) once for all of them. scores: (n_rep, n_ctx); row: (head_dim). */
+static void attend(const bn_session *s, const bn_kernels *k, int il, int32_t t, int kvh,
+                   float *scores, float *row)
 {
     const bn_hparams *hp = &s->model->hp;
     const int64_t D = hp->head_dim, NQ = (int64_t)hp->n_head * D, NKV = (int64_t)hp->n_head_kv * D;
-    const int kvh = h / (hp->n_head / hp->n_head_kv);
+    const int n_rep = hp->n_head / hp->n_head_kv;
     const int32_t pos = s->n_past + t;
     const float kq_scale = 1.0f / sqrtf((float)D);
-    const float *qv = s->q + t * NQ + h * D;
-    float *out = s->attn + t * NQ + h * D;
+    const float *q0 = s->q + t * NQ + (int64_t)kvh * n_rep * D;
+    float *out0 = s->attn + t * NQ + (int64_t)kvh * n_rep * D;
     const size_t layer_off = (size_t)il * (size_t)s->n_ctx * (size_t)NKV + (size_t)kvh * (size_t)D;
 
-    if (s->type_k == BN_KV_TYPE_F16) {
-        const uint16_t *kc = (const uint16_t *)s->k_cache + layer_off;
-        for (int32_t p = 0; p <= pos; p++)
-            scores[p] = k->dot_f16(qv, kc + (size_t)p * NKV, D) * kq_scale;
-    } else {
-        const float *kc = (const float *)s->k_cache + layer_off;
-        for (int32_t p = 0; p <= pos; p++)
-            scores[p] = k->dot_f32(qv, kc + (size_t)p * NKV, D) * kq_scale;
+    for (int32_t p = 0; p <= pos; p++) {
+        const float *kr;
+        if (s->type_k == BN_KV_TYPE_F16) {
+            k->f16_to_f32((const uint16_t *)s->k_cache + layer_off + (size_t)p * NKV, row, D);
+            kr = row;
+        } else {
+            kr = (const float *)s->k_cache + layer_off + (size_t)p * NKV;
+        }
+        for (int r = 0; r < n_rep; r++)
+            scores[(size_t)r * s->n_ctx + p] = att_dot(q0 + r * D, kr, D) * kq_scale;
     }
-    k->softmax(scores, pos + 1);
-    memset(out, 0, (size_t)D * sizeof *out);
-    if (s->type_v == BN_KV_TYPE_F16) {
-        const uint16_t *vc = (const uint16_t *)s->v_cache + layer_off;
-        for (int32_t p = 0; p <= pos; p++)
-            k->axpy_f16(scores[p], vc + (size_t)p * NKV, out, D);
-    } else {
-        const float *vc = (const float *)s->v_cache + layer_off;
-        for (int32_t p = 0; p <= pos; p++)
-            k->axpy_f32(scores[p], vc + (size_t)p * NKV, out, D);
+    for (int r = 0; r < n_rep; r++) {
+        att_softmax(scores + (size_t)r * s->n_ctx, pos + 1);
+        memset(out0 + r * D, 0, (size_t)D * sizeof(float));
+    }
+    for (int32_t p = 0; p <= pos; p++) {
+        const float *vr;
+        if (s->type_v == BN_KV_TYPE_F16) {
+            k->f16_to_f32((const uint16_t *)s->v_cache + layer_off + (size_t)p * NKV, row, D);
+            vr = row;
+        } else {
+            vr = (const float *)s->v_cache + layer_off + (size_t)p * NKV;
+        }
+        for (int r = 0; r < n_rep; r++)
+            att_axpy(scores[(size_t)r * s->n_ctx + p], vr, out0 + r * D, D);
     }
 }
 
@@ -145,7 +199,9 @@ void bn_forward_step(bn_session *s, const int32_t *tokens, int32_t n, int32_t lo
 #endif
         int64_t tb, te; /* this thread's tokens */
         bn_kernels_split_rows(n, 1, ith, nth, &tb, &te);
-        float *scores = s->scores + (size_t)ith * (size_t)s->n_ctx;
+        const int n_rep = hp->n_head / hp->n_head_kv;
+        float *scores = s->scores + (size_t)ith * (size_t)n_rep * (size_t)s->n_ctx;
+        float *att_row = s->att_row + (size_t)ith * (size_t)D;
 
         /* Embedding rows and this step's RoPE angles. Angles follow the HF
          * reference: inv_freq and pos * inv_freq in float, then cos/sin. */
@@ -195,13 +251,13 @@ void bn_forward_step(bn_session *s, const int32_t *tokens, int32_t n, int32_t lo
             }
             BN_BARRIER();
 
-            /* attention: (token, head) pairs split across threads */
+            /* attention: (token, KV head) pairs split across threads */
             {
                 int64_t ib, ie;
-                bn_kernels_split_rows((int64_t)n * hp->n_head, 1, ith, nth, &ib, &ie);
+                bn_kernels_split_rows((int64_t)n * hp->n_head_kv, 1, ith, nth, &ib, &ie);
                 for (int64_t item = ib; item < ie; item++)
-                    attend(s, k, il, (int32_t)(item / hp->n_head), (int)(item % hp->n_head),
-                           scores);
+                    attend(s, k, il, (int32_t)(item / hp->n_head_kv),
+                           (int)(item % hp->n_head_kv), scores, att_row);
             }
             BN_BARRIER();
 

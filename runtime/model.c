@@ -513,3 +513,4 @@ bool bn_model_is_eog(const bn_model *m, int32_t id)
 
 int32_t bn_model_bos(const bn_model *m) { return m && m->tok ? bn_tokenizer_bos(m->tok) : -1; }
 int32_t bn_model_eos(const bn_model *m) { return m && m->tok ? bn_tokenizer_eos(m->tok) : -1; }
+bool bn_model_add_bos(const bn_model *m) { return m && m->tok ? bn_tokenizer_add_bos(m->tok) : false; }

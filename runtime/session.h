@@ -38,7 +38,8 @@ struct bn_session {
     float *up;       /* (n_batch, n_ff) */
     float *proj;     /* (n_batch, n_embd) output of o_proj / down_proj */
     float *normed;   /* (n_batch, n_embd) final-norm rows that need logits */
-    float *scores;   /* (n_threads, n_ctx) attention probabilities per thread */
+    float *scores;   /* (n_threads, n_head / n_head_kv, n_ctx) attention probabilities */
+    float *att_row;  /* (n_threads, head_dim) a cached K or V row widened to f32 */
     float *rope_cos; /* (n_batch, n_rot / 2) for this step's positions */
     float *rope_sin; /* (n_batch, n_rot / 2) */
     float *inv_freq; /* (n_rot / 2) */

@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "loader/half.h"
+#include "loader/dequant.h"
 #include "loader/ternary_codec.h"
 #include "runtime/error.h"
 
@@ -83,21 +83,28 @@ static bn_status load_floats(const bn_gguf *g, const char *name, int64_t n, doub
     double *d = malloc((size_t)n * sizeof *d);
     if (!d)
         return bn_error_set(err, BN_STATUS_NO_MEMORY, "ref: out of memory");
-    for (int64_t i = 0; i < n; i++) {
-        if (t->type == BN_TYPE_F32) {
-            float f;
-            memcpy(&f, t->data + 4 * i, 4);
-            d[i] = f;
-        } else if (t->type == BN_TYPE_F16 || t->type == BN_TYPE_BF16) {
-            uint16_t h;
-            memcpy(&h, t->data + 2 * i, 2);
-            d[i] = t->type == BN_TYPE_F16 ? bn_f16_to_f32(h) : bn_bf16_to_f32(h);
-        } else {
+    /* Row by row through the loader's dequantizer (F32/F16/BF16/Q8_0/Q6_K). */
+    int64_t ne0 = t->ne[0];
+    uint64_t rb = bn_tensor_type_row_bytes(t->type, ne0);
+    float *row = malloc((size_t)ne0 * sizeof *row);
+    if (!row || rb == 0) {
+        free(d);
+        free(row);
+        return bn_error_set(err, BN_STATUS_UNSUPPORTED, "ref: tensor %s has type %s", name,
+                            bn_tensor_type_name(t->type));
+    }
+    for (int64_t r = 0; r < n / ne0; r++) {
+        bn_status st = bn_dequantize_row(t->type, t->data + r * rb, row, ne0);
+        if (st != BN_STATUS_OK) {
             free(d);
-            return bn_error_set(err, BN_STATUS_UNSUPPORTED, "ref: tensor %s has type %s", name,
+            free(row);
+            return bn_error_set(err, st, "ref: cannot dequantize %s (%s)", name,
                                 bn_tensor_type_name(t->type));
         }
+        for (int64_t i = 0; i < ne0; i++)
+            d[r * ne0 + i] = row[i];
     }
+    free(row);
     *out = d;
     return BN_STATUS_OK;
 }

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "loader/dequant.h"
 #include "loader/gguf_writer.h"
 #include "loader/half.h"
 #include "loader/ternary_codec.h"
@@ -81,18 +82,38 @@ static bn_status add(bn_gguf_writer *w, const bn_tiny_model_spec *s, const char 
 
 /* A float tensor (norms, embedding): values = base + spread * uniform. */
 static bn_status add_floats(bn_gguf_writer *w, keep_list *k, const bn_tiny_model_spec *s,
-                            uint64_t *st, const char *name, bn_tensor_type type, int64_t ne0,
+                            uint64_t *st_rng, const char *name, bn_tensor_type type, int64_t ne0,
                             int64_t ne1, float base, float spread, bn_error *err)
 {
     if (s->bad_shape_tensor && strcmp(s->bad_shape_tensor, name) == 0)
         ne1 += 1;
     int64_t n = ne0 * ne1;
+    if (type == BN_TYPE_Q8_0 || type == BN_TYPE_Q6_K) {
+        uint64_t rb = bn_tensor_type_row_bytes(type, ne0);
+        uint8_t *buf = keep(k, (size_t)(rb * (uint64_t)ne1));
+        float *row = malloc((size_t)ne0 * sizeof *row);
+        if (!buf || !row || rb == 0) {
+            free(row);
+            return bn_error_set(err, BN_STATUS_NO_MEMORY, "tiny model: out of memory");
+        }
+        bn_status st = BN_STATUS_OK;
+        for (int64_t r = 0; r < ne1 && st == BN_STATUS_OK; r++) {
+            for (int64_t i = 0; i < ne0; i++)
+                row[i] = base + spread * rnd_unit(st_rng);
+            st = type == BN_TYPE_Q8_0 ? bn_quantize_row_q8_0(row, buf + r * rb, ne0)
+                                      : bn_quantize_row_q6_k(row, buf + r * rb, ne0);
+        }
+        free(row);
+        if (st != BN_STATUS_OK)
+            return bn_error_set(err, st, "tiny model: cannot quantize %s", name);
+        return add(w, s, name, type, ne0, ne1, buf, rb * (uint64_t)ne1, err);
+    }
     size_t esz = type == BN_TYPE_F32 ? 4 : 2;
     uint8_t *buf = keep(k, (size_t)n * esz);
     if (!buf)
         return bn_error_set(err, BN_STATUS_NO_MEMORY, "tiny model: out of memory");
     for (int64_t i = 0; i < n; i++) {
-        float v = base + spread * rnd_unit(st);
+        float v = base + spread * rnd_unit(st_rng);
         if (type == BN_TYPE_F32) {
             memcpy(buf + 4 * i, &v, 4);
         } else {
@@ -130,7 +151,7 @@ static bn_status add_ternary(bn_gguf_writer *w, keep_list *k, const bn_tiny_mode
         ns = rows;
     }
     for (int64_t i = 0; i < ns; i++)
-        scales[i] = ns == 1 ? base : base * (1.0f + 0.25f * rnd_unit(st));
+        scales[i] = ns == 1 || s->uniform_scales ? base : base * (1.0f + 0.25f * rnd_unit(st));
     uint64_t nb = bn_ternary_encoded_bytes(type, K, rows);
     if (nb == 0) {
         ret = bn_error_set(err, BN_STATUS_INVALID_ARG, "tiny model: %s cannot hold %s [%lld, %lld]",
@@ -196,8 +217,10 @@ static bn_status add_tokenizer(bn_gguf_writer *w, keep_list *k, const bn_tiny_mo
             int j = i - 259;
             if (j < 26)
                 snprintf(t, 16, "%c", 'a' + j);
+            else if (j < 52)
+                snprintf(t, 16, "\xe2\x96\x81%c", 'a' + j - 26);
             else
-                snprintf(t, 16, "\xe2\x96\x81%c%c", 'a' + (j / 26 - 1) % 26, 'a' + j % 26);
+                snprintf(t, 16, "\xe2\x96\x81%c%c", 'a' + (j / 26 - 2) % 26, 'a' + j % 26);
             types[i] = 1;
         }
         scores[i] = i < 259 ? 0.0f : -(float)(i - 259);

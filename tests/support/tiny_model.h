@@ -20,8 +20,9 @@ typedef struct bn_tiny_model_spec {
     const char *arch;              /* "bitnet-b1.58" (default), "bitnet", "llama", ... */
     const char *hidden_activation; /* bitnet.hidden_activation, or NULL (absent) */
     bn_tensor_type ternary_type;   /* I2_S (default), TQ2_0, TQ1_0, IQ2_BN, IQ1_BN, F32, F16 */
-    bn_tensor_type embd_type;      /* F32 (default), F16, BF16 */
+    bn_tensor_type embd_type;      /* F32 (default), F16, BF16, Q8_0, Q6_K */
     bool untied;                   /* write output.weight (same type as embd_type) */
+    bool uniform_scales;           /* one scale for every block / row of a tensor */
     bool scale_tensors;            /* write per-matrix .scale tensors of shape [1] */
     int n_embd, n_ff, n_layer, n_head, n_head_kv, n_vocab, n_ctx;
     uint64_t seed;

@@ -1,0 +1,212 @@
+/* test_model.c: runtime/model.c and runtime/hparams.c: binding, shape
+ * checks, clear errors for broken files, getters and token wrappers. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "runtime/bitnet.h"
+#include "tests/support/tiny_model.h"
+
+static char path[256];
+
+static void fresh_path(const char *tag)
+{
+    snprintf(path, sizeof path, "/tmp/bn-test-model-%d-%s.gguf", (int)getpid(), tag);
+}
+
+/* Writes spec, loads it, returns the status and the message in err. */
+static bn_status try_load(const bn_tiny_model_spec *spec, const char *tag, bn_model **out,
+                          bn_error *err)
+{
+    fresh_path(tag);
+    bn_error werr;
+    bn_error_clear(&werr);
+    cr_assert_eq(bn_tiny_model_write(spec, path, &werr), BN_STATUS_OK, "%s", werr.message);
+    bn_error_clear(err);
+    bn_model *m = NULL;
+    bn_status st = bn_model_load(path, NULL, &m, err);
+    unlink(path);
+    if (out)
+        *out = m;
+    else
+        bn_model_free(m);
+    return st;
+}
+
+Test(model, loads_a_valid_model_and_reports_its_shape)
+{
+    bn_tiny_model_spec s;
+    bn_tiny_model_spec_default(&s);
+    s.with_tokenizer = true;
+    bn_model *m = NULL;
+    bn_error err;
+    cr_assert_eq(try_load(&s, "ok", &m, &err), BN_STATUS_OK, "%s", err.message);
+    cr_assert_str_eq(bn_model_arch(m), "bitnet-b1.58");
+    cr_assert_eq(bn_model_n_vocab(m), 320);
+    cr_assert_eq(bn_model_n_embd(m), 256);
+    cr_assert_eq(bn_model_n_layer(m), 2);
+    cr_assert_eq(bn_model_n_ctx_train(m), 128);
+    cr_assert(bn_model_bytes_per_token(m) > 0);
+    cr_assert(bn_model_file_bytes(m) > bn_model_bytes_per_token(m) / 2);
+    cr_assert_not_null(strstr(bn_model_description(m), "I2_S"));
+    cr_assert_not_null(bn_model_kernels_name(m));
+    cr_assert(bn_model_has_tokenizer(m));
+    cr_assert_eq(bn_model_bos(m), 1);
+    cr_assert_eq(bn_model_eos(m), 2);
+    cr_assert(bn_model_is_eog(m, 2));
+    cr_assert(!bn_model_is_eog(m, 100));
+    bn_model_free(m);
+}
+
+Test(model, rejects_an_unknown_architecture_by_name)
+{
+    bn_tiny_model_spec s;
+    bn_tiny_model_spec_default(&s);
+    s.arch = "gpt-neox";
+    bn_error err;
+    cr_assert_eq(try_load(&s, "arch", NULL, &err), BN_STATUS_UNSUPPORTED);
+    cr_assert_not_null(strstr(err.message, "gpt-neox"), "%s", err.message);
+    cr_assert_not_null(strstr(err.message, "bitnet-b1.58"), "%s", err.message);
+}
+
+Test(model, names_a_missing_tensor)
+{
+    bn_tiny_model_spec s;
+    bn_tiny_model_spec_default(&s);
+    s.omit_tensor = "blk.1.ffn_sub_norm.weight";
+    bn_error err;
+    cr_assert_eq(try_load(&s, "missing", NULL, &err), BN_STATUS_NOT_FOUND);
+    cr_assert_not_null(strstr(err.message, "blk.1.ffn_sub_norm.weight"), "%s", err.message);
+    s.omit_tensor = "token_embd.weight";
+    cr_assert_neq(try_load(&s, "missing2", NULL, &err), BN_STATUS_OK);
+    cr_assert_not_null(strstr(err.message, "token_embd"), "%s", err.message);
+    s.omit_tensor = "blk.0.attn_v.weight";
+    cr_assert_eq(try_load(&s, "missing3", NULL, &err), BN_STATUS_NOT_FOUND);
+    cr_assert_not_null(strstr(err.message, "blk.0.attn_v.weight"), "%s", err.message);
+}
+
+Test(model, names_a_tensor_of_the_wrong_shape_with_both_shapes)
+{
+    bn_tiny_model_spec s;
+    bn_tiny_model_spec_default(&s);
+    s.bad_shape_tensor = "blk.1.attn_k.weight";
+    bn_error err;
+    cr_assert_eq(try_load(&s, "shape", NULL, &err), BN_STATUS_FORMAT);
+    cr_assert_not_null(strstr(err.message, "blk.1.attn_k.weight"), "%s", err.message);
+    cr_assert_not_null(strstr(err.message, "[256, 129]"), "%s", err.message);
+    cr_assert_not_null(strstr(err.message, "[256, 128]"), "%s", err.message);
+    s.bad_shape_tensor = "blk.0.attn_norm.weight";
+    cr_assert_eq(try_load(&s, "shape2", NULL, &err), BN_STATUS_FORMAT);
+    cr_assert_not_null(strstr(err.message, "attn_norm"), "%s", err.message);
+}
+
+Test(model, llama_arch_needs_no_sub_norms)
+{
+    bn_tiny_model_spec s;
+    bn_tiny_model_spec_default(&s);
+    s.arch = "llama";
+    s.untied = true;
+    bn_model *m = NULL;
+    bn_error err;
+    cr_assert_eq(try_load(&s, "llama", &m, &err), BN_STATUS_OK, "%s", err.message);
+    cr_assert_str_eq(bn_model_arch(m), "llama");
+    bn_model_free(m);
+}
+
+Test(model, bitnet_arch_requires_sub_norms)
+{
+    bn_tiny_model_spec s;
+    bn_tiny_model_spec_default(&s);
+    s.arch = "bitnet";
+    s.omit_tensor = "blk.0.attn_sub_norm.weight";
+    bn_error err;
+    cr_assert_eq(try_load(&s, "bitnet-sub", NULL, &err), BN_STATUS_NOT_FOUND);
+    cr_assert_not_null(strstr(err.message, "attn_sub_norm"), "%s", err.message);
+}
+
+Test(model, rejects_an_unknown_hidden_activation)
+{
+    bn_tiny_model_spec s;
+    bn_tiny_model_spec_default(&s);
+    s.arch = "bitnet";
+    s.hidden_activation = "gelu";
+    bn_error err;
+    cr_assert_eq(try_load(&s, "act", NULL, &err), BN_STATUS_UNSUPPORTED);
+    cr_assert_not_null(strstr(err.message, "gelu"), "%s", err.message);
+}
+
+Test(model, a_model_without_tokenizer_loads_but_cannot_tokenize)
+{
+    bn_tiny_model_spec s;
+    bn_tiny_model_spec_default(&s);
+    bn_model *m = NULL;
+    bn_error err;
+    cr_assert_eq(try_load(&s, "notok", &m, &err), BN_STATUS_OK, "%s", err.message);
+    cr_assert(!bn_model_has_tokenizer(m));
+    int32_t ids[8];
+    size_t n = 0;
+    bn_error_clear(&err);
+    cr_assert_eq(bn_model_tokenize(m, "hi", 2, true, false, ids, 8, &n, &err),
+                 BN_STATUS_NOT_FOUND);
+    cr_assert_not_null(strstr(err.message, "tokenizer"), "%s", err.message);
+    cr_assert_eq(bn_model_bos(m), -1);
+    bn_model_free(m);
+}
+
+Test(model, tokenizes_and_detokenizes_through_the_model)
+{
+    bn_tiny_model_spec s;
+    bn_tiny_model_spec_default(&s);
+    s.with_tokenizer = true;
+    bn_model *m = NULL;
+    bn_error err;
+    cr_assert_eq(try_load(&s, "tok", &m, &err), BN_STATUS_OK, "%s", err.message);
+    int32_t ids[64];
+    size_t n = 0;
+    bn_error_clear(&err);
+    cr_assert_eq(bn_model_tokenize(m, "ab ba", 5, true, false, ids, 64, &n, &err), BN_STATUS_OK,
+                 "%s", err.message);
+    cr_assert(n >= 2);
+    cr_assert_eq(ids[0], 1);
+    char text[64];
+    size_t nb = 0;
+    cr_assert_eq(bn_model_detokenize(m, ids + 1, n - 1, text, sizeof text, &nb, &err),
+                 BN_STATUS_OK, "%s", err.message);
+    cr_assert_str_eq(text, "ab ba");
+    bn_model_free(m);
+}
+
+Test(model, missing_file_is_an_io_error_naming_it)
+{
+    bn_model *m = (bn_model *)1;
+    bn_error err;
+    bn_error_clear(&err);
+    cr_assert_eq(bn_model_load("/nonexistent/model.gguf", NULL, &m, &err), BN_STATUS_IO);
+    cr_assert_null(m);
+    cr_assert_not_null(strstr(err.message, "/nonexistent/model.gguf"), "%s", err.message);
+}
+
+Test(model, unknown_kernel_table_is_refused)
+{
+    bn_tiny_model_spec s;
+    bn_tiny_model_spec_default(&s);
+    fresh_path("kern");
+    bn_error err;
+    bn_error_clear(&err);
+    cr_assert_eq(bn_tiny_model_write(&s, path, &err), BN_STATUS_OK, "%s", err.message);
+    bn_model_options o;
+    bn_model_options_default(&o);
+    o.kernels = "sse9";
+    bn_model *m = NULL;
+    cr_assert_neq(bn_model_load(path, &o, &m, &err), BN_STATUS_OK);
+    cr_assert_null(m);
+    cr_assert_not_null(strstr(err.message, "sse9"), "%s", err.message);
+    unlink(path);
+}
+
+Test(model, free_accepts_null)
+{
+    bn_model_free(NULL);
+    bn_session_free(NULL);
+}
