@@ -1,0 +1,517 @@
+/* bitnet-kernel-bench: micro-benchmark of the kernel tables.
+ *
+ * For each kernel table and ternary layout (I2 = MAD 2-bit, T5 = MAD
+ * 1.6-bit, LUT2 = lookup table), on the BitNet b1.58 2B4T matrix shapes, at
+ * the requested batch sizes and thread counts: time per product, effective
+ * GB/s of weight bytes streamed, and GOPS (2 * K * rows * batch / time).
+ * Also the output layer (F16 and its int8 copy, on a 32768 x 2560 slice of
+ * the 128256 x 2560 embedding) at batch 1, and, in the same run, the
+ * machine's read bandwidth measured by a vectorised streaming read over a
+ * buffer much larger than the last-level cache.
+ *
+ * Matrix-vector runs cycle through enough copies of each matrix that their
+ * total exceeds the LLC by far (--set-mib, default 256 MiB), so they measure
+ * streaming from DRAM, as decoding a real model does.
+ * Threads: one OpenMP parallel region per product, rows split statically at
+ * the table's granule (as the runtime does).
+ *
+ * bitnet-kernel-bench [--threads 1,2] [--table NAME|all] [--batch 1,128]
+ *                     [--shapes 2b4t] [--layouts i2,t5,lut2] [-o md|json]
+ *                     [--min-ms 200] [--set-mib 256] [--bw-mib 1024]
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#if defined(BN_HAVE_OPENMP)
+#include <omp.h>
+#endif
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+#include "kernels/kernels.h"
+#include "loader/half.h"
+
+#define MAX_LIST 16
+
+static volatile int64_t bench_sink;
+
+typedef struct options {
+    int threads[MAX_LIST], n_threads;
+    int64_t batch[MAX_LIST];
+    int n_batch;
+    const char *table; /* NULL = all */
+    bool layouts[BN_LAYOUT_COUNT];
+    bool json;
+    double min_ms;
+    int64_t set_mib, bw_mib;
+} options;
+
+typedef struct shape {
+    const char *name;
+    int64_t K, rows;
+} shape;
+
+static const shape shapes_2b4t[] = {
+    {"attn_qo 2560x2560", 2560, 2560},
+    {"attn_kv 2560x640", 2560, 640},
+    {"ffn_gate/up 2560x6912", 2560, 6912},
+    {"ffn_down 6912x2560", 6912, 2560},
+};
+static const char *layout_names[BN_LAYOUT_COUNT] = {"MAD I2 (2-bit)", "MAD T5 (1.6-bit)",
+                                                    "LUT2 (2-bit)"};
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: bitnet-kernel-bench [--threads 1,2] [--table NAME|all] [--batch 1,128]\n"
+               "                           [--shapes 2b4t] [--layouts i2,t5,lut2] [-o md|json]\n"
+               "                           [--min-ms MS] [--set-mib MIB] [--bw-mib MIB]\n");
+}
+
+static int parse_list(const char *s, int64_t *out, int max) {
+    int n = 0;
+    while (*s) {
+        char *end;
+        errno = 0;
+        long long v = strtoll(s, &end, 10);
+        if (end == s || errno || v < 1 || v > 4096 || n == max)
+            return -1;
+        out[n++] = v;
+        s = end;
+        if (*s == ',')
+            s++;
+        else if (*s)
+            return -1;
+    }
+    return n;
+}
+
+static int parse_args(int argc, char **argv, options *o) {
+    memset(o, 0, sizeof *o);
+    o->threads[0] = 1;
+    o->threads[1] = 2;
+    o->n_threads = 2;
+    o->batch[0] = 1;
+    o->batch[1] = 128;
+    o->n_batch = 2;
+    for (int l = 0; l < BN_LAYOUT_COUNT; l++)
+        o->layouts[l] = true;
+    o->min_ms = 200;
+    o->set_mib = 256;
+    o->bw_mib = 1024;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int64_t tmp[MAX_LIST];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            exit(0);
+        }
+        if (!v)
+            return -1;
+        i++;
+        if (!strcmp(a, "--threads")) {
+            o->n_threads = parse_list(v, tmp, MAX_LIST);
+            if (o->n_threads < 1)
+                return -1;
+            for (int j = 0; j < o->n_threads; j++)
+                o->threads[j] = (int)tmp[j];
+        } else if (!strcmp(a, "--batch")) {
+            o->n_batch = parse_list(v, o->batch, MAX_LIST);
+            if (o->n_batch < 1)
+                return -1;
+        } else if (!strcmp(a, "--table")) {
+            o->table = strcmp(v, "all") ? v : NULL;
+        } else if (!strcmp(a, "--shapes")) {
+            if (strcmp(v, "2b4t"))
+                return -1;
+        } else if (!strcmp(a, "--layouts")) {
+            for (int l = 0; l < BN_LAYOUT_COUNT; l++)
+                o->layouts[l] = false;
+            o->layouts[BN_LAYOUT_I2] = strstr(v, "i2") != NULL;
+            o->layouts[BN_LAYOUT_T5] = strstr(v, "t5") != NULL;
+            o->layouts[BN_LAYOUT_LUT2] = strstr(v, "lut2") != NULL;
+        } else if (!strcmp(a, "-o")) {
+            if (!strcmp(v, "json"))
+                o->json = true;
+            else if (strcmp(v, "md"))
+                return -1;
+        } else if (!strcmp(a, "--min-ms")) {
+            o->min_ms = atof(v);
+            if (!(o->min_ms > 0))
+                return -1;
+        } else if (!strcmp(a, "--set-mib")) {
+            o->set_mib = atoll(v);
+            if (o->set_mib < 1)
+                return -1;
+        } else if (!strcmp(a, "--bw-mib")) {
+            o->bw_mib = atoll(v);
+            if (o->bw_mib < 64)
+                return -1;
+        } else {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Streaming read bandwidth: each thread sums its slice of a buffer far
+ * larger than the LLC with 16-byte loads and four independent accumulators
+ * (enough to saturate DRAM: the loads, not the adds, are the bottleneck).
+ * Best of 3 passes after one warm-up pass (which also faults pages in). */
+static double measure_bandwidth(int64_t mib, int threads, int64_t *sink) {
+    size_t bytes = (size_t)mib << 20;
+    uint8_t *buf = aligned_alloc(64, bytes);
+    if (!buf)
+        return 0;
+    memset(buf, 1, bytes);
+    double best = 0;
+    for (int pass = 0; pass < 4; pass++) {
+        int64_t total = 0;
+        double t0 = now_s();
+#if defined(BN_HAVE_OPENMP)
+#pragma omp parallel num_threads(threads) reduction(+ : total)
+#endif
+        {
+            int ith = 0, nth = 1;
+#if defined(BN_HAVE_OPENMP)
+            ith = omp_get_thread_num();
+            nth = omp_get_num_threads();
+#else
+            (void)threads;
+#endif
+            size_t chunk = bytes / (size_t)nth / 256 * 256;
+            const uint8_t *p = buf + chunk * (size_t)ith;
+#if defined(__SSE2__)
+            __m128i a0 = _mm_setzero_si128(), a1 = a0, a2 = a0, a3 = a0;
+            for (size_t i = 0; i < chunk; i += 64) {
+                a0 = _mm_add_epi64(a0, _mm_load_si128((const __m128i *)(p + i)));
+                a1 = _mm_add_epi64(a1, _mm_load_si128((const __m128i *)(p + i + 16)));
+                a2 = _mm_add_epi64(a2, _mm_load_si128((const __m128i *)(p + i + 32)));
+                a3 = _mm_add_epi64(a3, _mm_load_si128((const __m128i *)(p + i + 48)));
+            }
+            __m128i s = _mm_add_epi64(_mm_add_epi64(a0, a1), _mm_add_epi64(a2, a3));
+            int64_t lanes[2];
+            _mm_storeu_si128((__m128i *)lanes, s);
+            total += lanes[0] + lanes[1];
+#else
+            uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+            const uint64_t *q = (const uint64_t *)p;
+            for (size_t i = 0; i < chunk / 8; i += 4) {
+                s0 += q[i];
+                s1 += q[i + 1];
+                s2 += q[i + 2];
+                s3 += q[i + 3];
+            }
+            total += (int64_t)(s0 + s1 + s2 + s3);
+#endif
+        }
+        double dt = now_s() - t0;
+        *sink += total;
+        if (pass > 0 && (double)bytes / dt > best)
+            best = (double)bytes / dt;
+    }
+    free(buf);
+    return best / 1e9;
+}
+
+typedef struct result {
+    const char *table, *kernel, *shape;
+    int64_t batch;
+    int threads;
+    double ms, gbs, gops, bw_frac;
+    int64_t weight_bytes;
+} result;
+
+static result results[4096];
+static int n_results;
+
+/* Runs `fn` on copies[i % n_copies] until min_ms has passed (at least once,
+ * at least 3 times when fast), returns the median-free mean time per call. */
+typedef struct job {
+    const bn_kernels *k;
+    const bn_ternary_matrix *copies;
+    const bn_dense_matrix *dense;
+    bool dense_i8;
+    int n_copies;
+    const bn_act_batch *act;
+    const float *x; /* dense input */
+    float *y;
+} job;
+
+static void run_once(const job *j, int idx, int threads) {
+    const bn_kernels *k = j->k;
+#if defined(BN_HAVE_OPENMP)
+#pragma omp parallel num_threads(threads)
+#endif
+    {
+        int ith = 0, nth = 1;
+#if defined(BN_HAVE_OPENMP)
+        ith = omp_get_thread_num();
+        nth = omp_get_num_threads();
+#else
+        (void)threads;
+#endif
+        int64_t b, e;
+        if (j->dense) {
+            bn_kernels_split_rows(j->dense->rows, 64, ith, nth, &b, &e);
+            if (j->dense_i8)
+                k->dense_gemm_i8(j->dense, j->act, b, e, j->y, j->dense->rows);
+            else
+                k->dense_gemm(j->dense, j->x, j->dense->K, 1, b, e, j->y, j->dense->rows);
+        } else {
+            const bn_ternary_matrix *m = &j->copies[idx % j->n_copies];
+            bn_kernels_split_rows(m->rows, k->row_granule, ith, nth, &b, &e);
+            bn_ternary_gemm(k, m, j->act, b, e, j->y, m->rows);
+        }
+    }
+}
+
+static double time_job(const job *j, int threads, double min_ms) {
+    run_once(j, 0, threads); /* warm-up */
+    int calls = 0;
+    double t0 = now_s(), dt;
+    do {
+        run_once(j, calls + 1, threads);
+        calls++;
+        dt = now_s() - t0;
+    } while (dt * 1e3 < min_ms || (calls < 3 && dt * 1e3 < 10 * min_ms));
+    return dt / calls;
+}
+
+static void add_result(const char *table, const char *kernel, const char *shape_name, int64_t batch,
+                       int threads, double sec, int64_t bytes, double ops, double bw) {
+    if (n_results >= (int)(sizeof results / sizeof results[0]))
+        return;
+    result *r = &results[n_results++];
+    r->table = table;
+    r->kernel = kernel;
+    r->shape = shape_name;
+    r->batch = batch;
+    r->threads = threads;
+    r->ms = sec * 1e3;
+    r->weight_bytes = bytes;
+    r->gbs = (double)bytes / sec / 1e9;
+    r->gops = ops / sec / 1e9;
+    r->bw_frac = bw > 0 ? r->gbs / bw : 0;
+}
+
+/* Builds a random ternary matrix in `layout` and `n` copies of its packed
+ * bytes (one allocation), each copy a matrix struct pointing at its bytes. */
+static int make_copies(bn_ternary_layout layout, const shape *s, int n, bn_ternary_matrix **out,
+                       void **mem, bn_ternary_matrix *proto) {
+    int8_t *v = malloc((size_t)(s->K * s->rows));
+    if (!v)
+        return -1;
+    uint64_t st = 88172645463325252ull;
+    for (int64_t i = 0; i < s->K * s->rows; i++) {
+        st ^= st << 13;
+        st ^= st >> 7;
+        st ^= st << 17;
+        v[i] = (int8_t)(st % 3) - 1;
+    }
+    float scale = 0.5f;
+    bn_error err = {0};
+    if (bn_ternary_matrix_init_values(layout, v, &scale, BN_TERNARY_SCALE_TENSOR, s->K, s->rows,
+                                      proto, &err) != BN_STATUS_OK) {
+        fprintf(stderr, "bitnet-kernel-bench: error: %s\n", err.message);
+        free(v);
+        return -1;
+    }
+    free(v);
+    size_t one = (size_t)(proto->data_bytes + 63) / 64 * 64;
+    uint8_t *buf = aligned_alloc(64, one * (size_t)n);
+    bn_ternary_matrix *ms = calloc((size_t)n, sizeof *ms);
+    if (!buf || !ms) {
+        free(buf);
+        free(ms);
+        return -1;
+    }
+    for (int i = 0; i < n; i++) {
+        memcpy(buf + one * (size_t)i, proto->data, proto->data_bytes);
+        ms[i] = *proto;
+        ms[i].data = buf + one * (size_t)i;
+        ms[i].owned = NULL;
+        ms[i].owned_scales = NULL;
+        ms[i].zero_copy = true;
+    }
+    *out = ms;
+    *mem = buf;
+    return 0;
+}
+
+static void print_md(double bw_by_threads[], const options *o) {
+    printf("| table | kernel | shape | batch | threads | ms | weight GB/s | GOPS | %% of read BW |\n");
+    printf("|---|---|---|---:|---:|---:|---:|---:|---:|\n");
+    for (int i = 0; i < n_results; i++) {
+        const result *r = &results[i];
+        printf("| %s | %s | %s | %lld | %d | %.3f | %.1f | %.1f | %.0f%% |\n", r->table, r->kernel,
+               r->shape, (long long)r->batch, r->threads, r->ms, r->gbs, r->gops,
+               100 * r->bw_frac);
+    }
+    printf("\nread bandwidth (streaming, %lld MiB buffer):", (long long)o->bw_mib);
+    for (int t = 0; t < o->n_threads; t++)
+        printf(" %d thread%s %.1f GB/s%s", o->threads[t], o->threads[t] > 1 ? "s" : "",
+               bw_by_threads[t], t + 1 < o->n_threads ? ";" : "\n");
+}
+
+static void print_json(double bw_by_threads[], const options *o) {
+    printf("{\n  \"read_bandwidth_gbs\": {");
+    for (int t = 0; t < o->n_threads; t++)
+        printf("%s\"%d\": %.2f", t ? ", " : "", o->threads[t], bw_by_threads[t]);
+    printf("},\n  \"results\": [\n");
+    for (int i = 0; i < n_results; i++) {
+        const result *r = &results[i];
+        printf("    {\"table\": \"%s\", \"kernel\": \"%s\", \"shape\": \"%s\", \"batch\": %lld, "
+               "\"threads\": %d, \"ms\": %.4f, \"weight_bytes\": %lld, \"gbs\": %.2f, "
+               "\"gops\": %.2f, \"bw_fraction\": %.3f}%s\n",
+               r->table, r->kernel, r->shape, (long long)r->batch, r->threads, r->ms,
+               (long long)r->weight_bytes, r->gbs, r->gops, r->bw_frac,
+               i + 1 < n_results ? "," : "");
+    }
+    printf("  ]\n}\n");
+}
+
+int main(int argc, char **argv) {
+    options o;
+    if (parse_args(argc, argv, &o) != 0) {
+        usage(stderr);
+        return 2;
+    }
+    const bn_kernels *tables[8];
+    size_t n_tables = 0;
+    if (o.table) {
+        bn_error err = {0};
+        if (bn_kernels_select(o.table, &tables[0], &err) != BN_STATUS_OK) {
+            fprintf(stderr, "bitnet-kernel-bench: error: %s\n", err.message);
+            return 1;
+        }
+        n_tables = 1;
+    } else {
+        n_tables = bn_kernels_available(tables, 8);
+        if (n_tables > 8)
+            n_tables = 8;
+    }
+    int64_t sink = 0;
+    double bw[MAX_LIST];
+    for (int t = 0; t < o.n_threads; t++)
+        bw[t] = measure_bandwidth(o.bw_mib, o.threads[t], &sink);
+    int64_t max_batch = 1;
+    for (int b = 0; b < o.n_batch; b++)
+        if (o.batch[b] > max_batch)
+            max_batch = o.batch[b];
+
+    /* Activations: random floats, quantized by each table before its runs. */
+    bn_act_batch act;
+    bn_error err = {0};
+    if (bn_act_batch_alloc(6912, max_batch, true, &act, &err) != BN_STATUS_OK) {
+        fprintf(stderr, "bitnet-kernel-bench: error: %s\n", err.message);
+        return 1;
+    }
+    float *x = malloc(sizeof(float) * 6912 * (size_t)max_batch);
+    float *y = malloc(sizeof(float) * 32768 * (size_t)max_batch);
+    if (!x || !y) {
+        fprintf(stderr, "bitnet-kernel-bench: error: out of memory\n");
+        return 1;
+    }
+    uint64_t st = 12345;
+    for (int64_t i = 0; i < 6912 * max_batch; i++) {
+        st = st * 6364136223846793005ull + 1442695040888963407ull;
+        x[i] = (float)((int64_t)(st >> 33) % 2001 - 1000) / 500.0f;
+    }
+
+    for (int l = 0; l < BN_LAYOUT_COUNT; l++) {
+        if (!o.layouts[l])
+            continue;
+        for (size_t si = 0; si < sizeof shapes_2b4t / sizeof shapes_2b4t[0]; si++) {
+            const shape *s = &shapes_2b4t[si];
+            bn_ternary_matrix proto, *copies = NULL;
+            void *mem = NULL;
+            /* Enough copies to exceed the LLC by far (matrix-vector). */
+            int64_t bytes_est = s->K * s->rows / (l == BN_LAYOUT_T5 ? 5 : 4);
+            int n = (int)((o.set_mib << 20) / bytes_est) + 1;
+            if (make_copies((bn_ternary_layout)l, s, n, &copies, &mem, &proto) != 0) {
+                fprintf(stderr, "bitnet-kernel-bench: error: cannot build %s %s\n",
+                        layout_names[l], s->name);
+                return 1;
+            }
+            for (size_t ti = 0; ti < n_tables; ti++) {
+                const bn_kernels *k = tables[ti];
+                for (int bi = 0; bi < o.n_batch; bi++) {
+                    int64_t nb = o.batch[bi];
+                    bn_act_batch_reset(&act, s->K, nb, NULL);
+                    k->act_quant(x, s->K, &act, 0, nb);
+                    /* The scalar reference at batch 128 takes seconds a call:
+                     * one call is enough to show it. */
+                    double min_ms = !strcmp(k->name, "ref") ? 1 : o.min_ms;
+                    /* Batched runs reuse one copy (the weights of a prompt
+                     * step are read once per batch, from wherever they are). */
+                    job j = {k, copies, NULL, false, nb == 1 ? n : 1, &act, NULL, y};
+                    for (int t = 0; t < o.n_threads; t++) {
+                        double sec = time_job(&j, o.threads[t], min_ms);
+                        add_result(k->name, layout_names[l], s->name, nb, o.threads[t], sec,
+                                   (int64_t)proto.data_bytes,
+                                   2.0 * (double)s->K * (double)s->rows * (double)nb,
+                                   nb == 1 ? bw[t] : 0);
+                        fprintf(stderr, "  %s %s %s batch %lld threads %d: %.3f ms\n", k->name,
+                                layout_names[l], s->name, (long long)nb, o.threads[t], sec * 1e3);
+                    }
+                }
+            }
+            free(mem);
+            free(copies);
+            bn_ternary_matrix_free(&proto);
+        }
+    }
+
+    /* Output layer slice, batch 1: F16 rows and the int8 copy. */
+    {
+        const int64_t K = 2560, rows = 32768;
+        uint16_t *w16 = malloc(sizeof(uint16_t) * (size_t)(K * rows));
+        if (!w16)
+            return 1;
+        for (int64_t i = 0; i < K * rows; i++) {
+            st = st * 6364136223846793005ull + 1442695040888963407ull;
+            w16[i] = bn_f32_to_f16((float)((int64_t)(st >> 33) % 2001 - 1000) / 20000.0f);
+        }
+        bn_dense_matrix dm;
+        if (bn_dense_matrix_init(BN_TYPE_F16, w16, sizeof(uint16_t) * (size_t)(K * rows), K, rows,
+                                 true, &dm, &err) != BN_STATUS_OK) {
+            fprintf(stderr, "bitnet-kernel-bench: error: %s\n", err.message);
+            return 1;
+        }
+        for (size_t ti = 0; ti < n_tables; ti++) {
+            const bn_kernels *k = tables[ti];
+            bn_act_batch_reset(&act, K, 1, NULL);
+            k->act_quant(x, K, &act, 0, 1);
+            for (int i8 = 0; i8 < 2; i8++) {
+                job j = {k, NULL, &dm, i8 == 1, 1, &act, x, y};
+                for (int t = 0; t < o.n_threads; t++) {
+                    double sec = time_job(&j, o.threads[t], !strcmp(k->name, "ref") ? 1 : o.min_ms);
+                    int64_t bytes = i8 ? rows * K : rows * K * 2;
+                    add_result(k->name, i8 ? "output i8 copy" : "output F16",
+                               "lm_head 2560x32768", 1, o.threads[t], sec, bytes,
+                               2.0 * (double)K * (double)rows, bw[t]);
+                }
+            }
+        }
+        bn_dense_matrix_free(&dm);
+        free(w16);
+    }
+
+    if (o.json)
+        print_json(bw, &o);
+    else
+        print_md(bw, &o);
+    bn_act_batch_free(&act);
+    free(x);
+    free(y);
+    bench_sink = sink; /* keeps the bandwidth loop's sums alive */
+    return 0;
+}
