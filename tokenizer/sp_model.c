@@ -46,7 +46,7 @@ static bn_status pb_field(pb_cursor *c, uint32_t *field, int *wire, uint64_t *va
     uint64_t key;
     size_t at = pb_off(c);
     if (!pb_varint(c, &key))
-        return bn_error_set(err, BN_STATUS_FORMAT, "tokenizer.model: bad field key in %s at byte %zu",
+        return bn_error_set(err, BN_STATUS_FORMAT, "SentencePiece model: bad field key in %s at byte %zu",
                             what, at);
     *field = (uint32_t)(key >> 3);
     *wire = (int)(key & 7);
@@ -54,12 +54,12 @@ static bn_status pb_field(pb_cursor *c, uint32_t *field, int *wire, uint64_t *va
     case 0:
         if (!pb_varint(c, value))
             return bn_error_set(err, BN_STATUS_FORMAT,
-                                "tokenizer.model: truncated varint in %s at byte %zu", what, at);
+                                "SentencePiece model: truncated varint in %s at byte %zu", what, at);
         return BN_STATUS_OK;
     case 1:
         if (c->end - c->p < 8)
             return bn_error_set(err, BN_STATUS_FORMAT,
-                                "tokenizer.model: truncated 64-bit field in %s at byte %zu", what, at);
+                                "SentencePiece model: truncated 64-bit field in %s at byte %zu", what, at);
         memcpy(value, c->p, 8);
         c->p += 8;
         return BN_STATUS_OK;
@@ -67,7 +67,7 @@ static bn_status pb_field(pb_cursor *c, uint32_t *field, int *wire, uint64_t *va
         uint64_t len;
         if (!pb_varint(c, &len) || len > (uint64_t)(c->end - c->p))
             return bn_error_set(err, BN_STATUS_FORMAT,
-                                "tokenizer.model: field %u of %s at byte %zu runs past the end "
+                                "SentencePiece model: field %u of %s at byte %zu runs past the end "
                                 "(%zu bytes remain)",
                                 *field, what, at, (size_t)(c->end - c->p));
         sub->base = c->base;
@@ -79,7 +79,7 @@ static bn_status pb_field(pb_cursor *c, uint32_t *field, int *wire, uint64_t *va
     case 5: {
         if (c->end - c->p < 4)
             return bn_error_set(err, BN_STATUS_FORMAT,
-                                "tokenizer.model: truncated 32-bit field in %s at byte %zu", what, at);
+                                "SentencePiece model: truncated 32-bit field in %s at byte %zu", what, at);
         uint32_t v;
         memcpy(&v, c->p, 4);
         *value = v;
@@ -88,7 +88,7 @@ static bn_status pb_field(pb_cursor *c, uint32_t *field, int *wire, uint64_t *va
     }
     default:
         return bn_error_set(err, BN_STATUS_FORMAT,
-                            "tokenizer.model: unsupported wire type %d in %s at byte %zu", *wire,
+                            "SentencePiece model: unsupported wire type %d in %s at byte %zu", *wire,
                             what, at);
     }
 }
@@ -113,7 +113,7 @@ static bn_status parse_piece(pb_cursor c, bn_sp_piece *out, bn_error *err)
         } else if (field == 3 && wire == 0) {
             if (v < 1 || v > 6)
                 return bn_error_set(err, BN_STATUS_FORMAT,
-                                    "tokenizer.model: piece type %llu at byte %zu is not 1..6",
+                                    "SentencePiece model: piece type %llu at byte %zu is not 1..6",
                                     (unsigned long long)v, pb_off(&c));
             out->type = (int32_t)v;
         }
@@ -187,7 +187,7 @@ bn_status bn_sp_model_parse(const uint8_t *data, size_t size, bn_sp_model *out, 
                 cap = cap ? cap * 2 : 1024;
                 bn_sp_piece *np = realloc(m.pieces, cap * sizeof *np);
                 if (!np) {
-                    st = bn_error_set(err, BN_STATUS_NO_MEMORY, "tokenizer.model: out of memory");
+                    st = bn_error_set(err, BN_STATUS_NO_MEMORY, "SentencePiece model: out of memory");
                     goto fail;
                 }
                 m.pieces = np;
@@ -204,7 +204,7 @@ bn_status bn_sp_model_parse(const uint8_t *data, size_t size, bn_sp_model *out, 
         }
     }
     if (m.n_pieces == 0) {
-        st = bn_error_set(err, BN_STATUS_FORMAT, "tokenizer.model: no pieces in %zu bytes", size);
+        st = bn_error_set(err, BN_STATUS_FORMAT, "SentencePiece model: no pieces in %zu bytes", size);
         goto fail;
     }
     *out = m;
