@@ -977,14 +977,14 @@ bn_status bn_gguf_get_i64(const bn_gguf *g, const char *key, int64_t *out, bn_er
     return BN_STATUS_OK;
 }
 
-static float bn_f32_from_bits(uint32_t bits)
+static float bn_gguf_f32_bits(uint32_t bits)
 {
     float f;
     memcpy(&f, &bits, 4);
     return f;
 }
 
-static double bn_f64_from_bits(uint64_t bits)
+static double bn_gguf_f64_bits(uint64_t bits)
 {
     double d;
     memcpy(&d, &bits, 8);
@@ -998,9 +998,9 @@ bn_status bn_gguf_get_f32(const bn_gguf *g, const char *key, float *out, bn_erro
     if (st != BN_STATUS_OK)
         return st;
     if (kv->type == BN_GGUF_FLOAT32)
-        *out = bn_f32_from_bits(bn_rd32(g->base + kv->value_pos));
+        *out = bn_gguf_f32_bits(bn_rd32(g->base + kv->value_pos));
     else if (kv->type == BN_GGUF_FLOAT64)
-        *out = (float)bn_f64_from_bits(bn_rd64(g->base + kv->value_pos));
+        *out = (float)bn_gguf_f64_bits(bn_rd64(g->base + kv->value_pos));
     else
         return bn_error_set(err, BN_STATUS_FORMAT, "key '%s' is a %s, expected f32 or f64", key,
                             bn_value_type_name(kv->type));
@@ -1014,9 +1014,9 @@ bn_status bn_gguf_get_f64(const bn_gguf *g, const char *key, double *out, bn_err
     if (st != BN_STATUS_OK)
         return st;
     if (kv->type == BN_GGUF_FLOAT32)
-        *out = bn_f32_from_bits(bn_rd32(g->base + kv->value_pos));
+        *out = bn_gguf_f32_bits(bn_rd32(g->base + kv->value_pos));
     else if (kv->type == BN_GGUF_FLOAT64)
-        *out = bn_f64_from_bits(bn_rd64(g->base + kv->value_pos));
+        *out = bn_gguf_f64_bits(bn_rd64(g->base + kv->value_pos));
     else
         return bn_error_set(err, BN_STATUS_FORMAT, "key '%s' is a %s, expected f32 or f64", key,
                             bn_value_type_name(kv->type));
@@ -1115,9 +1115,9 @@ bn_status bn_gguf_array_f32(const bn_gguf *g, const char *key, uint64_t i, float
     if (st != BN_STATUS_OK)
         return st;
     if (kv->elem_type == BN_GGUF_FLOAT32)
-        *out = bn_f32_from_bits(bn_rd32(g->base + kv->elems_pos + 4 * i));
+        *out = bn_gguf_f32_bits(bn_rd32(g->base + kv->elems_pos + 4 * i));
     else if (kv->elem_type == BN_GGUF_FLOAT64)
-        *out = (float)bn_f64_from_bits(bn_rd64(g->base + kv->elems_pos + 8 * i));
+        *out = (float)bn_gguf_f64_bits(bn_rd64(g->base + kv->elems_pos + 8 * i));
     else
         return bn_error_set(err, BN_STATUS_FORMAT, "array '%s' holds %s, expected f32 or f64", key,
                             bn_value_type_name(kv->elem_type));

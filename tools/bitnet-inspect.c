@@ -7,7 +7,8 @@
  * summarised as "[type x count] first, ..., last"), every tensor (name,
  * type, dims, bytes, offset) and a summary: the architecture and the tensor
  * types present, with counts, bytes and bits per weight, ternary layouts
- * first. --json prints the same as one JSON object.
+ * first, and how many float matrices hold ternary values (checked on a
+ * sample of each). --json prints the same as one JSON object.
  *
  * All validation is the loader's: this tool only formats. A broken file
  * gives "bitnet-inspect: error: FILE: <message>" and exit 1; bad flags give
@@ -20,10 +21,12 @@
 #include <string.h>
 
 #include "loader/gguf.h"
+#include "loader/half.h"
 
 #define BN_INSPECT_ARRAY_SHOWN 8      /* arrays up to this length print in full */
 #define BN_INSPECT_ARRAY_HEAD 3       /* else: this many first elements and the last */
 #define BN_INSPECT_TEXT_STRING_MAX 160 /* text mode cuts longer strings */
+#define BN_INSPECT_TERNARY_SAMPLE 65536 /* values checked per float matrix */
 
 typedef struct bn_inspect {
     const bn_gguf *g;
@@ -270,7 +273,42 @@ typedef struct bn_type_stats {
     size_t count;
     uint64_t bytes;
     uint64_t elements;
+    size_t ternary_valued; /* float matrices whose sampled values are {-s, 0, +s} */
 } bn_type_stats;
+
+/* Whether a float matrix holds ternary values times one scale, as the
+ * converters that store ternary weights as F32/F16/BF16 write them. Only
+ * the first BN_INSPECT_TERNARY_SAMPLE values are read: latent float weights
+ * fail within a few values, and a full scan of a large model would read
+ * gigabytes. */
+static bool looks_ternary(const bn_gguf_tensor *t)
+{
+    if (t->n_dims < 2 || (t->type != BN_TYPE_F32 && t->type != BN_TYPE_F16 &&
+                          t->type != BN_TYPE_BF16))
+        return false;
+    uint64_t n = (uint64_t)(t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3]);
+    if (n > BN_INSPECT_TERNARY_SAMPLE)
+        n = BN_INSPECT_TERNARY_SAMPLE;
+    float scale = 0.0f;
+    for (uint64_t i = 0; i < n; i++) {
+        float v;
+        if (t->type == BN_TYPE_F32) {
+            memcpy(&v, t->data + 4 * i, 4);
+        } else {
+            uint16_t h;
+            memcpy(&h, t->data + 2 * i, 2);
+            v = t->type == BN_TYPE_F16 ? bn_f16_to_f32(h) : bn_bf16_to_f32(h);
+        }
+        float a = fabsf(v);
+        if (a == 0.0f)
+            continue;
+        if (scale == 0.0f)
+            scale = a;
+        else if (a != scale)
+            return false;
+    }
+    return scale > 0.0f && isfinite(scale);
+}
 
 static const char *family_of(const char *arch, size_t len)
 {
@@ -295,6 +333,7 @@ static void collect_stats(const bn_gguf *g, bn_type_stats stats[BN_TYPE_COUNT])
         s->count++;
         s->bytes += t->n_bytes;
         s->elements += (uint64_t)(t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3]);
+        s->ternary_valued += looks_ternary(t);
     }
 }
 
@@ -310,11 +349,16 @@ static void print_type_stats(const bn_inspect *in, const bn_type_stats *stats, b
         double bpw = s->elements ? 8.0 * (double)s->bytes / (double)s->elements : 0.0;
         if (in->json) {
             printf("%s\n      {\"type\": \"%s\", \"tensors\": %zu, \"bytes\": %" PRIu64
-                   ", \"elements\": %" PRIu64 ", \"bits_per_weight\": %.4f}",
-                   first ? "" : ",", tr->name, s->count, s->bytes, s->elements, bpw);
+                   ", \"elements\": %" PRIu64 ", \"bits_per_weight\": %.4f, "
+                   "\"ternary_valued_matrices\": %zu}",
+                   first ? "" : ",", tr->name, s->count, s->bytes, s->elements, bpw,
+                   s->ternary_valued);
         } else {
-            printf("    %-7s %4zu tensors, %12" PRIu64 " bytes, %7.4f bits/weight\n", tr->name,
+            printf("    %-7s %4zu tensors, %12" PRIu64 " bytes, %7.4f bits/weight", tr->name,
                    s->count, s->bytes, bpw);
+            if (s->ternary_valued)
+                printf(" (%zu matrices hold ternary values)", s->ternary_valued);
+            putchar('\n');
         }
         first = false;
     }

@@ -155,3 +155,17 @@ Test(inspect, exits_2_with_usage_for_bad_flags)
     cr_assert_eq(r.status, 2);
     run_free(&r);
 }
+
+Test(inspect, finds_ternary_values_stored_as_f32)
+{
+    require_tool();
+    const char *path = BN_SHARED_DIR "/models/tiny-bitnet/tiny-bitnet-f32.gguf";
+    struct stat sb;
+    if (stat(path, &sb) != 0)
+        cr_skip_test("%s is absent (../shared not available)", path);
+    run_result r = run_inspect(path, NULL, NULL);
+    cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+    cr_assert(strstr(r.out, "F32       68 tensors"), "%s", r.out);
+    cr_assert(strstr(r.out, "(42 matrices hold ternary values)"), "%s", r.out);
+    run_free(&r);
+}
