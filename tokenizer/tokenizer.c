@@ -901,3 +901,16 @@ bn_status bn_tokenizer_decode_alloc(const bn_tokenizer *tok, const int32_t *ids,
         *n_bytes = n;
     return st;
 }
+
+size_t bn_tokenizer_utf8_pending(const char *buf, size_t len)
+{
+    /* Look back at most 3 bytes for a lead byte whose sequence runs past the end. */
+    for (size_t k = 1; k <= 3 && k <= len; k++) {
+        unsigned char c = (unsigned char)buf[len - k];
+        if ((c & 0xC0) == 0x80)
+            continue; /* continuation byte: keep looking for its lead */
+        size_t need = (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 1;
+        return need > k ? k : 0;
+    }
+    return 0;
+}

@@ -110,4 +110,10 @@ bn_status bn_tokenizer_decode_alloc(const bn_tokenizer *tok, const int32_t *ids,
                                     bool render_special, char **text, size_t *n_bytes,
                                     bn_error *err);
 
+/* Streaming helper: how many bytes at the end of buf[0..len) are the start
+ * of a UTF-8 character that is not complete yet (0..3). Print
+ * buf[0..len - pending) now and keep the tail for the next piece; invalid
+ * bytes are never held back. */
+size_t bn_tokenizer_utf8_pending(const char *buf, size_t len);
+
 #endif /* BN_TOKENIZER_H */

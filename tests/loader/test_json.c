@@ -214,3 +214,33 @@ Test(json, reports_missing_file_as_io_error)
     cr_assert_eq(bn_json_parse_file("/nonexistent/x.json", &doc, &err), BN_STATUS_IO);
     cr_assert(strstr(err.message, "/nonexistent/x.json") != NULL);
 }
+
+Test(json, survives_random_mutations_without_reading_out_of_bounds)
+{
+    const char *seed = "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"\\u0120b\": 1},"
+                       " \"merges\": [\"a b\", [\"c\", \"d\"]]}, \"x\": [1.5e3, -0, true, null,"
+                       " \"\\ud83d\\ude00\"]}";
+    size_t len = strlen(seed);
+    unsigned state = 12345;
+    static const char alphabet[] = "{}[]\",:\\u0123456789abcdefE+-. \t\ntrue";
+    for (int iter = 0; iter < 3000; iter++) {
+        char *buf = malloc(len);
+        memcpy(buf, seed, len);
+        int edits = 1 + iter % 4;
+        for (int e = 0; e < edits; e++) {
+            state = state * 1103515245u + 12345u;
+            size_t at = (state >> 8) % len;
+            state = state * 1103515245u + 12345u;
+            buf[at] = (state >> 16) % 5 == 0 ? (char)(state >> 8)
+                                              : alphabet[(state >> 8) % (sizeof alphabet - 1)];
+        }
+        bn_json_doc *doc = NULL;
+        bn_error err = {0};
+        bn_status st = bn_json_parse(buf, len, &doc, &err);
+        cr_assert(st == BN_STATUS_OK || st == BN_STATUS_FORMAT, "iteration %d: status %d", iter, st);
+        if (st == BN_STATUS_FORMAT)
+            cr_assert(strstr(err.message, "at byte") != NULL, "%s", err.message);
+        bn_json_free(doc);
+        free(buf);
+    }
+}

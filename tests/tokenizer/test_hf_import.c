@@ -213,3 +213,53 @@ Test(sp_model, rejects_truncation_without_reading_past_the_end)
     }
     free(bytes);
 }
+
+Test(hf_import, llama3_directory_takes_ids_flags_and_template_from_sidecars)
+{
+    char src[1024];
+    if (!shared_path(src, sizeof src, "data/tokenizer/llama3/tokenizer.json"))
+        cr_skip_test("llama3/tokenizer.json is absent");
+    char dir[] = "/tmp/bn_test_llama3_dir_XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    char p[1200];
+    snprintf(p, sizeof p, "%s/tokenizer.json", dir);
+    cr_assert_eq(symlink(src, p), 0);
+    snprintf(p, sizeof p, "%s/tokenizer_config.json", dir);
+    FILE *f = fopen(p, "wb");
+    fputs("{\"add_bos_token\": true, \"bos_token\": \"<|begin_of_text|>\","
+          " \"eos_token\": {\"content\": \"<|eot_id|>\"},"
+          " \"chat_template\": \"{{ bos_token }}{% for m in messages %}{{ m.content }}{% endfor %}\","
+          " \"added_tokens_decoder\": {\"128009\": {\"content\": \"<|eot_id|>\", \"special\": true}}}",
+          f);
+    fclose(f);
+    snprintf(p, sizeof p, "%s/config.json", dir);
+    f = fopen(p, "wb");
+    fputs("{\"vocab_size\": 128256, \"bos_token_id\": 128000, \"eos_token_id\": [128001, 128009],"
+          " \"pad_token_id\": 128004}", f);
+    fclose(f);
+
+    imported im;
+    bn_error err = {0};
+    cr_assert_eq(import(dir, &im, &err), BN_STATUS_OK, "%s", err.message);
+    cr_assert_eq(bn_tokenizer_kind_of(im.tok), BN_TOKENIZER_BPE);
+    cr_assert_eq(bn_tokenizer_bos(im.tok), 128000);
+    cr_assert_eq(bn_tokenizer_eos(im.tok), 128009); /* tokenizer_config wins over config.json */
+    cr_assert(bn_tokenizer_is_eog(im.tok, 128001));
+    uint32_t pad = 0;
+    cr_assert_eq(bn_gguf_get_u32(im.gguf, "tokenizer.ggml.padding_token_id", &pad, &err), BN_STATUS_OK);
+    cr_assert_eq(pad, 128004);
+    bn_gguf_string tmpl;
+    cr_assert_eq(bn_gguf_get_string(im.gguf, "tokenizer.chat_template", &tmpl, &err), BN_STATUS_OK);
+    cr_assert(tmpl.len > 10 && memcmp(tmpl.data, "{{ bos_token }}", 15) == 0);
+    bn_gguf_string pre;
+    cr_assert_eq(bn_gguf_get_string(im.gguf, "tokenizer.ggml.pre", &pre, &err), BN_STATUS_OK);
+    cr_assert(pre.len == 9 && memcmp(pre.data, "llama-bpe", 9) == 0);
+    release(&im);
+    snprintf(p, sizeof p, "%s/tokenizer.json", dir);
+    remove(p);
+    snprintf(p, sizeof p, "%s/tokenizer_config.json", dir);
+    remove(p);
+    snprintf(p, sizeof p, "%s/config.json", dir);
+    remove(p);
+    rmdir(dir);
+}

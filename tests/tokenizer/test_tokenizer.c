@@ -409,3 +409,17 @@ Test(tokenizer, minimal_spm_vocab_merges_by_score)
     free(ids);
     unload(&l);
 }
+
+Test(tokenizer, utf8_pending_holds_back_only_incomplete_characters)
+{
+    cr_assert_eq(bn_tokenizer_utf8_pending("", 0), 0);
+    cr_assert_eq(bn_tokenizer_utf8_pending("ab", 2), 0);
+    cr_assert_eq(bn_tokenizer_utf8_pending("a\xe4", 2), 1);
+    cr_assert_eq(bn_tokenizer_utf8_pending("a\xe4\xb8", 3), 2);
+    cr_assert_eq(bn_tokenizer_utf8_pending("a\xe4\xb8\xad", 4), 0);
+    cr_assert_eq(bn_tokenizer_utf8_pending("\xf0\x9f\x98", 3), 3);
+    cr_assert_eq(bn_tokenizer_utf8_pending("\xf0\x9f\x98\x80", 4), 0);
+    cr_assert_eq(bn_tokenizer_utf8_pending("a\x80", 2), 0);   /* stray continuation */
+    cr_assert_eq(bn_tokenizer_utf8_pending("a\xff", 2), 0);   /* invalid lead */
+    cr_assert_eq(bn_tokenizer_utf8_pending("\x80\x80\x80", 3), 0);
+}
