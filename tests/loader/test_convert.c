@@ -544,3 +544,72 @@ Test(convert, broken_folders_give_clear_errors) {
     cr_assert_neq(access(out, F_OK), 0, "no output file after a failure");
     clean_dir(dir);
 }
+
+/* ---- the logits round trip (needs the runtime) --------------------------- */
+
+#include "runtime/bitnet.h"
+
+/* Max |difference| of every logit of a prompt between two model files. */
+static float logits_max_diff(const char *a_path, const char *b_path) {
+    bn_model *m[2] = {NULL, NULL};
+    bn_session *s[2] = {NULL, NULL};
+    const char *paths[2] = {a_path, b_path};
+    bn_error err = {0};
+    bn_model_options mo;
+    bn_model_options_default(&mo);
+    mo.n_threads = 1;
+    bn_session_options so;
+    bn_session_options_default(&so);
+    so.n_ctx = 64;
+    so.n_threads = 1;
+    int32_t ids[64];
+    size_t n_ids = 0;
+    const char *prompt = "Once upon a time, there was a little girl named Lily.";
+    for (int i = 0; i < 2; i++) {
+        cr_assert_eq(bn_model_load(paths[i], &mo, &m[i], &err), BN_STATUS_OK, "%s: %s", paths[i],
+                     err.message);
+        cr_assert_eq(bn_session_new(m[i], &so, &s[i], &err), BN_STATUS_OK, "%s", err.message);
+    }
+    cr_assert_eq(bn_model_tokenize(m[0], prompt, strlen(prompt), true, false, ids, 64, &n_ids, &err),
+                 BN_STATUS_OK, "%s", err.message);
+    int32_t n_vocab = bn_model_n_vocab(m[0]);
+    cr_assert_eq(n_vocab, bn_model_n_vocab(m[1]));
+    float worst = 0.0f;
+    for (int i = 0; i < 2; i++)
+        cr_assert_eq(bn_session_eval(s[i], ids, n_ids, true, &err), BN_STATUS_OK, "%s", err.message);
+    for (size_t t = 0; t < n_ids; t++) {
+        const float *la = bn_session_logits(s[0], (int32_t)t), *lb = bn_session_logits(s[1], (int32_t)t);
+        cr_assert(la && lb);
+        for (int32_t v = 0; v < n_vocab; v++)
+            worst = fmaxf(worst, fabsf(la[v] - lb[v]));
+    }
+    for (int i = 0; i < 2; i++) {
+        bn_session_free(s[i]);
+        bn_model_free(m[i]);
+    }
+    return worst;
+}
+
+Test(convert, converted_models_give_the_shipped_files_logits) {
+    if (!have_tiny())
+        cr_skip_test("../shared/models/tiny-bitnet is absent");
+    char hf[1100], out[1024], ref[1200];
+    snprintf(hf, sizeof hf, "%s/hf", tiny_dir);
+    struct {
+        bn_tensor_type type, embd;
+        const char *file;
+    } cases[] = {{BN_TYPE_I2_S, BN_TYPE_F32, "tiny-bitnet-I2_S.gguf"},
+                 {BN_TYPE_TQ2_0, BN_TYPE_F16, "tiny-bitnet-TQ2_0.gguf"},
+                 {BN_TYPE_F32, BN_TYPE_F32, "tiny-bitnet-f32.gguf"}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        out_path(out, sizeof out, "logits");
+        bn_convert_options opt = {.type = cases[i].type, .embd_type = cases[i].embd,
+                                  .embd_type_set = true};
+        bn_error err = {0};
+        cr_assert_eq(bn_convert_hf(hf, out, &opt, &err), BN_STATUS_OK, "%s", err.message);
+        snprintf(ref, sizeof ref, "%s/%s", tiny_dir, cases[i].file);
+        float d = logits_max_diff(ref, out);
+        cr_assert_eq(d, 0.0f, "%s: logits differ by up to %g", cases[i].file, (double)d);
+        remove(out);
+    }
+}
