@@ -2,6 +2,7 @@
  *
  *   bitnet-bench -m FILE[,FILE...] -p 512 -n 128 [-pg 512,128] -t 1,2 -r 5
  *                [-o md|json|csv] [--kernels NAME] [-ctk f16|f32]
+ *                [-pk auto|mad|lut] [-dk auto|mad|lut] [--lm-head-i8 0|1]
  *
  * Every combination of the list flags is a test (tools/bench/bench_args.h).
  * Per model: load (timed), time to the first token on a fresh model, then per
@@ -111,7 +112,8 @@ static bn_status run_once(bn_session *s, const int32_t *prompt, int32_t n_prompt
 typedef struct loaded {
     bn_model *model;
     const char *path, *kernels;
-    bool use_mmap;
+    bool use_mmap, lm_head_i8;
+    bn_kernel_choice prompt_kernels, decode_kernels;
     char label[160];
     double load_ms, ttft_ms;
 } loaded;
@@ -126,6 +128,9 @@ static bn_status load_model(const bn_bench_instance *in, int max_threads, loaded
     mo.n_threads = max_threads;
     mo.kernels = in->kernels ? in->kernels : getenv("BN_KERNELS");
     mo.use_mmap = in->use_mmap;
+    mo.lm_head_i8 = in->lm_head_i8;
+    mo.prompt_kernels = in->prompt_kernels;
+    mo.decode_kernels = in->decode_kernels;
     uint64_t t0 = bn_bench_now_ns();
     st = bn_model_load(in->model, &mo, &L->model, err);
     if (st != BN_STATUS_OK)
@@ -152,6 +157,9 @@ static bn_status load_model(const bn_bench_instance *in, int max_threads, loaded
     L->path = in->model;
     L->kernels = in->kernels;
     L->use_mmap = in->use_mmap;
+    L->lm_head_i8 = in->lm_head_i8;
+    L->prompt_kernels = in->prompt_kernels;
+    L->decode_kernels = in->decode_kernels;
     model_label(in->model, L->model, L->label, sizeof L->label);
 fail:
     bn_session_free(s);
@@ -285,7 +293,9 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < n_inst; i++) {
         const bn_bench_instance *in = &inst[i];
         bool same = L.model && L.path == in->model && L.kernels == in->kernels &&
-                    L.use_mmap == in->use_mmap;
+                    L.use_mmap == in->use_mmap && L.lm_head_i8 == in->lm_head_i8 &&
+                    L.prompt_kernels == in->prompt_kernels &&
+                    L.decode_kernels == in->decode_kernels;
         if (!same) {
             bn_model_free(L.model);
             memset(&L, 0, sizeof L);
@@ -322,6 +332,9 @@ int main(int argc, char **argv)
         r.type_k = in->type_k;
         r.type_v = in->type_v;
         r.use_mmap = in->use_mmap;
+        r.lm_head_i8 = in->lm_head_i8;
+        r.prompt_kernels = in->prompt_kernels;
+        r.decode_kernels = in->decode_kernels;
         r.n_prompt = in->n_prompt;
         r.n_gen = in->n_gen;
         r.samples_ns = samples;

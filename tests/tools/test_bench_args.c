@@ -102,6 +102,30 @@ Test(bench_args, reads_kernels_cache_types_batch_and_mmap)
     bn_bench_params_free(&p);
 }
 
+Test(bench_args, reads_kernel_families_and_the_int8_output_layer)
+{
+    bn_bench_params p;
+    bn_error err;
+    bool help;
+    const char *a[] = {"-m", "m.gguf", "-pk", "mad,lut", "-dk", "lut", "--lm-head-i8", "0,1",
+                       "-n", "0", NULL};
+    cr_assert_eq(parse(&p, &err, &help, a), BN_STATUS_OK, "%s", err.message);
+    cr_assert_eq(p.n_prompt_kernels, 2);
+    cr_assert_eq(p.prompt_kernels[1], BN_KERNEL_CHOICE_LUT);
+    cr_assert_eq(p.decode_kernels[0], BN_KERNEL_CHOICE_LUT);
+    cr_assert_eq(p.n_lm_head_i8, 2);
+    cr_assert(p.lm_head_i8[1]);
+    bn_bench_instance in[4];
+    cr_assert_eq(bn_bench_instances(&p, in, 4), 4);
+    /* the int8 flag is outside the families: (0,mad) (0,lut) (1,mad) (1,lut) */
+    cr_assert_not(in[1].lm_head_i8);
+    cr_assert_eq(in[1].prompt_kernels, BN_KERNEL_CHOICE_LUT);
+    cr_assert(in[2].lm_head_i8);
+    cr_assert_eq(in[2].prompt_kernels, BN_KERNEL_CHOICE_MAD);
+    cr_assert_str_eq(bn_bench_kernel_choice_name(in[3].decode_kernels), "lut");
+    bn_bench_params_free(&p);
+}
+
 Test(bench_args, help_needs_no_model)
 {
     bn_bench_params p;
@@ -131,6 +155,8 @@ static const struct {
     {{"-m", "x", "-o", "xml", NULL}, "-o: 'xml' is not md, json or csv"},
     {{"-m", "x", "-ctk", "q8_0", NULL}, "-ctk: 'q8_0' is not f16 or f32"},
     {{"-m", "x", "-mmp", "2", NULL}, "-mmp: '2' is not 0 or 1"},
+    {{"-m", "x", "-pk", "fast", NULL}, "-pk: 'fast' is not auto, mad or lut"},
+    {{"-m", "x", "--lm-head-i8", "yes", NULL}, "--lm-head-i8: 'yes' is not 0 or 1"},
     {{"-m", "x", "-t", "99999999999999999999", NULL}, "is not a thread count"},
     {{"-m", "x", "--frobnicate", NULL}, "unknown argument '--frobnicate'"},
     {{"-m", "x", "-t", NULL}, "-t needs a value"},

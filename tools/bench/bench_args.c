@@ -34,6 +34,9 @@ static const char usage_text[] =
     "  -mmp, --mmap 0|1               map the file (1, default) or read it (0) (list)\n"
     "  --kernels NAME[,NAME...]       kernel table: ref|avx2|avx512|neon|neon-dotprod|auto\n"
     "                                 (default: $BN_KERNELS, else the best for this CPU)\n"
+    "  -pk, --prompt-kernels auto|mad|lut   ternary kernel family for batches (list)\n"
+    "  -dk, --decode-kernels auto|mad|lut   ternary kernel family for one token (list)\n"
+    "  --lm-head-i8 0|1               int8 copy of the output layer (list; default 0)\n"
     "  -r, --repetitions N            measured runs per test (default 5)\n"
     "  --no-warmup                    skip the unmeasured warm-up run\n"
     "  -o, --output md|json|csv       output format (default md)\n"
@@ -49,6 +52,15 @@ const char *bn_bench_usage(void) { return usage_text; }
 const char *bn_bench_kv_type_name(bn_kv_type type)
 {
     return type == BN_KV_TYPE_F32 ? "f32" : "f16";
+}
+
+const char *bn_bench_kernel_choice_name(bn_kernel_choice choice)
+{
+    switch (choice) {
+    case BN_KERNEL_CHOICE_MAD: return "mad";
+    case BN_KERNEL_CHOICE_LUT: return "lut";
+    default: return "auto";
+    }
 }
 
 const char *bn_bench_format_name(bn_bench_format format)
@@ -78,6 +90,12 @@ void bn_bench_params_default(bn_bench_params *p, int n_cpus)
     p->n_type_v = 1;
     p->use_mmap[0] = true;
     p->n_use_mmap = 1;
+    p->lm_head_i8[0] = false;
+    p->n_lm_head_i8 = 1;
+    p->prompt_kernels[0] = BN_KERNEL_CHOICE_AUTO;
+    p->n_prompt_kernels = 1;
+    p->decode_kernels[0] = BN_KERNEL_CHOICE_AUTO;
+    p->n_decode_kernels = 1;
     p->reps = 5;
     p->warmup = true;
     p->format = BN_BENCH_FORMAT_MD;
@@ -288,6 +306,57 @@ static bn_status add_mmap(bn_bench_params *p, const char *flag, const char *s, s
     return BN_STATUS_OK;
 }
 
+static bn_status add_lm_head_i8(bn_bench_params *p, const char *flag, const char *s, size_t len,
+                                bn_error *err)
+{
+    long v;
+    if (!parse_int(s, len, 0, 1, &v))
+        return bad_value(flag, s, len, "0 or 1", err);
+    if (p->n_lm_head_i8 == BN_BENCH_MAX_LIST)
+        return list_full(flag, err);
+    p->lm_head_i8[p->n_lm_head_i8++] = v != 0;
+    return BN_STATUS_OK;
+}
+
+static bool parse_choice(const char *s, size_t len, bn_kernel_choice *out)
+{
+    static const struct {
+        const char *name;
+        bn_kernel_choice choice;
+    } names[] = {{"auto", BN_KERNEL_CHOICE_AUTO}, {"mad", BN_KERNEL_CHOICE_MAD},
+                 {"lut", BN_KERNEL_CHOICE_LUT}};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strlen(names[i].name) == len && memcmp(s, names[i].name, len) == 0) {
+            *out = names[i].choice;
+            return true;
+        }
+    return false;
+}
+
+static bn_status add_prompt_kernels(bn_bench_params *p, const char *flag, const char *s,
+                                    size_t len, bn_error *err)
+{
+    bn_kernel_choice c;
+    if (!parse_choice(s, len, &c))
+        return bad_value(flag, s, len, "auto, mad or lut", err);
+    if (p->n_prompt_kernels == BN_BENCH_MAX_LIST)
+        return list_full(flag, err);
+    p->prompt_kernels[p->n_prompt_kernels++] = c;
+    return BN_STATUS_OK;
+}
+
+static bn_status add_decode_kernels(bn_bench_params *p, const char *flag, const char *s,
+                                    size_t len, bn_error *err)
+{
+    bn_kernel_choice c;
+    if (!parse_choice(s, len, &c))
+        return bad_value(flag, s, len, "auto, mad or lut", err);
+    if (p->n_decode_kernels == BN_BENCH_MAX_LIST)
+        return list_full(flag, err);
+    p->decode_kernels[p->n_decode_kernels++] = c;
+    return BN_STATUS_OK;
+}
+
 static bn_status set_pg(bn_bench_params *p, const char *flag, const char *value, bn_error *err)
 {
     const char *comma = strchr(value, ',');
@@ -306,7 +375,7 @@ static bn_status set_pg(bn_bench_params *p, const char *flag, const char *value,
 
 /* Which list flags have been given: the first use clears the default. */
 typedef struct seen {
-    bool p, n, t, b, ctk, ctv, mmp, kernels;
+    bool p, n, t, b, ctk, ctv, mmp, kernels, i8, pk, dk;
 } seen;
 
 bn_status bn_bench_params_parse(bn_bench_params *p, int argc, char **argv, bool *help,
@@ -333,7 +402,8 @@ bn_status bn_bench_params_parse(bn_bench_params *p, int argc, char **argv, bool 
         static const char *const with_value[] = {
             "-m", "--model", "-p", "--n-prompt", "-n", "--n-gen", "-pg", "-t", "--threads",
             "-b", "--batch-size", "-ctk", "--cache-type-k", "-ctv", "--cache-type-v", "-mmp",
-            "--mmap", "--kernels", "-r", "--repetitions", "-o", "--output", "--seed"};
+            "--mmap", "--kernels", "-r", "--repetitions", "-o", "--output", "--seed",
+            "--lm-head-i8", "-pk", "--prompt-kernels", "-dk", "--decode-kernels"};
         for (size_t k = 0; k < sizeof with_value / sizeof with_value[0]; k++)
             known = known || strcmp(a, with_value[k]) == 0;
         if (!known)
@@ -382,6 +452,21 @@ bn_status bn_bench_params_parse(bn_bench_params *p, int argc, char **argv, bool 
                 p->n_use_mmap = 0;
             s.mmp = true;
             st = each_item(p, a, v, add_mmap, err);
+        } else if (strcmp(a, "--lm-head-i8") == 0) {
+            if (!s.i8)
+                p->n_lm_head_i8 = 0;
+            s.i8 = true;
+            st = each_item(p, a, v, add_lm_head_i8, err);
+        } else if (strcmp(a, "-pk") == 0 || strcmp(a, "--prompt-kernels") == 0) {
+            if (!s.pk)
+                p->n_prompt_kernels = 0;
+            s.pk = true;
+            st = each_item(p, a, v, add_prompt_kernels, err);
+        } else if (strcmp(a, "-dk") == 0 || strcmp(a, "--decode-kernels") == 0) {
+            if (!s.dk)
+                p->n_decode_kernels = 0;
+            s.dk = true;
+            st = each_item(p, a, v, add_decode_kernels, err);
         } else if (strcmp(a, "--kernels") == 0) {
             if (!s.kernels)
                 p->n_kernels = 0; /* the default entry is NULL: nothing to free */
@@ -434,35 +519,47 @@ static size_t tests_of(const bn_bench_params *p, bn_bench_pair *out)
 size_t bn_bench_instance_count(const bn_bench_params *p)
 {
     bn_bench_pair tests[3 * BN_BENCH_MAX_LIST];
-    return p->n_models * p->n_kernels * p->n_use_mmap * p->n_type_k * p->n_type_v *
-           p->n_n_batch * p->n_threads * tests_of(p, tests);
+    return p->n_models * p->n_kernels * p->n_use_mmap * p->n_lm_head_i8 * p->n_prompt_kernels *
+           p->n_decode_kernels * p->n_type_k * p->n_type_v * p->n_n_batch * p->n_threads *
+           tests_of(p, tests);
 }
 
 size_t bn_bench_instances(const bn_bench_params *p, bn_bench_instance *out, size_t cap)
 {
     bn_bench_pair tests[3 * BN_BENCH_MAX_LIST];
     size_t n_tests = tests_of(p, tests), n = 0;
-    for (size_t im = 0; im < p->n_models; im++)
-        for (size_t ik = 0; ik < p->n_kernels; ik++)
-            for (size_t imm = 0; imm < p->n_use_mmap; imm++)
-                for (size_t itk = 0; itk < p->n_type_k; itk++)
-                    for (size_t itv = 0; itv < p->n_type_v; itv++)
-                        for (size_t ib = 0; ib < p->n_n_batch; ib++)
-                            for (size_t it = 0; it < p->n_threads; it++)
-                                for (size_t ix = 0; ix < n_tests; ix++, n++) {
-                                    if (n >= cap)
-                                        continue;
-                                    out[n] = (bn_bench_instance){
-                                        .model = p->models[im],
-                                        .kernels = p->kernels[ik],
-                                        .use_mmap = p->use_mmap[imm],
-                                        .type_k = p->type_k[itk],
-                                        .type_v = p->type_v[itv],
-                                        .n_batch = p->n_batch[ib],
-                                        .n_threads = p->threads[it],
-                                        .n_prompt = tests[ix].n_prompt,
-                                        .n_gen = tests[ix].n_gen,
-                                    };
-                                }
+    /* One odometer over the list flags, the last digit (tests) fastest. */
+    enum { D_MODEL, D_KERNELS, D_MMAP, D_I8, D_PK, D_DK, D_TK, D_TV, D_BATCH, D_THREADS, D_TEST, D_N };
+    const size_t len[D_N] = {p->n_models,       p->n_kernels,        p->n_use_mmap,
+                             p->n_lm_head_i8,   p->n_prompt_kernels, p->n_decode_kernels,
+                             p->n_type_k,       p->n_type_v,         p->n_n_batch,
+                             p->n_threads,      n_tests};
+    size_t d[D_N] = {0};
+    for (int i = 0; i < D_N; i++)
+        if (len[i] == 0)
+            return 0;
+    for (;;) {
+        if (n < cap)
+            out[n] = (bn_bench_instance){
+                .model = p->models[d[D_MODEL]],
+                .kernels = p->kernels[d[D_KERNELS]],
+                .use_mmap = p->use_mmap[d[D_MMAP]],
+                .lm_head_i8 = p->lm_head_i8[d[D_I8]],
+                .prompt_kernels = p->prompt_kernels[d[D_PK]],
+                .decode_kernels = p->decode_kernels[d[D_DK]],
+                .type_k = p->type_k[d[D_TK]],
+                .type_v = p->type_v[d[D_TV]],
+                .n_batch = p->n_batch[d[D_BATCH]],
+                .n_threads = p->threads[d[D_THREADS]],
+                .n_prompt = tests[d[D_TEST]].n_prompt,
+                .n_gen = tests[d[D_TEST]].n_gen,
+            };
+        n++;
+        int i = D_N - 1;
+        while (i >= 0 && ++d[i] == len[i])
+            d[i--] = 0;
+        if (i < 0)
+            break;
+    }
     return n;
 }

@@ -3,8 +3,9 @@
  * Owns: parsing argv into bn_bench_params (every list flag takes a comma list
  * and may be repeated, as in llama-bench: "-t 1,2" and "-t 1 -t 2" are the
  * same) and expanding the params into test instances, one per combination of
- * model x kernels x mmap x K type x V type x batch x threads x test, in that
- * nesting order so that instances sharing a model load are adjacent. Does not
+ * model x kernels x mmap x output-layer int8 x prompt family x decode family
+ * x K type x V type x batch x threads x test, in that nesting order so that
+ * instances sharing a model load are adjacent. Does not
  * load models or print: the caller turns a status into a usage message.
  *
  * Tests follow llama-bench: each -p value is a prompt test (n_prompt = p,
@@ -53,6 +54,12 @@ typedef struct bn_bench_params {
     size_t n_type_v;
     bool use_mmap[BN_BENCH_MAX_LIST];
     size_t n_use_mmap;
+    bool lm_head_i8[BN_BENCH_MAX_LIST];
+    size_t n_lm_head_i8;
+    bn_kernel_choice prompt_kernels[BN_BENCH_MAX_LIST]; /* family for batches */
+    size_t n_prompt_kernels;
+    bn_kernel_choice decode_kernels[BN_BENCH_MAX_LIST]; /* family for one token */
+    size_t n_decode_kernels;
     int reps;          /* measured repetitions per test, >= 1 */
     bool warmup;       /* one unmeasured run before the repetitions */
     bool progress;     /* progress lines on stderr */
@@ -66,6 +73,8 @@ typedef struct bn_bench_instance {
     const char *model;
     const char *kernels; /* NULL = default */
     bool use_mmap;
+    bool lm_head_i8;
+    bn_kernel_choice prompt_kernels, decode_kernels;
     bn_kv_type type_k, type_v;
     int32_t n_batch;
     int n_threads;
@@ -91,6 +100,7 @@ size_t bn_bench_instances(const bn_bench_params *params, bn_bench_instance *out,
 
 const char *bn_bench_kv_type_name(bn_kv_type type); /* "f16" / "f32" */
 const char *bn_bench_format_name(bn_bench_format format);
+const char *bn_bench_kernel_choice_name(bn_kernel_choice choice); /* "auto" / "mad" / "lut" */
 
 /* The usage text (the caller prints it). */
 const char *bn_bench_usage(void);

@@ -83,6 +83,9 @@ void bn_bench_columns_from_params(const bn_bench_params *p, bn_bench_columns *c)
     c->type_k = p->n_type_k > 1 || p->type_k[0] != BN_KV_TYPE_F16;
     c->type_v = p->n_type_v > 1 || p->type_v[0] != BN_KV_TYPE_F16;
     c->use_mmap = p->n_use_mmap > 1 || !p->use_mmap[0];
+    c->lm_head_i8 = p->n_lm_head_i8 > 1 || p->lm_head_i8[0];
+    c->prompt_kernels = p->n_prompt_kernels > 1 || p->prompt_kernels[0] != BN_KERNEL_CHOICE_AUTO;
+    c->decode_kernels = p->n_decode_kernels > 1 || p->decode_kernels[0] != BN_KERNEL_CHOICE_AUTO;
 }
 
 /* ---- JSON / CSV helpers ---- */
@@ -169,6 +172,9 @@ static size_t collect_fields(const bn_bench_writer *w, const bn_bench_result *r,
     fs[n++] = (field){.name = "samples_ts", .kind = F_TS_ARR};
     /* bitnet's own */
     STR("kernels", r->kernels);
+    STR("prompt_kernels", bn_bench_kernel_choice_name(r->prompt_kernels));
+    STR("decode_kernels", bn_bench_kernel_choice_name(r->decode_kernels));
+    BOOL("lm_head_i8", r->lm_head_i8);
     F64("median_ts", s->median_ts);
     F64("min_ts", s->min_ts);
     F64("max_ts", s->max_ts);
@@ -256,14 +262,16 @@ static void md_cell(FILE *f, const md_col *c, const char *text)
 }
 
 enum {
-    C_MODEL, C_SIZE, C_PARAMS, C_BPW, C_BACKEND, C_KERNELS, C_THREADS, C_BATCH, C_TYPE_K,
-    C_TYPE_V, C_MMAP, C_TEST, C_TS, C_MEDIAN, C_GBS, C_ROOF, C_LOAD, C_RSS, C_COUNT
+    C_MODEL, C_SIZE, C_PARAMS, C_BPW, C_BACKEND, C_KERNELS, C_PK, C_DK, C_I8, C_THREADS, C_BATCH,
+    C_TYPE_K, C_TYPE_V, C_MMAP, C_TEST, C_TS, C_MEDIAN, C_GBS, C_ROOF, C_LOAD, C_RSS, C_COUNT
 };
 
 static const md_col md_cols[C_COUNT] = {
     [C_MODEL] = {"model", 30, false},     [C_SIZE] = {"size", 10, true},
     [C_PARAMS] = {"params", 10, true},    [C_BPW] = {"bpw", 5, true},
     [C_BACKEND] = {"backend", 7, false},  [C_KERNELS] = {"kernels", 7, false},
+    [C_PK] = {"pp kernels", 10, false},   [C_DK] = {"tg kernels", 10, false},
+    [C_I8] = {"lm_head_i8", 10, true},
     [C_THREADS] = {"threads", 7, true},   [C_BATCH] = {"n_batch", 7, true},
     [C_TYPE_K] = {"type_k", 6, false},    [C_TYPE_V] = {"type_v", 6, false},
     [C_MMAP] = {"mmap", 4, true},         [C_TEST] = {"test", 13, true},
@@ -279,6 +287,9 @@ static bool md_shown(const bn_bench_columns *c, int col)
     case C_TYPE_K: return c->type_k;
     case C_TYPE_V: return c->type_v;
     case C_MMAP: return c->use_mmap;
+    case C_PK: return c->prompt_kernels;
+    case C_DK: return c->decode_kernels;
+    case C_I8: return c->lm_head_i8;
     default: return true;
     }
 }
@@ -317,6 +328,9 @@ static void md_row(const bn_bench_writer *w, const bn_bench_result *r, const bn_
              r->model_n_params ? 8.0 * (double)r->model_size / (double)r->model_n_params : 0);
     snprintf(cell[C_BACKEND], sizeof cell[0], "CPU");
     snprintf(cell[C_KERNELS], sizeof cell[0], "%s", r->kernels);
+    snprintf(cell[C_PK], sizeof cell[0], "%s", bn_bench_kernel_choice_name(r->prompt_kernels));
+    snprintf(cell[C_DK], sizeof cell[0], "%s", bn_bench_kernel_choice_name(r->decode_kernels));
+    snprintf(cell[C_I8], sizeof cell[0], "%d", r->lm_head_i8 ? 1 : 0);
     snprintf(cell[C_THREADS], sizeof cell[0], "%d", r->n_threads);
     snprintf(cell[C_BATCH], sizeof cell[0], "%d", (int)r->n_batch);
     snprintf(cell[C_TYPE_K], sizeof cell[0], "%s", bn_bench_kv_type_name(r->type_k));

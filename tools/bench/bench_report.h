@@ -39,6 +39,8 @@ typedef struct bn_bench_result {
     int32_t n_batch;
     bn_kv_type type_k, type_v;
     bool use_mmap;
+    bool lm_head_i8;
+    bn_kernel_choice prompt_kernels, decode_kernels;
     int32_t n_prompt, n_gen;
     char test_time[32];        /* ISO 8601, UTC, when the test started */
     /* measurements */
@@ -68,7 +70,7 @@ void bn_bench_test_name(int32_t n_prompt, int32_t n_gen, char *buf, size_t cap);
 /* Which optional md columns to show: those the run varies or sets away from
  * the default, as llama-bench does. */
 typedef struct bn_bench_columns {
-    bool n_batch, type_k, type_v, use_mmap;
+    bool n_batch, type_k, type_v, use_mmap, lm_head_i8, prompt_kernels, decode_kernels;
 } bn_bench_columns;
 
 void bn_bench_columns_from_params(const bn_bench_params *params, bn_bench_columns *out);
