@@ -338,18 +338,22 @@ static bn_status convert_dense(converter *c, size_t index, const plan_entry *e, 
 /* llama.cpp's converter reorders each head's rows from HF's rotate-half
  * pairing (i, i + hd/2) to ggml's adjacent pairing (2i, 2i + 1):
  * new row h*hd + 2j + i  <-  old row h*hd + i*hd/2 + j. */
-static void permute_rows(const int8_t *src, int8_t *dst, int64_t rows, int64_t cols,
+static void permute_rows(const void *src, void *dst, int64_t rows, int64_t row_bytes,
                          int64_t n_heads) {
     int64_t hd = rows / n_heads, half = hd / 2;
     for (int64_t h = 0; h < n_heads; h++)
         for (int64_t i = 0; i < 2; i++)
             for (int64_t j = 0; j < half; j++)
-                memcpy(dst + (h * hd + 2 * j + i) * cols, src + (h * hd + i * half + j) * cols,
-                       (size_t)cols);
+                memcpy((uint8_t *)dst + (h * hd + 2 * j + i) * row_bytes,
+                       (const uint8_t *)src + (h * hd + i * half + j) * row_bytes,
+                       (size_t)row_bytes);
 }
 
-/* Reads a projection as trits and one tensor scale. */
-static bn_status read_projection(converter *c, const plan_entry *e, float *scale, bn_error *err) {
+/* Reads a projection as trits and one tensor scale; *latent says whether
+ * c->f32 holds the latent float weights it came from. */
+static bn_status read_projection(converter *c, const plan_entry *e, float *scale, bool *latent,
+                                 bn_error *err) {
+    *latent = false;
     const bn_st_tensor *t = find_required(c, e->hf_name, e->gguf_name, err);
     if (!t)
         return BN_STATUS_NOT_FOUND;
@@ -398,6 +402,7 @@ static bn_status read_projection(converter *c, const plan_entry *e, float *scale
                                 t->name, t->shape[0], t->n_dims > 1 ? t->shape[1] : 1, rows, cols);
         if ((s = read_floats(t, c->f32, err)))
             return s;
+        *latent = true;
         *scale = bn_absmean_scale(c->f32, rows * cols);
         bn_ternarize(c->f32, rows * cols, *scale, c->trits);
         /* round(W / s) of a small negative weight is -0 in PyTorch, and a
@@ -412,6 +417,14 @@ static bn_status read_projection(converter *c, const plan_entry *e, float *scale
         memcpy(c->trits, c->trits2, (size_t)(rows * cols));
         permute_rows(c->negz, c->trits2, rows, cols, heads);
         memcpy(c->negz, c->trits2, (size_t)(rows * cols));
+        if (*latent) { /* the floats too, for keep_latent; the output buffer is scratch here */
+            float *tmp = malloc((size_t)(rows * cols) * sizeof *tmp);
+            if (!tmp)
+                return bn_error_set(err, BN_STATUS_NO_MEMORY, "no memory to permute %s", e->gguf_name);
+            permute_rows(c->f32, tmp, rows, cols * (int64_t)sizeof(float), heads);
+            memcpy(c->f32, tmp, (size_t)(rows * cols) * sizeof *tmp);
+            free(tmp);
+        }
     }
     return BN_STATUS_OK;
 }
@@ -419,11 +432,30 @@ static bn_status read_projection(converter *c, const plan_entry *e, float *scale
 static bn_status convert_projection(converter *c, size_t index, const plan_entry *e,
                                     bn_error *err) {
     float s = 0.0f;
-    bn_status st = read_projection(c, e, &s, err);
+    bool latent = false;
+    bn_status st = read_projection(c, e, &s, &latent, err);
     if (st != BN_STATUS_OK)
         return st;
     int64_t K = e->cols, rows = e->rows;
     bn_tensor_type type = c->opt->type;
+    if (latent && c->opt->keep_latent && (type == BN_TYPE_F32 || type == BN_TYPE_F16)) {
+        /* The master weights as they are, for bitnet-quantize experiments. */
+        uint64_t n = (uint64_t)(rows * K), bytes = n * (type == BN_TYPE_F32 ? 4 : 2);
+        uint8_t *out = malloc(bytes);
+        if (!out)
+            return bn_error_set(err, BN_STATUS_NO_MEMORY, "no memory for %s", e->gguf_name);
+        c->buffers[index] = out;
+        for (uint64_t i = 0; i < n; i++) {
+            if (type == BN_TYPE_F32) {
+                memcpy(out + 4 * i, &c->f32[i], 4);
+            } else {
+                uint16_t h = bn_f32_to_f16(c->f32[i]);
+                memcpy(out + 2 * i, &h, 2);
+            }
+        }
+        int64_t ne[2] = {K, rows};
+        return add_output(c, index, e->gguf_name, type, 2, ne, out, bytes, err);
+    }
     if ((type == BN_TYPE_TQ1_0 || type == BN_TYPE_TQ2_0) && K % 256 != 0) {
         note(c, "%s: rows of %" PRId64 " values are not a multiple of 256; writing F16 instead of %s",
              e->gguf_name, K, bn_tensor_type_name(type));

@@ -38,6 +38,9 @@ typedef struct bn_convert_options {
     bn_tensor_type embd_type; /* F32, F16, Q8_0 or Q6_K; used when embd_type_set */
     bool embd_type_set;       /* else F32 when type is F32, F16 otherwise */
     bool skip_tokenizer;      /* tests: tensors and hyperparameters only */
+    bool keep_latent;         /* F32/F16 only: write latent projections unternarized
+                                 (not a runnable BitNet model; input for
+                                 bitnet-quantize's statistics) */
     /* Called after each tensor (done of total), may be NULL. */
     void (*progress)(void *user, size_t done, size_t total, const char *gguf_name);
     /* Called for decisions worth telling the user (fallback types), may be NULL. */

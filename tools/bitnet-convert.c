@@ -1,7 +1,7 @@
 /* bitnet-convert: a Hugging Face BitNet checkpoint folder to a GGUF file.
  *
  *   bitnet-convert HF_DIR -o OUT.gguf [--type i2_s|tq2_0|tq1_0|f16|f32]
- *                  [--embd-type f32|f16|q8_0|q6_k] [--no-tokenizer]
+ *                  [--embd-type f32|f16|q8_0|q6_k] [--no-tokenizer] [--keep-latent]
  *
  * A thin program over loader/convert.h: parses flags, draws a progress bar
  * on stderr, prints the library's notes, and turns a status into
@@ -23,7 +23,9 @@ static void usage(void) {
             "  --type T     projection weights type (default i2_s)\n"
             "  --embd-type  token embedding / untied output type (default f32 for --type f32,\n"
             "               else f16)\n"
-            "  --no-tokenizer  write tensors and hyperparameters only (no tokenizer.* keys)\n");
+            "  --no-tokenizer  write tensors and hyperparameters only (no tokenizer.* keys)\n"
+            "  --keep-latent   with --type f32|f16: keep latent weights unternarized (input for\n"
+            "                  bitnet-quantize --stats; not a runnable BitNet model)\n");
 }
 
 static int parse_type(const char *s, bn_tensor_type *out) {
@@ -86,6 +88,8 @@ int main(int argc, char **argv) {
                   opt.embd_type == BN_TYPE_Q8_0 || opt.embd_type == BN_TYPE_Q6_K))
                 goto bad;
             opt.embd_type_set = true;
+        } else if (strcmp(a, "--keep-latent") == 0) {
+            opt.keep_latent = true;
         } else if (strcmp(a, "--no-tokenizer") == 0) {
             opt.skip_tokenizer = true;
         } else if (a[0] == '-') {

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "loader/convert.h"
 #include "loader/gguf.h"
 #include "loader/gguf_writer.h"
 #include "loader/half.h"
@@ -299,5 +300,37 @@ Test(quantize, refuses_bad_options_and_bad_files) {
     cr_assert_eq(bn_quantize_gguf(in, out, &opt, NULL, &err), BN_STATUS_FORMAT);
     cr_assert(err.message[0]);
     remove(in);
+    remove(out);
+}
+
+Test(quantize, latent_master_weights_quantize_to_llama_cpp_tq2_0_bytes) {
+    if (!have_tiny())
+        cr_skip_test("../shared/models/tiny-bitnet is absent");
+    char hf[1100], latent[1024], out[1024], ref[1100];
+    snprintf(hf, sizeof hf, "%s/hf", tiny);
+    path_of(latent, sizeof latent, "latent_master");
+    path_of(out, sizeof out, "latent_tq2");
+    tiny_path(ref, sizeof ref, "tiny-bitnet-TQ2_0.gguf");
+    bn_convert_options copt = {.type = BN_TYPE_F32, .keep_latent = true, .skip_tokenizer = true};
+    bn_error err = {0};
+    cr_assert_eq(bn_convert_hf(hf, latent, &copt, &err), BN_STATUS_OK, "%s", err.message);
+    bn_quantize_stats total;
+    quantize_ok(latent, out, BN_TYPE_TQ2_0, 0, &total);
+    double rel = bn_quantize_stats_rel_err(&total);
+    cr_assert(rel > 0.3 && rel < 0.8, "ternary vs latent relative error %g", rel);
+    bn_gguf *r = open_gguf(ref), *g = open_gguf(out);
+    int n = 0;
+    for (size_t i = 0; i < bn_gguf_tensor_count(r); i++) {
+        const bn_gguf_tensor *a = bn_gguf_tensor_at(r, i);
+        if (!is_projection(a->name) || a->n_dims != 2)
+            continue;
+        const bn_gguf_tensor *b = bn_gguf_find_tensor(g, a->name);
+        cr_assert_eq(memcmp(a->data, b->data, a->n_bytes), 0, "%s", a->name);
+        n++;
+    }
+    cr_assert_eq(n, 42);
+    bn_gguf_close(r);
+    bn_gguf_close(g);
+    remove(latent);
     remove(out);
 }
