@@ -86,6 +86,31 @@ Test(bpe, matches_every_llama_bpe_test_vector)
     free_vectors(v, n);
 }
 
+Test(bpe, matches_the_hf_reference_on_random_mixed_strings)
+{
+    /* tests/tokenizer/data/llama3-random.*: made by tools/gen-tokenizer-vectors.py
+     * bpe (the HF regex run by Python's regex module with its own Unicode
+     * tables, and a plain lowest-rank merge loop), 1000 random strings. */
+    tok_or_skip();
+    char inp[1100], out[1100];
+    snprintf(inp, sizeof inp, "%s/tests/tokenizer/data/llama3-random.inp", BN_SOURCE_DIR);
+    snprintf(out, sizeof out, "%s/tests/tokenizer/data/llama3-random.out", BN_SOURCE_DIR);
+    vector_case *v = NULL;
+    size_t n = load_vectors(inp, out, &v);
+    cr_assert_eq(n, 1000, "read %zu vectors", n);
+    size_t pass = 0;
+    for (size_t i = 0; i < n; i++) {
+        int32_t *ids = NULL;
+        size_t k = encode(v[i].text, v[i].len, false, false, &ids);
+        bool same = k == v[i].n_ids && (k == 0 || memcmp(ids, v[i].ids, k * sizeof *ids) == 0);
+        cr_expect(same, "random vector %zu differs", i);
+        pass += same;
+        free(ids);
+    }
+    cr_assert_eq(pass, n);
+    free_vectors(v, n);
+}
+
 Test(bpe, imported_vocab_has_llama3_specials_and_eog_set)
 {
     bn_tokenizer *tok = tok_or_skip();

@@ -96,3 +96,25 @@ Test(spm, segmented_merging_equals_one_queue_over_the_whole_text)
     free(text);
     bn_tokenizer_free(tok);
 }
+
+Test(spm, matches_the_naive_reference_on_random_mixed_strings)
+{
+    /* tests/tokenizer/data/llama-spm-random.*: made by
+     * tools/gen-tokenizer-vectors.py spm (an independent, naive rescan of all
+     * pairs each step), 500 random strings of many scripts + invalid UTF-8. */
+    char gguf_path[1024], inp[1100], out[1100];
+    snprintf(gguf_path, sizeof gguf_path, "%s/data/tokenizer/ggml-vocab-llama-spm.gguf", BN_SHARED_DIR);
+    snprintf(inp, sizeof inp, "%s/tests/tokenizer/data/llama-spm-random.inp", BN_SOURCE_DIR);
+    snprintf(out, sizeof out, "%s/tests/tokenizer/data/llama-spm-random.out", BN_SOURCE_DIR);
+    bn_tokenizer *tok = load_tok(gguf_path, NULL);
+    vector_case *v = NULL;
+    size_t n = load_vectors(inp, out, &v);
+    cr_assert_eq(n, 501, "read %zu vectors", n);
+    for (size_t i = 0; i < n; i++) {
+        char what[64];
+        snprintf(what, sizeof what, "random vector %zu", i);
+        expect_ids(tok, v[i].text, v[i].len, false, v[i].ids, v[i].n_ids, what);
+    }
+    free_vectors(v, n);
+    bn_tokenizer_free(tok);
+}
