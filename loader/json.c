@@ -559,6 +559,10 @@ bn_status bn_json_parse(const char *text, size_t len, bn_json_doc **out, bn_erro
     static const char empty[1] = "";
     ps.start = ps.p = (const unsigned char *)(text ? text : empty);
     ps.end = ps.start + len;
+    /* RFC 8259 8.1 lets a parser ignore a leading UTF-8 byte order mark;
+     * some Windows-edited tokenizer_config.json files start with one. */
+    if (len >= 3 && memcmp(ps.p, "\xef\xbb\xbf", 3) == 0)
+        ps.p += 3;
     ps.doc = doc;
     ps.err = err;
     ps.status = BN_STATUS_OK;

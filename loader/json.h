@@ -9,7 +9,8 @@
  * Strict: no comments, no trailing commas, no leading zeros, no NaN/Infinity,
  * no control characters inside strings, no unpaired UTF-16 surrogates, no
  * invalid UTF-8 in the input, nothing but whitespace after the top-level
- * value. Nesting is limited to BN_JSON_MAX_DEPTH. Never reads outside
+ * value (a leading UTF-8 byte order mark is skipped, as RFC 8259 allows).
+ * Nesting is limited to BN_JSON_MAX_DEPTH. Never reads outside
  * [text, text + len); errors carry the byte offset.
  *
  * Strings (values and keys) are decoded (escapes and \uXXXX surrogate pairs

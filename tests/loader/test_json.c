@@ -244,3 +244,12 @@ Test(json, survives_random_mutations_without_reading_out_of_bounds)
         free(buf);
     }
 }
+
+Test(json, skips_a_leading_byte_order_mark_only)
+{
+    bn_json_doc *doc = parse_ok("\xef\xbb\xbf{\"a\": 1}");
+    cr_assert_eq(bn_json_object_len(bn_json_root(doc)), 1);
+    bn_json_free(doc);
+    bn_error err = {0};
+    cr_assert_eq(parse_status("[1, \xef\xbb\xbf 2]", 10, &err), BN_STATUS_FORMAT);
+}
