@@ -53,6 +53,10 @@ static void usage(FILE *f)
             "      --dump-logits FILE   write the logits of every prompt position to FILE\n"
             "                           (little-endian float32, n_prompt_tokens x n_vocab)\n"
             "  -cnv, --chat             interactive chat (-p is the system prompt)\n"
+            "      --chat-template NAME chat format: bitnet, llama3, falcon3 or plain\n"
+            "                           (default: recognised from the model, else plain)\n"
+            "      --ctx-shift          chat: when the context is full, drop the oldest turns\n"
+            "                           (default: end the reply)\n"
             "      --verbose            load time, kernel table and speeds on stderr\n"
             "  -h, --help               this text\n"
             "\n"
@@ -221,6 +225,8 @@ static int parse_args(int argc, char **argv, bn_run_options *o)
             o->lm_head_i8 = true;
         } else if (IS("--ignore-eos")) {
             o->ignore_eos = true;
+        } else if (IS("--ctx-shift")) {
+            o->ctx_shift = true;
         } else if (IS("-cnv") || IS("--chat") || IS("--conversation")) {
             o->chat = true;
         } else {

@@ -30,6 +30,7 @@ typedef struct bn_run_options {
     bool ignore_eos;
     bool chat;                /* -cnv / --chat */
     const char *chat_template;/* --chat-template NAME (chat mode) */
+    bool ctx_shift;           /* --ctx-shift: full context drops the oldest turns (chat) */
 } bn_run_options;
 
 #ifdef BN_RUN_HAVE_CHAT
