@@ -552,6 +552,33 @@ static bn_status write_metadata(converter *c, const char *hf_dir, bn_error *err)
 
 /* ---- driver ------------------------------------------------------------ */
 
+/* Tells the user about checkpoint tensors the conversion did not use (a
+ * naming variant or a feature such as biases would otherwise vanish
+ * silently). Rotary caches and a tied lm_head are expected leftovers. */
+static void note_unused(const converter *c) {
+    size_t unused = 0;
+    char first[3][160];
+    for (size_t i = 0; i < bn_safetensors_set_count(c->set); i++) {
+        const char *name = bn_safetensors_set_at(c->set, i)->name;
+        size_t len = strlen(name);
+        bool used = strstr(name, "rotary_emb.inv_freq") != NULL ||
+                    (c->cfg.tied && strcmp(name, "lm_head.weight") == 0);
+        for (size_t j = 0; j < c->n_plan && !used; j++) {
+            size_t hl = strlen(c->plan[j].hf_name);
+            used = strcmp(name, c->plan[j].hf_name) == 0 ||
+                   (len == hl + 6 && strncmp(name, c->plan[j].hf_name, hl) == 0 &&
+                    strcmp(name + hl, "_scale") == 0);
+        }
+        if (!used && unused < 3)
+            snprintf(first[unused], sizeof first[0], "%s", name);
+        unused += !used;
+    }
+    if (unused)
+        note(c, "%zu checkpoint tensor%s not converted (e.g. %s%s%s%s%s)", unused,
+             unused == 1 ? "" : "s", first[0], unused > 1 ? ", " : "", unused > 1 ? first[1] : "",
+             unused > 2 ? ", " : "", unused > 2 ? first[2] : "");
+}
+
 bn_status bn_convert_hf(const char *hf_dir, const char *out_path, const bn_convert_options *opt,
                         bn_error *err) {
     bn_status s = BN_STATUS_OK;
@@ -602,6 +629,7 @@ bn_status bn_convert_hf(const char *hf_dir, const char *out_path, const bn_conve
         if (opt->progress)
             opt->progress(opt->user, i + 1, c.n_plan, e->gguf_name);
     }
+    note_unused(&c);
     s = bn_gguf_writer_write_file(c.w, out_path, err);
 fail:
     bn_gguf_writer_free(c.w);

@@ -408,6 +408,12 @@ Test(convert, packed_1bitllm_style_checkpoints_divide_by_weight_scale) {
     clean_dir(dir);
 }
 
+static void collect_note(void *user, const char *message) {
+    char *buf = user;
+    size_t n = strlen(buf);
+    snprintf(buf + n, 1024 - n, "%s\n", message);
+}
+
 /* A one-layer Llama-arch checkpoint whose q_proj/k_proj ternarize to the
  * identity: row p of the converted tensor shows which HF row it came from. */
 Test(convert, llama_checkpoints_get_the_q_k_row_permutation_and_an_untied_output) {
@@ -445,11 +451,18 @@ Test(convert, llama_checkpoints_get_the_q_k_row_permutation_and_an_untied_output
     st_add(&b, "model.layers.0.mlp.gate_proj.weight", "F32", 2, FF, E, dense, sizeof dense);
     st_add(&b, "model.layers.0.mlp.up_proj.weight", "F32", 2, FF, E, dense, sizeof dense);
     st_add(&b, "model.layers.0.mlp.down_proj.weight", "F32", 2, E, FF, dense, sizeof dense);
+    st_add(&b, "model.layers.0.self_attn.q_proj.bias", "F32", 1, E, 1, norm, sizeof norm);
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
     st_write(&b, path);
 
     out_path(out, sizeof out, "llama");
-    convert_ok(dir, BN_TYPE_I2_S, false, out);
+    char notes[1024] = "";
+    bn_convert_options copt = {.type = BN_TYPE_I2_S, .skip_tokenizer = true, .note = collect_note,
+                               .user = notes};
+    bn_error cerr = {0};
+    cr_assert_eq(bn_convert_hf(dir, out, &copt, &cerr), BN_STATUS_OK, "%s", cerr.message);
+    cr_assert(strstr(notes, "1 checkpoint tensor not converted (e.g. model.layers.0.self_attn.q_proj.bias"),
+              "unused tensors are reported: %s", notes);
     bn_gguf *g = open_gguf(out);
     const char *names[2] = {"blk.0.attn_q.weight", "blk.0.attn_k.weight"};
     int64_t heads[2] = {H, HKV};
