@@ -45,7 +45,7 @@ typedef struct importer {
     const char **merges; /* (n_merges) "a b" */
     uint64_t *merge_lens;
     size_t n_merges;
-    bn_json_doc *config, *tok_config, *special_map, *tok_json;
+    bn_json_doc *config, *tok_config, *special_map, *added_json, *tok_json;
     uint8_t *sp_bytes;
     bn_sp_model sp;
     bool is_spm;
@@ -322,9 +322,56 @@ static bn_status import_bpe(importer *im, bn_error *err)
 
 /* ---- sidecars: added tokens, special ids, flags, chat template ---- */
 
-/* tokenizer_config.json "added_tokens_decoder": {"id": {content, special}}. */
-static bn_status apply_added_tokens_decoder(importer *im, bn_error *err)
+/* Puts an added token at id (llama.cpp's converter rules): control if
+ * special or looking special, else user-defined; SentencePiece user-defined
+ * texts get '▁' -> ' ' (they are matched against raw text). The same text
+ * already at that id keeps the piece's own type and score. */
+static bn_status add_token(importer *im, int64_t id, const char *content, size_t clen, bool special,
+                           bn_error *err)
 {
+    if (!vocab_resize(im, (size_t)id + 1))
+        return bn_error_set(err, BN_STATUS_NO_MEMORY, "out of memory");
+    if (im->v[id].text && im->v[id].len == clen && memcmp(im->v[id].text, content, clen) == 0)
+        return BN_STATUS_OK;
+    int32_t type = special || looks_special(content, clen) ? BN_TOKEN_TYPE_CONTROL
+                                                           : BN_TOKEN_TYPE_USER_DEFINED;
+    if (im->is_spm && type == BN_TOKEN_TYPE_USER_DEFINED && clen >= 3) {
+        char *t = own(im, malloc(clen));
+        if (!t)
+            return bn_error_set(err, BN_STATUS_NO_MEMORY, "out of memory");
+        size_t o = 0;
+        for (size_t k = 0; k < clen;) {
+            if (clen - k >= 3 && memcmp(content + k, "\xe2\x96\x81", 3) == 0) {
+                t[o++] = ' ';
+                k += 3;
+            } else {
+                t[o++] = content[k++];
+            }
+        }
+        content = t;
+        clen = o;
+    }
+    im->v[id] = (vocab_entry){content, clen, -1000.0f, type};
+    return BN_STATUS_OK;
+}
+
+/* added_tokens.json {"text": id} (user-defined unless they look special)
+ * and tokenizer_config.json "added_tokens_decoder": {"id": {content, special}}. */
+static bn_status apply_added_tokens(importer *im, bn_error *err)
+{
+    bn_status st;
+    const bn_json_value *at = bn_json_root(im->added_json);
+    for (size_t i = 0; i < bn_json_object_len(at); i++) {
+        size_t clen;
+        const char *content = bn_json_object_key_at(at, i, &clen);
+        int64_t id;
+        if (!bn_json_as_int64(bn_json_object_value_at(at, i), &id) || id < 0 || id >= MAX_VOCAB)
+            return bn_error_set(err, BN_STATUS_FORMAT,
+                                "added_tokens.json: \"%.40s\" is not mapped to an id in 0..%d",
+                                content, MAX_VOCAB - 1);
+        if ((st = add_token(im, id, content, clen, false, err)))
+            return st;
+    }
     const bn_json_value *dec =
         bn_json_object_get(bn_json_root(im->tok_config), "added_tokens_decoder");
     for (size_t i = 0; i < bn_json_object_len(dec); i++) {
@@ -342,14 +389,8 @@ static bn_status apply_added_tokens_decoder(importer *im, bn_error *err)
                                 "an id with a content string",
                                 key);
         bn_json_as_bool(bn_json_object_get(a, "special"), &special);
-        if (!vocab_resize(im, (size_t)id + 1))
-            return bn_error_set(err, BN_STATUS_NO_MEMORY, "out of memory");
-        /* Same text at the same id: keep the piece's own type and score. */
-        if (im->v[id].text && im->v[id].len == clen && memcmp(im->v[id].text, content, clen) == 0)
-            continue;
-        int32_t type = special || looks_special(content, clen) ? BN_TOKEN_TYPE_CONTROL
-                                                               : BN_TOKEN_TYPE_USER_DEFINED;
-        im->v[id] = (vocab_entry){content, clen, -1000.0f, type};
+        if ((st = add_token(im, id, content, clen, special, err)))
+            return st;
     }
     return BN_STATUS_OK;
 }
@@ -540,11 +581,12 @@ bn_status bn_hf_tokenizer_import(const char *hf_dir_or_file, bn_gguf_writer *w, 
     im.path = main_path;
     if ((st = load_sidecar(dir, "config.json", &im.config, err)) ||
         (st = load_sidecar(dir, "tokenizer_config.json", &im.tok_config, err)) ||
-        (st = load_sidecar(dir, "special_tokens_map.json", &im.special_map, err)))
+        (st = load_sidecar(dir, "special_tokens_map.json", &im.special_map, err)) ||
+        (st = load_sidecar(dir, "added_tokens.json", &im.added_json, err)))
         goto fail;
     if ((st = im.is_spm ? import_spm(&im, err) : import_bpe(&im, err)))
         goto fail;
-    if ((st = apply_added_tokens_decoder(&im, err)))
+    if ((st = apply_added_tokens(&im, err)))
         goto fail;
     /* config.json vocab_size: the embedding rows; pad the vocabulary up to it. */
     int64_t vs;
@@ -565,6 +607,7 @@ fail:
     bn_json_free(im.config);
     bn_json_free(im.tok_config);
     bn_json_free(im.special_map);
+    bn_json_free(im.added_json);
     bn_json_free(im.tok_json);
     bn_sp_model_free(&im.sp);
     free(im.sp_bytes);

@@ -2,9 +2,9 @@
  *
  * Owns: turning a SentencePiece `tokenizer.model` or a byte-level BPE
  * `tokenizer.json` (plus the optional sidecars tokenizer_config.json,
- * special_tokens_map.json and config.json found next to it) into the
- * tokenizer.ggml.* keys that bn_tokenizer_load reads, written into a
- * bn_gguf_writer the caller owns. It is the tokenizer half of the HF
+ * special_tokens_map.json, added_tokens.json and config.json found next to
+ * it) into the tokenizer.ggml.* keys that bn_tokenizer_load reads, written
+ * into a bn_gguf_writer the caller owns. It is the tokenizer half of the HF
  * checkpoint converter and the whole of tools/bitnet-vocab-import.
  *
  * Keys written: tokenizer.ggml.model ("llama" | "gpt2"), .pre ("default" |

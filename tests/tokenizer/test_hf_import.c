@@ -263,3 +263,45 @@ Test(hf_import, llama3_directory_takes_ids_flags_and_template_from_sidecars)
     remove(p);
     rmdir(dir);
 }
+
+Test(hf_import, spm_directory_adds_tokens_from_added_tokens_json_and_the_decoder_map)
+{
+    char src[1024];
+    if (!shared_path(src, sizeof src, "models/tiny-bitnet/hf/tokenizer.model"))
+        cr_skip_test("tiny-bitnet/hf is absent");
+    char dir[] = "/tmp/bn_test_spm_dir_XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    char p[1200];
+    snprintf(p, sizeof p, "%s/tokenizer.model", dir);
+    cr_assert_eq(symlink(src, p), 0);
+    snprintf(p, sizeof p, "%s/added_tokens.json", dir);
+    FILE *f = fopen(p, "wb");
+    fputs("{\"<pad>\": 2048, \"\\u2581new\\u2581line\": 2050}", f);
+    fclose(f);
+    snprintf(p, sizeof p, "%s/tokenizer_config.json", dir);
+    f = fopen(p, "wb");
+    fputs("{\"added_tokens_decoder\": {\"1\": {\"content\": \"<s>\", \"special\": true},"
+          " \"2049\": {\"content\": \"<|im_end|>\", \"special\": false}}}", f);
+    fclose(f);
+    imported im;
+    bn_error err = {0};
+    cr_assert_eq(import(dir, &im, &err), BN_STATUS_OK, "%s", err.message);
+    cr_assert_eq(bn_tokenizer_n_vocab(im.tok), 2051);
+    cr_assert_eq(bn_tokenizer_token_type(im.tok, 1), BN_TOKEN_TYPE_CONTROL); /* kept */
+    cr_assert_eq(bn_tokenizer_token_type(im.tok, 2048), BN_TOKEN_TYPE_CONTROL); /* <pad> looks special */
+    cr_assert_eq(bn_tokenizer_token_type(im.tok, 2049), BN_TOKEN_TYPE_CONTROL); /* <|...|> */
+    cr_assert_eq(bn_tokenizer_token_type(im.tok, 2050), BN_TOKEN_TYPE_USER_DEFINED);
+    cr_assert_eq(bn_tokenizer_find(im.tok, " new line", 9), 2050); /* '▁' pre-normalised */
+    cr_assert(bn_tokenizer_is_eog(im.tok, 2049));
+    int32_t ids[16];
+    size_t n = 0;
+    cr_assert_eq(bn_tokenizer_encode(im.tok, "a new line", 10, false, false, ids, 16, &n, &err), BN_STATUS_OK);
+    cr_assert_eq(ids[n - 1], 2050, "user-defined token split out of raw text");
+    release(&im);
+    const char *names[] = {"tokenizer.model", "added_tokens.json", "tokenizer_config.json"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(p, sizeof p, "%s/%s", dir, names[i]);
+        remove(p);
+    }
+    rmdir(dir);
+}
