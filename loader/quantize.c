@@ -20,6 +20,7 @@
 #include "loader/dequant.h"
 #include "loader/gguf.h"
 #include "loader/gguf_writer.h"
+#include "loader/half.h"
 #include "loader/ternarize.h"
 #include "loader/ternary_codec.h"
 #include "runtime/error.h"
@@ -377,6 +378,67 @@ static bn_status quantize_tensor(const bn_gguf_tensor *t, const bn_quantize_opti
     return BN_STATUS_OK;
 }
 
+/* token_embd / output to a float or block type (F32, F16, BF16, Q8_0,
+ * Q6_K), row by row through f32. Rows that do not fit the type's blocks
+ * keep the tensor as it is. */
+static bn_status requantize_dense(const bn_gguf_tensor *t, bn_tensor_type type, work *wk,
+                                  void **out, uint64_t *out_bytes, bn_quantize_stats *st,
+                                  bn_error *err) {
+    int64_t K = t->ne[0], rows = t->ne[1];
+    const bn_tensor_type_traits *tr = bn_tensor_type_traits_of(type);
+    if (!tr || tr->is_ternary || K % tr->block_size != 0 || type == t->type)
+        return BN_STATUS_OK; /* copied unchanged, st says so */
+    double t0 = now_seconds();
+    bn_status s = work_reserve(wk, (size_t)K * 2, 1, err); /* one row in, one row back */
+    if (s != BN_STATUS_OK)
+        return s;
+    uint64_t in_row = bn_tensor_type_row_bytes(t->type, K), row = bn_tensor_type_row_bytes(type, K);
+    uint8_t *buf = malloc(row * (uint64_t)rows);
+    if (!buf)
+        return bn_error_set(err, BN_STATUS_NO_MEMORY, "no memory for %s", t->name);
+    *out = buf;
+    float *x = wk->ref, *y = wk->ref + K;
+    double e = 0.0, r2 = 0.0;
+    uint64_t zeros = 0;
+    for (int64_t r = 0; r < rows; r++) {
+        if (bn_dequantize_row(t->type, t->data + (uint64_t)r * in_row, x, K) != BN_STATUS_OK)
+            return bn_error_set(err, BN_STATUS_UNSUPPORTED, "tensor %s: cannot read %s rows",
+                                t->name, bn_tensor_type_name(t->type));
+        uint8_t *dst = buf + (uint64_t)r * row;
+        switch (type) {
+        case BN_TYPE_F32: memcpy(dst, x, (size_t)K * sizeof(float)); break;
+        case BN_TYPE_F16:
+        case BN_TYPE_BF16:
+            for (int64_t k = 0; k < K; k++) {
+                uint16_t h = type == BN_TYPE_F16 ? bn_f32_to_f16(x[k]) : bn_f32_to_bf16(x[k]);
+                memcpy(dst + 2 * k, &h, 2);
+            }
+            break;
+        case BN_TYPE_Q8_0: bn_quantize_row_q8_0(x, dst, K); break;
+        case BN_TYPE_Q6_K: bn_quantize_row_q6_k(x, dst, K); break;
+        default:
+            return bn_error_set(err, BN_STATUS_INVALID_ARG,
+                                "embedding type %s: choose F32, F16, BF16, Q8_0 or Q6_K", tr->name);
+        }
+        bn_dequantize_row(type, dst, y, K);
+        for (int64_t k = 0; k < K; k++) {
+            double d = (double)x[k] - y[k];
+            e += d * d;
+            r2 += (double)x[k] * x[k];
+            zeros += y[k] == 0.0f;
+        }
+    }
+    *out_bytes = row * (uint64_t)rows;
+    st->out_type = type;
+    st->out_bytes = *out_bytes;
+    st->sum_sq_err = e;
+    st->sum_sq_ref = r2;
+    st->n_zeros = zeros;
+    st->quantized = true;
+    st->seconds = now_seconds() - t0;
+    return BN_STATUS_OK;
+}
+
 /* ---- driver ------------------------------------------------------------ */
 
 bn_status bn_quantize_gguf(const char *in_path, const char *out_path,
@@ -457,16 +519,25 @@ bn_status bn_quantize_gguf(const char *in_path, const char *out_path,
         const void *data = t->data;
         uint64_t bytes = t->n_bytes;
         bn_tensor_type type = t->type;
+        bool dense = !want && opt->embd_type_set && t->n_dims == 2 &&
+                     (strcmp(t->name, "token_embd.weight") == 0 ||
+                      strcmp(t->name, "output.weight") == 0);
         if (want) {
             s = quantize_tensor(t, opt, &wk, &owned[i], &bytes, &st, err);
             if (s != BN_STATUS_OK)
                 goto fail;
             data = owned[i];
             type = opt->type;
+        } else if (dense) {
+            s = requantize_dense(t, opt->embd_type, &wk, &owned[i], &bytes, &st, err);
+            if (s != BN_STATUS_OK)
+                goto fail;
+            data = owned[i];
+            type = st.out_type;
         }
         if ((s = bn_gguf_writer_add_tensor(w, t->name, type, t->n_dims, t->ne, data, bytes, err)))
             goto fail;
-        if (st.quantized) {
+        if (st.quantized && !dense) {
             /* The total's input type: the common one, or BN_TYPE_COUNT if mixed. */
             sum.in_type = !sum.quantized || sum.in_type == st.in_type ? st.in_type : BN_TYPE_COUNT;
             sum.n_elements += st.n_elements;

@@ -58,6 +58,11 @@ double bn_quantize_stats_gbps(const bn_quantize_stats *s); /* F32 bytes of weigh
 typedef struct bn_quantize_options {
     bn_tensor_type type;       /* I2_S, TQ2_0, TQ1_0, IQ2_BN, IQ1_BN, F16 or F32 */
     int group_size;            /* 0: per tensor; 64, 128 or 256: per group (TQ targets) */
+    /* token_embd.weight and output.weight: rewritten in this type (F32, F16,
+     * BF16, Q8_0 or Q6_K) when embd_type_set; else copied. They get a stats
+     * row but are not part of the total, which covers the ternary tensors. */
+    bn_tensor_type embd_type;
+    bool embd_type_set;
     /* Called once per tensor, in file order, and once with the totals
      * (name "total"). May be NULL. */
     void (*on_tensor)(void *user, const bn_quantize_stats *stats, size_t index, size_t count);

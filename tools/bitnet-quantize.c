@@ -1,6 +1,7 @@
 /* bitnet-quantize: GGUF -> GGUF ternary (re)quantization, with statistics.
  *
- *   bitnet-quantize IN.gguf OUT.gguf TYPE [--group-size N] [--stats]
+ *   bitnet-quantize IN.gguf OUT.gguf TYPE [--group-size N]
+ *                   [--token-embedding-type f32|f16|q8_0|q6_k] [--stats]
  *
  * TYPE: i2_s, tq2_0, tq1_0, iq2_bn, iq1_bn, f16 or f32. A thin program over
  * loader/quantize.h: --stats prints, per quantized tensor and in total, the
@@ -18,10 +19,13 @@
 
 static void usage(void) {
     fprintf(stderr,
-            "usage: bitnet-quantize IN.gguf OUT.gguf TYPE [--group-size N] [--stats]\n"
+            "usage: bitnet-quantize IN.gguf OUT.gguf TYPE [--group-size N]\n"
+            "                       [--token-embedding-type T] [--stats]\n"
             "  TYPE            i2_s | tq2_0 | tq1_0 | iq2_bn | iq1_bn | f16 | f32\n"
             "  --group-size N  absmean per group of N (64, 128 or 256) for float inputs;\n"
             "                  TQ types only (their 256-blocks store the scales)\n"
+            "  --token-embedding-type T  f32 | f16 | q8_0 | q6_k for token_embd (and an untied\n"
+            "                  output.weight); default: copied as it is\n"
             "  --stats         per-tensor and total size, error and speed report on stdout\n");
 }
 
@@ -31,7 +35,7 @@ static int parse_type(const char *s, bn_tensor_type *out) {
         bn_tensor_type type;
     } names[] = {{"i2_s", BN_TYPE_I2_S},     {"tq2_0", BN_TYPE_TQ2_0}, {"tq1_0", BN_TYPE_TQ1_0},
                  {"iq2_bn", BN_TYPE_IQ2_BN}, {"iq1_bn", BN_TYPE_IQ1_BN}, {"f16", BN_TYPE_F16},
-                 {"f32", BN_TYPE_F32}};
+                 {"f32", BN_TYPE_F32},       {"q8_0", BN_TYPE_Q8_0},   {"q6_k", BN_TYPE_Q6_K}};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (strcasecmp(s, names[i].name) == 0) {
             *out = names[i].type;
@@ -61,7 +65,7 @@ static void on_tensor(void *user, const bn_quantize_stats *s, size_t index, size
     if (!s->quantized)
         return;
     if (index == count)
-        printf("---- all quantized tensors:\n");
+        printf("---- all ternary tensors:\n");
     print_row(s);
 }
 
@@ -76,6 +80,12 @@ int main(int argc, char **argv) {
             return 0;
         } else if (strcmp(a, "--stats") == 0) {
             stats = 1;
+        } else if (strcmp(a, "--token-embedding-type") == 0 || strcmp(a, "--embd-type") == 0) {
+            if (++i >= argc || !parse_type(argv[i], &opt.embd_type) ||
+                !(opt.embd_type == BN_TYPE_F32 || opt.embd_type == BN_TYPE_F16 ||
+                  opt.embd_type == BN_TYPE_Q8_0 || opt.embd_type == BN_TYPE_Q6_K))
+                goto bad;
+            opt.embd_type_set = true;
         } else if (strcmp(a, "--group-size") == 0) {
             char *end = NULL;
             if (++i >= argc)
@@ -92,7 +102,8 @@ int main(int argc, char **argv) {
             goto bad;
         }
     }
-    if (n_pos != 3 || !parse_type(pos[2], &opt.type))
+    if (n_pos != 3 || !parse_type(pos[2], &opt.type) || opt.type == BN_TYPE_Q8_0 ||
+        opt.type == BN_TYPE_Q6_K)
         goto bad;
     bn_error err = {0};
     bn_quantize_stats total;

@@ -334,3 +334,36 @@ Test(quantize, latent_master_weights_quantize_to_llama_cpp_tq2_0_bytes) {
     remove(latent);
     remove(out);
 }
+
+static bn_quantize_stats embd_stats;
+
+static void grab_embd(void *user, const bn_quantize_stats *s, size_t index, size_t count) {
+    (void)user;
+    (void)index;
+    (void)count;
+    if (strcmp(s->name, "token_embd.weight") == 0)
+        embd_stats = *s;
+}
+
+Test(quantize, token_embedding_type_rewrites_the_embedding_only) {
+    if (!have_tiny())
+        cr_skip_test("../shared/models/tiny-bitnet is absent");
+    char src[1100], out[1024];
+    tiny_path(src, sizeof src, "tiny-bitnet-I2_S.gguf");
+    path_of(out, sizeof out, "embd_q6k");
+    bn_quantize_options opt = {.type = BN_TYPE_I2_S, .embd_type = BN_TYPE_Q6_K,
+                               .embd_type_set = true, .on_tensor = grab_embd};
+    bn_quantize_stats total;
+    bn_error err = {0};
+    cr_assert_eq(bn_quantize_gguf(src, out, &opt, &total, &err), BN_STATUS_OK, "%s", err.message);
+    cr_assert_eq(total.n_elements, 4521984, "the total covers the ternary tensors only");
+    cr_assert(embd_stats.quantized);
+    cr_assert_eq(embd_stats.out_type, BN_TYPE_Q6_K);
+    cr_assert_eq(embd_stats.out_bytes, 2048 * 210);
+    double rel = bn_quantize_stats_rel_err(&embd_stats);
+    cr_assert(rel > 0 && rel < 0.03, "Q6_K relative error %g", rel);
+    bn_gguf *g = open_gguf(out);
+    cr_assert_eq(bn_gguf_find_tensor(g, "token_embd.weight")->type, BN_TYPE_Q6_K);
+    bn_gguf_close(g);
+    remove(out);
+}
