@@ -30,12 +30,14 @@
 
 #include "runtime/session.h"
 
+#include "runtime/barrier.h"
+
 #ifdef BN_HAVE_OPENMP
 #include <omp.h>
-#define BN_BARRIER() _Pragma("omp barrier")
-#else
-#define BN_BARRIER() ((void)0)
 #endif
+
+/* Between dependent stages; see runtime/barrier.h for why not omp barrier. */
+#define BN_BARRIER() bn_barrier_wait(&s->barrier, &local_sense)
 
 /* Rotates one head vector in place. NeoX pairs (i, i + n_rot/2); the normal
  * (GPT-J / llama) form pairs (2i, 2i + 1). Dimensions past n_rot stay. */
@@ -194,9 +196,14 @@ void bn_forward_step(bn_session *s, const int32_t *tokens, int32_t n, int32_t lo
     {
 #ifdef BN_HAVE_OPENMP
         const int ith = omp_get_thread_num(), nth = omp_get_num_threads();
+        /* The team may be smaller than asked for: size the barrier from it. */
+#pragma omp single
+        bn_barrier_init(&s->barrier, nth);
 #else
         const int ith = 0, nth = 1;
+        bn_barrier_init(&s->barrier, 1);
 #endif
+        int local_sense = 0;
         int64_t tb, te; /* this thread's tokens */
         bn_kernels_split_rows(n, 1, ith, nth, &tb, &te);
         const int n_rep = hp->n_head / hp->n_head_kv;

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "kernels/kernels.h"
+#include "runtime/barrier.h"
 #include "runtime/bitnet.h"
 #include "runtime/model.h"
 
@@ -52,6 +53,7 @@ struct bn_session {
     int32_t logits_rows;   /* rows valid from the last eval (0: none) */
 
     bn_session_stats stats;
+    bn_barrier barrier;    /* between the stages of a step */
 };
 
 /* Runs tokens[0..n) (n <= n_batch) at positions n_past.. through the model,
