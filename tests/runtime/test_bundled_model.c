@@ -279,10 +279,11 @@ Test(bundled_model, f32_tq2_0_and_tq1_0_files_give_the_same_logits_as_i2_s)
         mx = fmax(mx, fabs(base[i]));
     const char *files[] = {"tiny-bitnet-f32.gguf", "tiny-bitnet-TQ2_0.gguf",
                            "tiny-bitnet-TQ1_0.gguf"};
-    /* F32 holds the same trits and f32 scales as I2_S: equal up to float
-     * noise. TQ files round each scale to f16 (relative 2^-11), which moves
-     * logits by a few 1e-3 of their range. */
-    const double tol[] = {1e-4, 1e-2, 1e-2};
+    /* F32 holds the same trits and f32 scales as I2_S: measured identical.
+     * TQ files round each scale to f16 (relative 2^-11), and that can flip
+     * an int8 activation here and there: measured max |diff| 0.09 = 8.5e-3
+     * of max |logit| for both TQ files (prompt 0); limit 2e-2. */
+    const double tol[] = {1e-4, 2e-2, 2e-2};
     for (int f = 0; f < 3; f++) {
         char path[512];
         snprintf(path, sizeof path, "%s/%s", SHARED_MODELS, files[f]);
