@@ -101,7 +101,9 @@ uint64_t bn_model_file_bytes(const bn_model *model);
  * memory bandwidth. */
 uint64_t bn_model_bytes_per_token(const bn_model *model);
 const char *bn_model_chat_template(const bn_model *model); /* NULL when absent */
-/* Metadata string by key (e.g. "general.name"); NULL when absent. */
+/* One of the metadata strings the model keeps: "general.name",
+ * "general.architecture" or "tokenizer.chat_template"; NULL otherwise or
+ * when absent. */
 const char *bn_model_meta_string(const bn_model *model, const char *key);
 
 /* ---- tokens ---- */

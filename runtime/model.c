@@ -360,6 +360,15 @@ bn_status bn_model_load(const char *path, const bn_model_options *opts_in, bn_mo
     if ((st = load_vector(m, "output_norm.weight", hp->n_embd, &m->output_norm, err)))
         goto fail;
 
+    /* Llama-3.1-style frequency factors would change every RoPE angle:
+     * refuse them rather than run the model wrong. */
+    if (bn_gguf_find_tensor(m->gguf, "rope_freqs.weight")) {
+        st = bn_error_set(err, BN_STATUS_UNSUPPORTED,
+                          "tensor 'rope_freqs.weight' (Llama 3.1 RoPE frequency factors) is not "
+                          "supported");
+        goto fail;
+    }
+
     m->layers = calloc((size_t)hp->n_layer, sizeof *m->layers);
     jobs = calloc((size_t)hp->n_layer * BN_MAT_COUNT * 2, sizeof *jobs);
     if (!m->layers || !jobs) {
