@@ -254,3 +254,38 @@ Test(safetensors, opens_shards_through_the_index) {
     remove(path);
     rmdir(dir);
 }
+
+Test(safetensors, survives_every_single_byte_corruption_of_a_valid_file) {
+    uint16_t data[6] = {1, 2, 3, 4, 5, 6};
+    const char *h = "{\"a\":{\"dtype\":\"BF16\",\"shape\":[2,2],\"data_offsets\":[0,8]},"
+                    "\"b\":{\"dtype\":\"I16\",\"shape\":[2],\"data_offsets\":[8,12]}}";
+    size_t size;
+    uint8_t *b = build(h, data, sizeof data, strlen(h), &size);
+    static const uint8_t values[] = {0x00, 0x01, '"', '{', '}', '[', ']', ',', ':', '9', '-', 0x80, 0xff};
+    int ok = 0;
+    for (size_t pos = 0; pos < size; pos++) {
+        uint8_t saved = b[pos];
+        for (size_t v = 0; v < sizeof values; v++) {
+            b[pos] = values[v];
+            bn_safetensors *st = NULL;
+            bn_error err = {0};
+            bn_status s = bn_safetensors_open_memory(b, size, "x", &st, &err);
+            cr_assert(s == BN_STATUS_OK || s == BN_STATUS_FORMAT, "byte %zu = 0x%02x: status %d",
+                      pos, values[v], s);
+            if (s == BN_STATUS_OK) {
+                /* Whatever parsed must lie inside the buffer. */
+                for (size_t i = 0; i < bn_safetensors_count(st); i++) {
+                    const bn_st_tensor *t = bn_safetensors_at(st, i);
+                    cr_assert(t->data >= b && t->data + t->n_bytes <= b + size);
+                }
+                ok++;
+            } else {
+                cr_assert(err.message[0]);
+            }
+            bn_safetensors_close(st);
+        }
+        b[pos] = saved;
+    }
+    cr_assert_gt(ok, 0, "some corruptions (data bytes) still parse");
+    free(b);
+}
