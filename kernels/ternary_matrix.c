@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "kernels/internal.h"
+#include "loader/half.h"
 #include "runtime/error.h"
 
 int bn_ternary_matrix_code(const bn_ternary_matrix *m, int64_t r, int64_t k) {
@@ -272,6 +273,99 @@ static bn_status bn_init_i2s_in_place(const uint8_t *data, uint64_t n_bytes, int
     return BN_STATUS_OK;
 }
 
+/* TQ2_0 -> I2 without decoding: a TQ2_0 block's 64 code bytes are two I2
+ * blocks whose 2-bit fields sit in the opposite order (value 32l + m at bits
+ * 2l instead of 6 - 2l), so each byte only has its bit pairs reversed. The
+ * f16 block scales become one TENSOR or ROW scale when they agree (over the
+ * blocks that hold a nonzero weight), else BLOCK256 floats. Runs at memory
+ * speed: this is the load path of TQ2_0 files for the MAD family. */
+#define BN_TQ2_BYTES 66
+static bn_status bn_init_tq2_direct(const uint8_t *data, uint64_t n_bytes, int64_t K,
+                                    int64_t rows, bn_ternary_matrix *out, bn_error *err) {
+    bn_status st = BN_STATUS_OK;
+    const int64_t nb = K / 256;
+    uint64_t need = (uint64_t)nb * BN_TQ2_BYTES * (uint64_t)rows;
+    float *sc = NULL, *rs = NULL;
+    if (n_bytes < need)
+        return bn_error_set(err, BN_STATUS_FORMAT,
+                            "TQ2_0 tensor %lld x %lld: %llu bytes, expected %llu", (long long)rows,
+                            (long long)K, (unsigned long long)n_bytes, (unsigned long long)need);
+    sc = malloc((size_t)(rows * nb) * sizeof *sc);
+    rs = malloc((size_t)rows * sizeof *rs);
+    out->owned = aligned_alloc(64, (size_t)bn_round_up(K / 4 * rows, 64));
+    if (!sc || !rs || !out->owned) {
+        st = bn_error_set(err, BN_STATUS_NO_MEMORY, "TQ2_0 tensor %lld x %lld: no memory",
+                          (long long)rows, (long long)K);
+        goto fail;
+    }
+    uint8_t rev[256];
+    for (int b = 0; b < 256; b++)
+        rev[b] = (uint8_t)(((b & 0x03) << 6) | ((b & 0x0c) << 2) | ((b & 0x30) >> 2) |
+                           ((b & 0xc0) >> 6));
+    bool tensor_eq = true, row_eq = true, have_t = false;
+    uint16_t d_t = 0;
+    uint8_t *dst = out->owned;
+    for (int64_t r = 0; r < rows; r++) {
+        bool have_r = false;
+        uint16_t d_r = 0;
+        for (int64_t b = 0; b < nb; b++) {
+            const uint8_t *blk = data + (uint64_t)(r * nb + b) * BN_TQ2_BYTES;
+            uint16_t d;
+            memcpy(&d, blk + 64, 2);
+            sc[r * nb + b] = bn_f16_to_f32(d);
+            bool nonzero = false;
+            for (int i = 0; i < 64; i++) {
+                uint8_t c = blk[i];
+                if (c & (c >> 1) & 0x55) {
+                    st = bn_error_set(err, BN_STATUS_FORMAT,
+                                      "TQ2_0 tensor: 2-bit code 3 in row %lld, block %lld, byte %d",
+                                      (long long)r, (long long)b, i);
+                    goto fail;
+                }
+                nonzero |= c != 0x55;
+                dst[(r * nb + b) * 64 + i] = rev[c];
+            }
+            if (!nonzero)
+                continue;
+            if (have_r && d != d_r)
+                row_eq = false;
+            if (have_t && d != d_t)
+                tensor_eq = false;
+            have_r = have_t = true;
+            d_r = d;
+            d_t = d;
+        }
+        rs[r] = have_r ? bn_f16_to_f32(d_r) : 0.0f;
+    }
+    out->layout = BN_LAYOUT_I2;
+    out->K = K;
+    out->rows = rows;
+    out->Kp = K;
+    out->row_bytes = (uint64_t)K / 4;
+    out->data = out->owned;
+    out->data_bytes = out->row_bytes * (uint64_t)rows;
+    if (row_eq && tensor_eq) {
+        out->scale_kind = BN_TERNARY_SCALE_TENSOR;
+        out->scale = have_t ? bn_f16_to_f32(d_t) : 0.0f;
+        free(sc);
+        free(rs);
+    } else if (row_eq) {
+        out->scale_kind = BN_TERNARY_SCALE_ROW;
+        out->scales = out->owned_scales = rs;
+        free(sc);
+    } else {
+        out->scale_kind = BN_TERNARY_SCALE_BLOCK256;
+        out->scales = out->owned_scales = sc;
+        free(rs);
+    }
+    return BN_STATUS_OK;
+fail:
+    free(sc);
+    free(rs);
+    bn_ternary_matrix_free(out);
+    return st;
+}
+
 bn_status bn_ternary_matrix_init(const bn_kernels *k, bn_kernel_family family,
                                  bn_tensor_type type, const void *data, uint64_t n_bytes,
                                  int64_t K, int64_t rows, bn_ternary_matrix *out,
@@ -298,6 +392,8 @@ bn_status bn_ternary_matrix_init(const bn_kernels *k, bn_kernel_family family,
     }
     if (family == BN_FAMILY_MAD && type == BN_TYPE_I2_S && K % BN_I2_BLOCK == 0)
         return bn_init_i2s_in_place(data, n_bytes, K, rows, out, err);
+    if (family == BN_FAMILY_MAD && type == BN_TYPE_TQ2_0 && K % 256 == 0)
+        return bn_init_tq2_direct(data, n_bytes, K, rows, out, err);
 
     size_t n_scales = bn_ternary_scale_count(type, K, rows);
     values = malloc((size_t)(K * rows));

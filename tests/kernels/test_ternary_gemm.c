@@ -5,8 +5,15 @@
  * 6912x2560; the 1bitLLM-3B K = 3200 and 8640 (not multiples of 128 or 256:
  * every layout pads K, so all layouts take them; BLOCK256 scales need
  * K % 256 == 0 and only get those shapes); one row; K of one block of each
- * layout (128, 256, 320). Batches 1, 7 and 128 (batch 7 on the first 640
- * rows and batch 128 on the first 128 rows of the big shapes, to stay fast). */
+ * layout (128, 256, 320). Batches 1, 7 and 128 (batch 7 on the first 256
+ * rows and batch 128 on the first 64 rows of the big shapes, to stay fast
+ * under the sanitizers too).
+ *
+ * The oracle is a plain loop over the trits. For TENSOR and ROW scales the
+ * reference's float output is by definition (float)acc / act_scale * scale,
+ * so every table (ref included) is checked against that formula applied to
+ * the oracle's accumulators; BLOCK256 outputs are compared with the
+ * reference table's. */
 #include "kernel_test.h"
 
 typedef struct kt_shape {
@@ -33,10 +40,12 @@ static void kt_check(const bn_kernels *k, bn_ternary_layout layout, bn_ternary_s
     int64_t K = sh.K, rows = sh.rows;
     /* Full shapes at batch 1; the first rows of the big matrices for larger
      * batches (every code path is already taken by then; keeps it fast). */
-    if (nt > 16 && rows > 128)
-        rows = 128;
-    else if (nt > 1 && rows > 640)
-        rows = 640;
+    if (nt > 16 && rows > 64)
+        rows = 64;
+    else if (!strcmp(k->name, "ref") && rows > 256)
+        rows = 256; /* the scalar oracle checks itself on fewer rows: same code paths */
+    else if (nt > 1 && rows > 256)
+        rows = 256;
     int8_t *v = malloc((size_t)(K * rows));
     kt_fill_trits(&rng, v, K * rows);
     size_t ns = kind == BN_TERNARY_SCALE_BLOCK256 ? (size_t)(rows * (K / 256)) : (size_t)rows;
@@ -74,23 +83,21 @@ static void kt_check(const bn_kernels *k, bn_ternary_layout layout, bn_ternary_s
                                k->name, layout, (long long)K, (long long)rows, (long long)nt,
                                (long long)t, (long long)r, acc[t * rows + r], want);
         }
-    ref->ternary[layout].gemm(&m, &act, 0, rows, y_ref, rows);
     k->ternary[layout].gemm(&m, &act, 0, mid, y, rows);
     k->ternary[layout].gemm(&m, &act, mid, rows, y, rows);
-    for (int64_t i = 0; i < rows * nt; i++)
-        if (memcmp(&y[i], &y_ref[i], sizeof(float)) != 0)
-            cr_assert_fail(
-                  "%s layout %d kind %d K=%lld nt=%lld: y[%lld] = %.9g, ref %.9g", k->name, layout,
-                  kind, (long long)K, (long long)nt, (long long)i, (double)y[i], (double)y_ref[i]);
-    /* The float output is the accumulator scaled (TENSOR / ROW). */
-    if (kind != BN_TERNARY_SCALE_BLOCK256)
+    if (kind == BN_TERNARY_SCALE_BLOCK256)
+        ref->ternary[layout].gemm(&m, &act, 0, rows, y_ref, rows);
+    else
         for (int64_t t = 0; t < nt; t++)
             for (int64_t r = 0; r < rows; r++) {
                 float ws = kind == BN_TERNARY_SCALE_ROW ? sc[r] : sc[0];
-                float want = (float)acc[t * rows + r] / act.scale[t] * ws;
-                if (memcmp(&want, &y[t * rows + r], 4) != 0)
-                    cr_assert_fail("epilogue of row %lld", (long long)r);
+                y_ref[t * rows + r] = (float)acc[t * rows + r] / act.scale[t] * ws;
             }
+    for (int64_t i = 0; i < rows * nt; i++)
+        if (memcmp(&y[i], &y_ref[i], sizeof(float)) != 0)
+            cr_assert_fail("%s layout %d kind %d K=%lld nt=%lld: y[%lld] = %.9g, want %.9g",
+                           k->name, layout, kind, (long long)K, (long long)nt, (long long)i,
+                           (double)y[i], (double)y_ref[i]);
     bn_act_batch_free(&act);
     bn_ternary_matrix_free(&m);
     free(v);

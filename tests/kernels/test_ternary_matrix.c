@@ -148,3 +148,45 @@ Test(ternary_matrix, non_ternary_types_and_bad_shapes_are_refused) {
                  BN_STATUS_INVALID_ARG, "a 2 is not a trit");
     bn_ternary_matrix_free(NULL);
 }
+
+Test(ternary_matrix, tq2_0_loads_directly_with_every_scale_kind) {
+    const int64_t K = 512, rows = 3;
+    int8_t v[512 * 3], back[512 * 3];
+    kt_rng rng = {11};
+    kt_fill_trits(&rng, v, K * rows);
+    float row_s[6] = {0.5f, 0.5f, 2.0f, 2.0f, 3.0f, 3.0f};
+    float blk_s[6] = {0.5f, 0.25f, 2.0f, 2.0f, 3.0f, 3.0f};
+    struct {
+        const float *s;
+        bn_ternary_scale_kind want;
+    } cases[2] = {{row_s, BN_TERNARY_SCALE_ROW}, {blk_s, BN_TERNARY_SCALE_BLOCK256}};
+    for (int c = 0; c < 2; c++) {
+        uint64_t nb = bn_ternary_encoded_bytes(BN_TYPE_TQ2_0, K, rows);
+        uint8_t *bytes = malloc(nb);
+        cr_assert_eq(bn_ternary_encode(BN_TYPE_TQ2_0, v, cases[c].s, BN_TERNARY_SCALE_BLOCK256, K,
+                                       rows, bytes, nb, NULL),
+                     BN_STATUS_OK);
+        bn_ternary_matrix m;
+        bn_error err = {0};
+        cr_assert_eq(bn_ternary_matrix_init(NULL, BN_FAMILY_MAD, BN_TYPE_TQ2_0, bytes, nb, K, rows,
+                                            &m, &err),
+                     BN_STATUS_OK, "%s", err.message);
+        cr_assert_eq(m.layout, BN_LAYOUT_I2);
+        cr_assert_eq(m.scale_kind, cases[c].want);
+        float sb[6];
+        bn_ternary_scale_kind kind;
+        cr_assert_eq(bn_ternary_matrix_decode(&m, back, sb, &kind, NULL), BN_STATUS_OK);
+        cr_assert(memcmp(v, back, sizeof v) == 0);
+        if (cases[c].want == BN_TERNARY_SCALE_ROW)
+            cr_assert(sb[0] == 0.5f && sb[1] == 2.0f && sb[2] == 3.0f);
+        else
+            cr_assert(memcmp(sb, blk_s, sizeof blk_s) == 0);
+        bn_ternary_matrix_free(&m);
+        /* A code of 3 is a format error, named. */
+        bytes[5] = 0xff;
+        cr_assert_eq(bn_ternary_matrix_init(NULL, BN_FAMILY_MAD, BN_TYPE_TQ2_0, bytes, nb, K, rows,
+                                            &m, &err),
+                     BN_STATUS_FORMAT);
+        free(bytes);
+    }
+}
