@@ -209,6 +209,43 @@ Test(chat, a_reply_is_evaluated_one_token_at_a_time)
     close_chat(&f);
 }
 
+Test(chat, a_reply_stops_at_the_end_of_turn_token_which_the_next_turn_evaluates)
+{
+    /* Greedy, the tiny story model ends this story with </s> (its EOS, the
+     * plain format's end of turn) after about 45 tokens. */
+    fixture f = open_chat(256, 0.0f, 1, NULL, 200, false, false);
+    add_user(&f, "Tell me a story.");
+    int32_t ids[256];
+    bn_chat_stop why;
+    int n = reply(&f, ids, 256, &why);
+    cr_assert_eq(why, BN_CHAT_STOP_EOG, "stopped with %d after %d tokens", (int)why, n);
+    cr_expect(n > 0 && n < 200, "%d tokens", n);
+    int32_t n_past = 0;
+    const int32_t *log = bn_chat_tokens(f.chat, &n_past);
+    int32_t eos = bn_model_eos(model);
+    cr_expect_neq(log[n_past - 1], eos, "the stop token is sampled, never evaluated");
+    for (int i = 0; i < n; i++)
+        cr_expect_neq(ids[i], eos, "token %d of the reply is the stop token", i);
+
+    /* The next turn starts by closing the reply with </s>, one token. */
+    int32_t before = n_past;
+    add_user(&f, "Another one.");
+    log = bn_chat_tokens(f.chat, &n_past);
+    cr_expect_eq(log[before], eos, "the reply was not closed with </s>");
+    close_chat(&f);
+
+    /* With ignore_eos the same reply runs on to the token limit. */
+    fixture g = open_chat(256, 0.0f, 1, NULL, 80, true, false);
+    add_user(&g, "Tell me a story.");
+    int32_t more[128];
+    int m = reply(&g, more, 128, &why);
+    cr_expect_eq(why, BN_CHAT_STOP_LIMIT);
+    cr_expect_eq(m, 80);
+    cr_expect_eq(memcmp(more, ids, (size_t)n * sizeof *ids), 0, "same greedy start");
+    cr_expect_eq(more[n], eos, "the stop token is kept with ignore_eos");
+    close_chat(&g);
+}
+
 static int conversation(uint64_t seed, float temp, int32_t *out, int cap)
 {
     fixture f = open_chat(256, temp, seed, "Stories for children.", 20, true, false);

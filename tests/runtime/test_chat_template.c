@@ -338,3 +338,112 @@ Test(chat_template, does_not_take_other_formats_for_ours)
         cr_expect_neq(err.message[0], '\0');
     }
 }
+
+/* ---- the formats against the real Llama-3 vocabulary (2B4T's) ----
+ * Every marker must be one special token, or the model would see its
+ * spelling in pieces instead of the token it was tuned on. */
+
+#include "loader/gguf.h"
+#include "loader/gguf_writer.h"
+#include "tokenizer/hf_import.h"
+#include "tokenizer/tokenizer.h"
+
+static uint8_t *l3_bytes;
+static bn_gguf *l3_gguf;
+static bn_tokenizer *l3_tok;
+
+static void l3_setup(void)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/data/tokenizer/llama3/tokenizer.json", BN_SHARED_DIR);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return;
+    fclose(f);
+    bn_error err;
+    bn_error_clear(&err);
+    bn_gguf_writer *w = NULL;
+    size_t size = 0;
+    cr_assert_eq(bn_gguf_writer_new(&w, &err), BN_STATUS_OK);
+    cr_assert_eq(bn_hf_tokenizer_import(path, w, &err), BN_STATUS_OK, "%s", err.message);
+    cr_assert_eq(bn_gguf_writer_write_memory(w, &l3_bytes, &size, &err), BN_STATUS_OK, "%s",
+                 err.message);
+    bn_gguf_writer_free(w);
+    cr_assert_eq(bn_gguf_open_memory(l3_bytes, size, &l3_gguf, &err), BN_STATUS_OK, "%s",
+                 err.message);
+    cr_assert_eq(bn_tokenizer_load(l3_gguf, &l3_tok, &err), BN_STATUS_OK, "%s", err.message);
+}
+
+static void l3_teardown(void)
+{
+    bn_tokenizer_free(l3_tok);
+    bn_gguf_close(l3_gguf);
+    free(l3_bytes);
+    l3_tok = NULL;
+    l3_gguf = NULL;
+    l3_bytes = NULL;
+}
+
+static size_t l3_encode(const char *text, int32_t **ids)
+{
+    if (!l3_tok)
+        cr_skip_test("../shared/data/tokenizer/llama3/tokenizer.json is absent");
+    size_t n = 0;
+    bn_error err;
+    bn_error_clear(&err);
+    cr_assert_eq(bn_tokenizer_encode_alloc(l3_tok, text, strlen(text), false, true, ids, &n, &err),
+                 BN_STATUS_OK, "%s", err.message);
+    return n;
+}
+
+static size_t count_id(const int32_t *ids, size_t n, int32_t id)
+{
+    size_t c = 0;
+    for (size_t i = 0; i < n; i++)
+        c += ids[i] == id;
+    return c;
+}
+
+Test(chat_template_llama3_vocab, end_markers_and_stop_texts_are_single_eog_tokens,
+     .init = l3_setup, .fini = l3_teardown)
+{
+    const bn_chat_template ts[] = {BN_CHAT_TEMPLATE_BITNET, BN_CHAT_TEMPLATE_LLAMA3};
+    for (size_t t = 0; t < 2; t++) {
+        int32_t *ids = NULL;
+        size_t n = l3_encode(bn_chat_template_assistant_end(ts[t]), &ids);
+        cr_expect_eq(n, 1);
+        cr_expect_eq(ids[0], 128009, "<|eot_id|>");
+        free(ids);
+        const char *const *stop = bn_chat_template_stop_texts(ts[t]);
+        const int32_t want[] = {128009, 128001};
+        for (int i = 0; i < 2; i++) {
+            n = l3_encode(stop[i], &ids);
+            cr_expect_eq(n, 1, "%s", stop[i]);
+            cr_expect_eq(ids[0], want[i], "%s", stop[i]);
+            cr_expect(bn_tokenizer_is_eog(l3_tok, ids[0]), "%s is not end-of-generation",
+                      stop[i]);
+            free(ids);
+        }
+    }
+}
+
+Test(chat_template_llama3_vocab, a_rendered_2b4t_conversation_has_one_eot_per_message,
+     .init = l3_setup, .fini = l3_teardown)
+{
+    char *text = render(BN_CHAT_TEMPLATE_BITNET, conversation, N_CONV, 0, true);
+    int32_t *ids = NULL;
+    size_t n = l3_encode(text, &ids);
+    cr_expect_eq(count_id(ids, n, 128009), N_CONV);
+    /* "Assistant: " ends in a lone space token (220): the generation
+     * prompt as the HF template writes it. */
+    cr_expect_eq(ids[n - 1], 220);
+    free(ids);
+    free(text);
+    text = render(BN_CHAT_TEMPLATE_LLAMA3, conversation, N_CONV, 0, true);
+    n = l3_encode(text, &ids);
+    cr_expect_eq(count_id(ids, n, 128009), N_CONV);
+    cr_expect_eq(count_id(ids, n, 128006), N_CONV + 1, "<|start_header_id|>");
+    cr_expect_eq(count_id(ids, n, 128007), N_CONV + 1, "<|end_header_id|>");
+    free(ids);
+    free(text);
+}
