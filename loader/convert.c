@@ -201,26 +201,28 @@ static bn_status need_scratch(converter *c, size_t n, bn_error *err) {
     return BN_STATUS_OK;
 }
 
-/* Float tensor -> f32 (F32, F16, BF16, F64). */
-static bn_status read_floats(const bn_st_tensor *t, float *out, bn_error *err) {
+/* Elements [first, first + count) of a float tensor -> f32 (F32, F16, BF16, F64). */
+static bn_status read_floats_range(const bn_st_tensor *t, uint64_t first, uint64_t count,
+                                   float *out, bn_error *err) {
     const uint8_t *p = t->data;
-    for (uint64_t i = 0; i < t->n_elements; i++) {
+    for (uint64_t j = 0; j < count; j++) {
+        uint64_t i = first + j;
         switch (t->dtype) {
         case BN_ST_F32: {
             uint32_t u = (uint32_t)p[4 * i] | (uint32_t)p[4 * i + 1] << 8 |
                          (uint32_t)p[4 * i + 2] << 16 | (uint32_t)p[4 * i + 3] << 24;
-            out[i] = bn_f32_from_bits(u);
+            out[j] = bn_f32_from_bits(u);
             break;
         }
-        case BN_ST_F16: out[i] = bn_f16_to_f32((uint16_t)(p[2 * i] | p[2 * i + 1] << 8)); break;
-        case BN_ST_BF16: out[i] = bn_bf16_to_f32((uint16_t)(p[2 * i] | p[2 * i + 1] << 8)); break;
+        case BN_ST_F16: out[j] = bn_f16_to_f32((uint16_t)(p[2 * i] | p[2 * i + 1] << 8)); break;
+        case BN_ST_BF16: out[j] = bn_bf16_to_f32((uint16_t)(p[2 * i] | p[2 * i + 1] << 8)); break;
         case BN_ST_F64: {
             uint64_t u = 0;
             for (int b = 7; b >= 0; b--)
                 u = u << 8 | p[8 * i + (uint64_t)b];
             double d;
             memcpy(&d, &u, sizeof d);
-            out[i] = (float)d;
+            out[j] = (float)d;
             break;
         }
         default:
@@ -230,6 +232,10 @@ static bn_status read_floats(const bn_st_tensor *t, float *out, bn_error *err) {
         }
     }
     return BN_STATUS_OK;
+}
+
+static bn_status read_floats(const bn_st_tensor *t, float *out, bn_error *err) {
+    return read_floats_range(t, 0, t->n_elements, out, err);
 }
 
 static const bn_st_tensor *find_required(const converter *c, const char *hf_name,
@@ -287,10 +293,9 @@ static bn_status convert_dense(converter *c, size_t index, const plan_entry *e, 
                             ", %" PRId64 "]",
                             t->name, t->shape[0], t->n_dims > 1 ? t->shape[1] : 1, e->rows,
                             e->cols);
-    bn_status s = need_scratch(c, (size_t)t->n_elements, err);
+    /* Row by row: a 128256 x 4096 head would need 2 GB as one float copy. */
+    bn_status s = need_scratch(c, (size_t)e->cols, err);
     if (s != BN_STATUS_OK)
-        return s;
-    if ((s = read_floats(t, c->f32, err)))
         return s;
     bn_tensor_type type = embd_type_of(c);
     const bn_tensor_type_traits *tr = bn_tensor_type_traits_of(type);
@@ -307,7 +312,9 @@ static bn_status convert_dense(converter *c, size_t index, const plan_entry *e, 
                             e->gguf_name, bytes);
     c->buffers[index] = out;
     for (int64_t r = 0; r < e->rows; r++) {
-        const float *src = c->f32 + r * e->cols;
+        const float *src = c->f32;
+        if ((s = read_floats_range(t, (uint64_t)(r * e->cols), (uint64_t)e->cols, c->f32, err)))
+            return s;
         uint8_t *dst = out + (uint64_t)r * row_bytes;
         switch (type) {
         case BN_TYPE_F32: memcpy(dst, src, (size_t)e->cols * sizeof(float)); break;
@@ -376,7 +383,7 @@ static bn_status read_projection(converter *c, const plan_entry *e, float *scale
         if (!st)
             return bn_error_set(err, BN_STATUS_NOT_FOUND,
                                 "packed HF tensor %s has no %s beside it", t->name, sname);
-        float ws;
+        float ws = 0.0f;
         if (st->n_elements != 1)
             return bn_error_set(err, BN_STATUS_FORMAT, "%s has %" PRIu64 " values, expected 1",
                                 sname, st->n_elements);
