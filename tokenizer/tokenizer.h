@@ -67,8 +67,9 @@ int32_t bn_tokenizer_eot(const bn_tokenizer *tok); /* <|eot_id|> etc.; -1 if non
 /* tokenizer.ggml.add_bos_token, or the model's default (true for SPM,
  * true for Llama-3 BPE) when the key is absent. */
 bool bn_tokenizer_add_bos(const bn_tokenizer *tok);
-/* End of generation: EOS, EOT, and <|eot_id|>, <|eom_id|>, <|end_of_text|>,
- * <|im_end|>, </s> ... when present in the vocabulary (as llama.cpp). */
+/* End of generation: EOS, EOT, EOM, and <|eot_id|>, <|eom_id|>,
+ * <|end_of_text|>, <|im_end|>, <|end|>, <end_of_turn>, <|endoftext|>, <EOT>
+ * when present in the vocabulary (as llama.cpp). */
 bool bn_tokenizer_is_eog(const bn_tokenizer *tok, int32_t id);
 
 /* The stored vocabulary string of id (SPM: with '▁'; BPE: GPT-2 byte
@@ -78,10 +79,15 @@ bn_token_type bn_tokenizer_token_type(const bn_tokenizer *tok, int32_t id); /* U
 /* Id whose stored text is exactly text[0..len) (e.g. "<|eot_id|>"), or -1. */
 int32_t bn_tokenizer_find(const bn_tokenizer *tok, const char *text, size_t len);
 
-/* Encodes text[0..len) (any bytes; invalid UTF-8 has a defined result).
- * add_bos: prepend BOS (callers usually pass bn_tokenizer_add_bos(tok)).
- * parse_special: split out control and user-defined token texts and emit
- * their ids; otherwise they are encoded as plain text. */
+/* Encodes text[0..len) (any bytes; invalid UTF-8 has a defined result:
+ * SentencePiece sends each byte of a character it lacks through byte
+ * fallback, so it round-trips; BPE reads each byte that does not start a
+ * well-formed sequence as U+FFFD, as llama.cpp does).
+ * add_bos: prepend BOS (callers usually pass bn_tokenizer_add_bos(tok));
+ * EOS is never appended.
+ * parse_special: split out the texts of control tokens (<|eot_id|>, <s>...)
+ * and emit their ids; otherwise they are encoded as plain text.
+ * User-defined tokens are split out either way, as llama.cpp and HF do. */
 bn_status bn_tokenizer_encode(const bn_tokenizer *tok, const char *text, size_t len, bool add_bos,
                               bool parse_special, int32_t *ids, size_t cap, size_t *n_ids,
                               bn_error *err);
