@@ -279,9 +279,9 @@ static bn_status import_bpe(importer *im, bn_error *err)
         bn_json_as_bool(bn_json_object_get(a, "special"), &special);
         if (!vocab_resize(im, (size_t)id + 1))
             return bn_error_set(err, BN_STATUS_NO_MEMORY, "out of memory");
-        int32_t type = special || looks_special(content, clen) ? BN_TOKEN_TYPE_CONTROL
-                                                               : BN_TOKEN_TYPE_USER_DEFINED;
-        im->v[id] = (vocab_entry){content, clen, 0.0f, type};
+        int32_t ttype = special || looks_special(content, clen) ? BN_TOKEN_TYPE_CONTROL
+                                                                : BN_TOKEN_TYPE_USER_DEFINED;
+        im->v[id] = (vocab_entry){content, clen, 0.0f, ttype};
     }
 
     /* model.merges: ["a b", ...] or [["a", "b"], ...] */
