@@ -87,7 +87,6 @@ static int stream_reply(bn_chat *chat, const bn_model *model, const bn_chat_info
     bn_chat_info after;
     bool at_start = true; /* leading whitespace of a reply is not printed */
     bn_chat_stop stop = BN_CHAT_STOP_NONE;
-    interrupted = 0;
     while (!interrupted) {
         int32_t tok;
         if (bn_chat_next_token(chat, &tok, &stop, &err) != BN_STATUS_OK) {
@@ -158,6 +157,40 @@ static int read_plain_line(char **line)
     return 1;
 }
 
+/* Reads a whole text file (the -f system prompt); NULL with errno set. */
+static char *read_text_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        size_t got = fread(buf + n, 1, cap - 1 - n, f);
+        n += got;
+        if (n + 1 < cap)
+            break;
+        char *nb = realloc(buf, cap * 2);
+        if (!nb) {
+            free(buf);
+            buf = NULL;
+            break;
+        }
+        buf = nb;
+        cap *= 2;
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (buf && bad) {
+        free(buf);
+        errno = EIO;
+        return NULL;
+    }
+    if (buf)
+        buf[n] = '\0';
+    return buf;
+}
+
 int bn_run_chat(const bn_run_options *opts, bn_model *model, bn_session *session,
                 bn_sampler *sampler)
 {
@@ -166,7 +199,11 @@ int bn_run_chat(const bn_run_options *opts, bn_model *model, bn_session *session
     bn_chat *chat = NULL;
     bn_line_editor ed;
     bn_line_editor_init(&ed, 200);
+    /* The editor draws on stdout, so it needs both ends on the terminal;
+     * typed lines are echoed by the terminal, piped ones by us. */
     bool tty = isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
+    bool echo = !isatty(STDIN_FILENO);
+    char *system_buf = NULL;
     int rc = 1;
 
     bn_chat_template tmpl;
@@ -186,6 +223,15 @@ int bn_run_chat(const bn_run_options *opts, bn_model *model, bn_session *session
     memset(&co, 0, sizeof co);
     co.tmpl = tmpl;
     co.system_prompt = opts->prompt;
+    if (opts->prompt_file) {
+        system_buf = read_text_file(opts->prompt_file);
+        if (!system_buf) {
+            fprintf(stderr, "bitnet-run: error: cannot read the system prompt file '%s': %s\n",
+                    opts->prompt_file, strerror(errno));
+            goto done;
+        }
+        co.system_prompt = system_buf;
+    }
     co.n_predict = opts->n_predict;
     co.ignore_eos = opts->ignore_eos;
     co.ctx_shift = opts->ctx_shift;
@@ -194,10 +240,14 @@ int bn_run_chat(const bn_run_options *opts, bn_model *model, bn_session *session
         rc = fail(&err);
         goto done;
     }
-    fprintf(stderr, "bitnet-run: chat with %s, template %s, context %d, seed %llu; /help for "
-                    "commands\n",
+    bn_chat_info info;
+    bn_chat_info_get(chat, &info);
+    fprintf(stderr,
+            "bitnet-run: chat with %s, template %s, context %d (%d kept for BOS and the system "
+            "prompt), seed %llu; /help for commands\n",
             bn_model_description(model), bn_chat_template_name(tmpl),
-            (int)bn_session_n_ctx(session), (unsigned long long)opts->sampling.seed);
+            (int)bn_session_n_ctx(session), (int)info.n_keep,
+            (unsigned long long)opts->sampling.seed);
 
     for (;;) {
         char *line = NULL;
@@ -224,7 +274,8 @@ int bn_run_chat(const bn_run_options *opts, bn_model *model, bn_session *session
                 rc = 130;
                 goto done;
             }
-            printf("%s\n", line);
+            if (echo)
+                printf("%s\n", line);
             fflush(stdout);
         }
 
@@ -259,6 +310,9 @@ int bn_run_chat(const bn_run_options *opts, bn_model *model, bn_session *session
             continue;
         }
 
+        /* From here to the end of the reply, Ctrl-C ends the reply: one
+         * pressed while the message is evaluated ends it before it starts. */
+        interrupted = 0;
         bn_chat_info before;
         bn_chat_info_get(chat, &before);
         bn_status st = bn_chat_add_user(chat, line, &err);
@@ -290,6 +344,7 @@ int bn_run_chat(const bn_run_options *opts, bn_model *model, bn_session *session
     }
 done:
     signal(SIGINT, SIG_DFL);
+    free(system_buf);
     bn_chat_free(chat);
     bn_line_editor_free(&ed);
     return rc;

@@ -166,6 +166,39 @@ Test(chat_repl, empty_lines_are_skipped_and_eof_ends_with_exit_0)
     cr_expect_str_eq(out_text, "> \n");
 }
 
+/* The "(N kept for BOS and the system prompt)" count of the banner. */
+static int kept_tokens(void)
+{
+    const char *p = strstr(err_text, "kept for BOS");
+    cr_assert_not_null(p, "%s", err_text);
+    while (p > err_text && p[-1] != '(')
+        p--;
+    return atoi(p);
+}
+
+Test(chat_repl, the_system_prompt_comes_from_p_or_f)
+{
+    need_model();
+    cr_assert_eq(chat("hi\n", "-s 1 -n 4"), 0, "%s", err_text);
+    cr_expect_eq(kept_tokens(), 1, "BOS only");
+    cr_assert_eq(chat("hi\n", "-s 1 -n 4 -p 'You are kind.'"), 0, "%s", err_text);
+    int with_p = kept_tokens();
+    cr_expect_gt(with_p, 5, "BOS + \"System: You are kind.\\n\"");
+    char path[128];
+    snprintf(path, sizeof path, "/tmp/bn-test-chat-%d.sys", (int)getpid());
+    FILE *f = fopen(path, "wb");
+    cr_assert_not_null(f);
+    fputs("You are kind.\n", f); /* the trailing newline is trimmed away */
+    fclose(f);
+    char args[256];
+    snprintf(args, sizeof args, "-s 1 -n 4 -f %s", path);
+    cr_assert_eq(chat("hi\n", args), 0, "%s", err_text);
+    unlink(path);
+    cr_expect_eq(kept_tokens(), with_p);
+    cr_assert_eq(chat("hi\n", "-f /nonexistent/system.txt"), 1);
+    cr_expect_not_null(strstr(err_text, "/nonexistent/system.txt"), "%s", err_text);
+}
+
 Test(chat_repl, chat_template_flag_selects_a_format_and_rejects_unknown_names)
 {
     need_model();
