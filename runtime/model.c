@@ -360,6 +360,15 @@ bn_status bn_model_load(const char *path, const bn_model_options *opts_in, bn_mo
     if ((st = load_vector(m, "output_norm.weight", hp->n_embd, &m->output_norm, err)))
         goto fail;
 
+    /* Each layer has at least 9 tensors: a block_count the file cannot hold
+     * is refused before anything is sized from it. */
+    if ((uint64_t)hp->n_layer * 9 > bn_gguf_tensor_count(m->gguf)) {
+        st = bn_error_set(err, BN_STATUS_FORMAT,
+                          "block_count %d needs at least %llu tensors, the file has %zu",
+                          (int)hp->n_layer, (unsigned long long)hp->n_layer * 9,
+                          bn_gguf_tensor_count(m->gguf));
+        goto fail;
+    }
     /* Llama-3.1-style frequency factors would change every RoPE angle:
      * refuse them rather than run the model wrong. */
     if (bn_gguf_find_tensor(m->gguf, "rope_freqs.weight")) {
