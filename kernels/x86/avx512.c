@@ -582,6 +582,47 @@ static void bn_f32_to_f16_avx512(const float *src, uint16_t *dst, int64_t n) {
     }
 }
 
+/* One Q6_K block (ggml's block_q6_K) dequantized exactly into 256 floats:
+ * value = d * scale[is] * (6-bit code - 32), low 4 bits in ql, high 2 in
+ * qh; in each half of 128, byte l of ql/qh yields values l, l+32, l+64,
+ * l+96 (FORMATS-style index math of the reference, dense_matrix.c). */
+static void bn_q6k_block_f32(const uint8_t *blk, float *out /* (256) */) {
+    const __m256i m4 = _mm256_set1_epi8(0x0f), m3 = _mm256_set1_epi8(3),
+                  off = _mm256_set1_epi8(32);
+    uint16_t dh;
+    memcpy(&dh, blk + 208, 2);
+    const float d = bn_f16_to_f32(dh);
+    const int8_t *sc = (const int8_t *)(blk + 192);
+    for (int n = 0; n < 2; n++) {
+        const uint8_t *ql = blk + 64 * n, *qh = blk + 128 + 32 * n;
+        __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
+        __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
+        __m256i h = _mm256_loadu_si256((const __m256i *)qh);
+        __m256i q[4];
+        q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4),
+                               _mm256_slli_epi16(_mm256_and_si256(h, m3), 4));
+        q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4),
+                               _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2), m3), 4));
+        q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                               _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 4), m3), 4));
+        q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                               _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), m3), 4));
+        for (int g = 0; g < 4; g++) {
+            int8_t qb[32];
+            _mm256_storeu_si256((__m256i *)qb, _mm256_sub_epi8(q[g], off));
+            for (int half = 0; half < 2; half++) {
+                /* d * scale first, then * code: the reference's order. */
+                const __m256 s = _mm256_set1_ps(d * (float)sc[8 * n + 2 * g + half]);
+                for (int e = 0; e < 16; e += 8) {
+                    __m256 v = _mm256_cvtepi32_ps(
+                        _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(qb + 16 * half + e))));
+                    _mm256_storeu_ps(out + 128 * n + 32 * g + 16 * half + e, _mm256_mul_ps(s, v));
+                }
+            }
+        }
+    }
+}
+
 /* ------------------------------------------------------------------------ */
 /* Output layer                                                              */
 
@@ -600,11 +641,44 @@ BN_INLINE __m512 bn_dense_load(bn_tensor_type type, const uint8_t *row, int64_t 
     }
 }
 
+/* Q6_K rows: each 256-block dequantized once (exactly) into L1, then dotted
+ * with up to 4 tokens. */
+static void bn_dense_gemm_q6k(const bn_dense_matrix *w, const float *x, int64_t x_stride,
+                              int64_t n_tokens, int64_t row_begin, int64_t row_end, float *y,
+                              int64_t y_stride) {
+    float buf[256];
+    for (int64_t r = row_begin; r < row_end; r++) {
+        const uint8_t *row = w->data + (uint64_t)r * w->row_bytes;
+        for (int64_t t0 = 0; t0 < n_tokens; t0 += 4) {
+            int T = n_tokens - t0 < 4 ? (int)(n_tokens - t0) : 4;
+            __m512 s[4][2];
+            for (int j = 0; j < 4; j++)
+                s[j][0] = s[j][1] = _mm512_setzero_ps();
+            for (int64_t b = 0; b < w->K / 256; b++) {
+                bn_q6k_block_f32(row + b * BN_Q6_K_BYTES, buf);
+                for (int j = 0; j < T; j++) {
+                    const float *xt = x + (t0 + j) * x_stride + b * 256;
+                    for (int e = 0; e < 256; e += 32) {
+                        s[j][0] = _mm512_fmadd_ps(_mm512_loadu_ps(buf + e), _mm512_loadu_ps(xt + e), s[j][0]);
+                        s[j][1] = _mm512_fmadd_ps(_mm512_loadu_ps(buf + e + 16), _mm512_loadu_ps(xt + e + 16), s[j][1]);
+                    }
+                }
+            }
+            for (int j = 0; j < T; j++)
+                y[(t0 + j) * y_stride + r] = _mm512_reduce_add_ps(_mm512_add_ps(s[j][0], s[j][1]));
+        }
+    }
+}
+
 static void bn_dense_gemm_avx512(const bn_dense_matrix *w, const float *x, int64_t x_stride,
                                  int64_t n_tokens, int64_t row_begin, int64_t row_end, float *y,
                                  int64_t y_stride) {
     const int64_t K = w->K;
-    if (w->type == BN_TYPE_Q6_K || (w->type != BN_TYPE_Q8_0 && K % 16 != 0)) {
+    if (w->type == BN_TYPE_Q6_K) {
+        bn_dense_gemm_q6k(w, x, x_stride, n_tokens, row_begin, row_end, y, y_stride);
+        return;
+    }
+    if (w->type != BN_TYPE_Q8_0 && K % 16 != 0) {
         bn_dense_gemm_f32_ref(w, x, x_stride, n_tokens, row_begin, row_end, y, y_stride);
         return;
     }
