@@ -20,6 +20,9 @@ typedef struct bn_chat_format {
     const char *name;
     const char *prefix[3]; /* by bn_chat_role: system, user, assistant */
     const char *suffix[3];
+    /* Put between the assistant prefix and a stored reply, not part of the
+     * generation prompt: the model writes it itself (see plain). */
+    const char *reply_sep;
     bool trim;             /* Jinja's `content | trim` */
     const char *stop_texts[3];
 } bn_chat_format;
@@ -29,6 +32,7 @@ static const bn_chat_format formats[BN_CHAT_TEMPLATE_COUNT] = {
         "bitnet",
         {"System: ", "User: ", "Assistant: "},
         {"<|eot_id|>", "<|eot_id|>", "<|eot_id|>"},
+        "",
         true,
         {"<|eot_id|>", "<|end_of_text|>", NULL},
     },
@@ -38,6 +42,7 @@ static const bn_chat_format formats[BN_CHAT_TEMPLATE_COUNT] = {
          "<|start_header_id|>user<|end_header_id|>\n\n",
          "<|start_header_id|>assistant<|end_header_id|>\n\n"},
         {"<|eot_id|>", "<|eot_id|>", "<|eot_id|>"},
+        "",
         true,
         {"<|eot_id|>", "<|end_of_text|>", NULL},
     },
@@ -45,13 +50,19 @@ static const bn_chat_format formats[BN_CHAT_TEMPLATE_COUNT] = {
         "falcon3",
         {"<|system|>\n", "<|user|>\n", "<|assistant|>\n"},
         {"\n", "\n", "<|endoftext|>\n"},
+        "",
         false,
         {"<|endoftext|>", NULL, NULL},
     },
+    /* The generation prompt has no trailing space: with a SentencePiece
+     * vocabulary a final space is a lone "▁" piece, which the tiny story
+     * model never saw before a word (it then starts every reply with a rare
+     * word such as "Zac"); its own first piece ("▁Once") brings the space. */
     [BN_CHAT_TEMPLATE_PLAIN] = {
         "plain",
-        {"System: ", "User: ", "Assistant: "},
+        {"System: ", "User: ", "Assistant:"},
         {"\n", "\n", "</s>"},
+        " ",
         true,
         {"</s>", NULL, NULL},
     },
@@ -147,6 +158,13 @@ const char *bn_chat_template_generation_prompt(bn_chat_template tmpl)
     return formats[tmpl].prefix[BN_CHAT_ROLE_ASSISTANT];
 }
 
+const char *bn_chat_template_reply_sep(bn_chat_template tmpl)
+{
+    if ((unsigned)tmpl >= BN_CHAT_TEMPLATE_COUNT)
+        return NULL;
+    return formats[tmpl].reply_sep;
+}
+
 const char *bn_chat_template_assistant_end(bn_chat_template tmpl)
 {
     if ((unsigned)tmpl >= BN_CHAT_TEMPLATE_COUNT)
@@ -231,6 +249,8 @@ bn_status bn_chat_template_render(bn_chat_template tmpl, const bn_chat_message *
                 len--;
         }
         text_append(&t, f->prefix[m->role], strlen(f->prefix[m->role]));
+        if (m->role == BN_CHAT_ROLE_ASSISTANT)
+            text_append(&t, f->reply_sep, strlen(f->reply_sep));
         text_append(&t, c, len);
         text_append(&t, f->suffix[m->role], strlen(f->suffix[m->role]));
     }

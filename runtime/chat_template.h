@@ -16,9 +16,11 @@
  *            instead; generation prompt "<|assistant|>\n".
  *   plain    our own form for models without a chat template, such as the
  *            bundled tiny story model (SentencePiece vocab): "System: c\n",
- *            "User: c\n", "Assistant: c</s>"; generation prompt "Assistant: ";
- *            content trimmed. </s> is the SPM end-of-sequence token, which is
- *            where such a model stops on its own.
+ *            "User: c\n", "Assistant: c</s>"; content trimmed. </s> is the
+ *            SPM end-of-sequence token, where such a model stops on its own.
+ *            The generation prompt is "Assistant:" without the space: an SPM
+ *            reply's first piece carries its own leading space (SPM's word mark),
+ *            while a prompt ending in a space ends in a lone space piece.
  *
  * BOS is never part of the text: the caller adds the tokenizer's BOS token
  * before the first message (bn_model_add_bos), as HF's bos_token does.
@@ -82,6 +84,12 @@ bn_status bn_chat_template_render(bn_chat_template tmpl, const bn_chat_message *
 
 /* The generation prompt alone ("Assistant: " for bitnet). */
 const char *bn_chat_template_generation_prompt(bn_chat_template tmpl);
+
+/* What the model's reply itself starts with, between the generation
+ * prompt and a stored assistant message's content (" " for plain, else
+ * ""): generation prompt + reply separator + content + assistant end is an
+ * assistant message. */
+const char *bn_chat_template_reply_sep(bn_chat_template tmpl);
 
 /* What closes an assistant message that more messages follow
  * ("<|eot_id|>", "<|endoftext|>\n", "</s>"). A reply that stopped at the

@@ -172,7 +172,7 @@ Test(chat, second_turn_evaluates_only_its_new_tokens)
      * that closes the first reply and the new user message with the
      * generation prompt. Nothing of the history is evaluated again. */
     size_t expect = count_tokens("</s>") + count_tokens("User: What did the dog do next?\n"
-                                                        "Assistant: ");
+                                                        "Assistant:");
     uint64_t evaluated = s1.n_tokens_evaluated - s0.n_tokens_evaluated;
     cr_expect_eq(evaluated, (uint64_t)expect, "turn 2 evaluated %llu tokens, expected %zu",
                  (unsigned long long)evaluated, expect);

@@ -83,7 +83,7 @@ Test(chat_template, renders_the_plain_form_of_the_bundled_model)
                   "User: hi\n"
                   "Assistant: Hello! How can I help?</s>"
                   "User: Tell me a joke.\n"
-                  "Assistant: ");
+                  "Assistant:");
 }
 
 Test(chat_template, trims_content_where_the_model_template_does)
@@ -142,7 +142,8 @@ Test(chat_template, incremental_turns_add_up_to_the_full_conversation)
         char *turn1 = render(tmpl, conversation, 2, 1, true);
         char *turn2 = render(tmpl, conversation, 4, 3, true);
         char buf[1024];
-        snprintf(buf, sizeof buf, "%s%s%s%s%s", start, turn1, conversation[2].content,
+        snprintf(buf, sizeof buf, "%s%s%s%s%s%s", start, turn1,
+                 bn_chat_template_reply_sep(tmpl), conversation[2].content,
                  bn_chat_template_assistant_end(tmpl), turn2);
         char *whole = render(tmpl, conversation, N_CONV, 0, true);
         cr_expect_str_eq(buf, whole, "template %s", bn_chat_template_name(tmpl));
@@ -177,6 +178,9 @@ Test(chat_template, exposes_generation_prompt_end_marker_and_stop_texts)
     cr_expect_str_eq(bn_chat_template_assistant_end(BN_CHAT_TEMPLATE_FALCON3),
                      "<|endoftext|>\n");
     cr_expect_str_eq(bn_chat_template_assistant_end(BN_CHAT_TEMPLATE_PLAIN), "</s>");
+    cr_expect_str_eq(bn_chat_template_generation_prompt(BN_CHAT_TEMPLATE_PLAIN), "Assistant:");
+    cr_expect_str_eq(bn_chat_template_reply_sep(BN_CHAT_TEMPLATE_PLAIN), " ");
+    cr_expect_str_eq(bn_chat_template_reply_sep(BN_CHAT_TEMPLATE_BITNET), "");
     const char *const *s = bn_chat_template_stop_texts(BN_CHAT_TEMPLATE_BITNET);
     cr_expect_str_eq(s[0], "<|eot_id|>");
     cr_expect_str_eq(s[1], "<|end_of_text|>");

@@ -294,7 +294,8 @@ Test(chat_repl, ctrl_c_on_a_terminal_ends_the_reply_not_the_program, .fini = kil
     tm = &t;
     struct winsize ws = {24, 100, 0, 0};
     t.pid = forkpty(&t.fd, NULL, NULL, &ws);
-    cr_assert_neq(t.pid, -1, "forkpty: %s", strerror(errno));
+    if (t.pid == -1)
+        cr_skip_test("no pseudo-terminal here (forkpty: %s)", strerror(errno));
     if (t.pid == 0) {
         /* A reply that would run for minutes: huge -n, no end-of-turn stop
          * and a context far beyond the model's 256. */
