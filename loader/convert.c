@@ -517,9 +517,17 @@ static bn_status write_metadata(converter *c, const char *hf_dir, bn_error *err)
     char key[128];
     bn_status s;
 #define KEY(suffix) (snprintf(key, sizeof key, "%s." suffix, h->arch), key)
-    const char *base = strrchr(hf_dir, '/');
+    /* general.name: the checkpoint's own name, else the folder's. */
     char name[128];
-    snprintf(name, sizeof name, "%s", base && base[1] ? base + 1 : hf_dir);
+    snprintf(name, sizeof name, "%s", h->name[0] ? h->name : hf_dir);
+    if (!h->name[0]) {
+        size_t len = strlen(name);
+        while (len > 1 && name[len - 1] == '/')
+            name[--len] = '\0';
+        const char *base = strrchr(name, '/');
+        if (base && base[1])
+            memmove(name, base + 1, strlen(base + 1) + 1);
+    }
     if ((s = bn_gguf_writer_set_string(w, "general.architecture", h->arch, err)) ||
         (s = bn_gguf_writer_set_string(w, "general.name", name, err)) ||
         (s = bn_gguf_writer_set_u32(w, "general.quantization_version", 2, err)) ||

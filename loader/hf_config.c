@@ -180,6 +180,13 @@ bn_status bn_hf_config_parse(const char *text, size_t len, bn_hf_config *out, bn
                          out->hidden_act);
         goto fail;
     }
+    char path[256];
+    get_str(root, "_name_or_path", path, sizeof path);
+    size_t pl = strlen(path);
+    while (pl > 0 && path[pl - 1] == '/')
+        path[--pl] = '\0';
+    const char *slash = strrchr(path, '/');
+    snprintf(out->name, sizeof out->name, "%s", slash ? slash + 1 : path);
     out->tied = out->family != BN_HF_FAMILY_LLAMA;
     bn_json_as_bool(bn_json_object_get(root, "tie_word_embeddings"), &out->tied);
     out->bos_id = get_token_id(root, "bos_token_id");

@@ -52,6 +52,7 @@ typedef struct bn_hf_config {
     int64_t bos_id, eos_id;    /* -1 when absent */
     bool scale_divides;        /* packed weights: W = code / weight_scale */
     char linear_class[32];     /* quantization_config.linear_class, "" if absent */
+    char name[128];            /* last part of _name_or_path, "" if absent */
 } bn_hf_config;
 
 /* text[0..len) is config.json. Missing required sizes, sizes that are not

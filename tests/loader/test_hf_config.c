@@ -18,7 +18,8 @@ Test(hf_config, reads_2b4t_as_bitnet_b158_with_relu2_and_multiplying_scales) {
                     "\"hidden_act\":\"relu2\",\"tie_word_embeddings\":true," SIZES ","
                     "\"quantization_config\":{\"quant_method\":\"bitnet\","
                     "\"linear_class\":\"autobitlinear\",\"quantization_mode\":\"offline\"},"
-                    "\"bos_token_id\":128000,\"eos_token_id\":128001}";
+                    "\"bos_token_id\":128000,\"eos_token_id\":128001,"
+                    "\"_name_or_path\":\"microsoft/bitnet-b1.58-2B-4T/\"}";
     bn_hf_config c;
     bn_error err = {0};
     cr_assert_eq(parse(j, &c, &err), BN_STATUS_OK, "%s", err.message);
@@ -32,6 +33,7 @@ Test(hf_config, reads_2b4t_as_bitnet_b158_with_relu2_and_multiplying_scales) {
     cr_assert_eq(c.bos_id, 128000);
     cr_assert_float_eq(c.rope_theta, 500000.0, 1e-9);
     cr_assert_float_eq(c.rope_scale, 1.0, 1e-12);
+    cr_assert_str_eq(c.name, "bitnet-b1.58-2B-4T");
 }
 
 Test(hf_config, reads_1bitllm_as_bitnet_with_silu) {
