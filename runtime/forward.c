@@ -11,7 +11,8 @@
  *   attn_norm + int8 quantization, fused (one quantized input for q, k, v)
  *   q, k, v = BitLinear            (int32 accumulation in the kernels)
  *   RoPE on q and k; k, v appended to the KV cache (F16 or F32)
- *   causal GQA attention over the cache (fixed-order float code, see attend)
+ *   causal GQA attention over the cache (fixed-order float code, see
+ *   attend_block)
  *   attn_sub_norm + quantization (or plain quantization without sub-norms)
  *   x += o_proj
  *   ffn_norm + quantization, fused (one quantized input for gate and up)
@@ -126,22 +127,25 @@ static void att_softmax(float *x, int64_t n)
         x[i] *= inv;
 }
 
-/* Causal attention of token t over cache positions [0, pos] for the n_rep
- * query heads that share KV head kvh: each cached row is read (and widened
- * from F16) once for all of them. scores: (n_rep, n_ctx); row: (head_dim). */
-static void attend(const bn_session *s, const bn_kernels *k, int il, int32_t t, int kvh,
-                   float *scores, float *row)
+/* Causal attention of the tokens [t0, t1) of this step (at most
+ * BN_ATT_BLOCK) over the cache, for the n_rep query heads that share KV head
+ * kvh. Each cached row is read (and widened from F16) once for the whole
+ * block and every head, instead of once per token and head. For each
+ * (token, head) the arithmetic is the same sequence whatever the block, so
+ * results do not depend on blocking or threads.
+ * scores: (BN_ATT_BLOCK, n_rep, n_ctx); row: (head_dim). */
+static void attend_block(const bn_session *s, const bn_kernels *k, int il, int32_t t0,
+                         int32_t t1, int kvh, float *scores, float *row)
 {
     const bn_hparams *hp = &s->model->hp;
     const int64_t D = hp->head_dim, NQ = (int64_t)hp->n_head * D, NKV = (int64_t)hp->n_head_kv * D;
     const int n_rep = hp->n_head / hp->n_head_kv;
-    const int32_t pos = s->n_past + t;
+    const int32_t pos_first = s->n_past + t0, pos_last = s->n_past + t1 - 1;
     const float kq_scale = 1.0f / sqrtf((float)D);
-    const float *q0 = s->q + t * NQ + (int64_t)kvh * n_rep * D;
-    float *out0 = s->attn + t * NQ + (int64_t)kvh * n_rep * D;
     const size_t layer_off = (size_t)il * (size_t)s->n_ctx * (size_t)NKV + (size_t)kvh * (size_t)D;
+#define SC(tl, r) (scores + ((size_t)(tl) * n_rep + (size_t)(r)) * (size_t)s->n_ctx)
 
-    for (int32_t p = 0; p <= pos; p++) {
+    for (int32_t p = 0; p <= pos_last; p++) {
         const float *kr;
         if (s->type_k == BN_KV_TYPE_F16) {
             k->f16_to_f32((const uint16_t *)s->k_cache + layer_off + (size_t)p * NKV, row, D);
@@ -149,14 +153,22 @@ static void attend(const bn_session *s, const bn_kernels *k, int il, int32_t t, 
         } else {
             kr = (const float *)s->k_cache + layer_off + (size_t)p * NKV;
         }
-        for (int r = 0; r < n_rep; r++)
-            scores[(size_t)r * s->n_ctx + p] = att_dot(q0 + r * D, kr, D) * kq_scale;
+        /* tokens at positions >= p see this key: t >= p - n_past */
+        int32_t tb = p <= pos_first ? t0 : p - s->n_past;
+        for (int32_t t = tb; t < t1; t++) {
+            const float *q0 = s->q + t * NQ + (int64_t)kvh * n_rep * D;
+            for (int r = 0; r < n_rep; r++)
+                SC(t - t0, r)[p] = att_dot(q0 + r * D, kr, D) * kq_scale;
+        }
     }
-    for (int r = 0; r < n_rep; r++) {
-        att_softmax(scores + (size_t)r * s->n_ctx, pos + 1);
-        memset(out0 + r * D, 0, (size_t)D * sizeof(float));
+    for (int32_t t = t0; t < t1; t++) {
+        float *out0 = s->attn + t * NQ + (int64_t)kvh * n_rep * D;
+        for (int r = 0; r < n_rep; r++) {
+            att_softmax(SC(t - t0, r), s->n_past + t + 1);
+            memset(out0 + r * D, 0, (size_t)D * sizeof(float));
+        }
     }
-    for (int32_t p = 0; p <= pos; p++) {
+    for (int32_t p = 0; p <= pos_last; p++) {
         const float *vr;
         if (s->type_v == BN_KV_TYPE_F16) {
             k->f16_to_f32((const uint16_t *)s->v_cache + layer_off + (size_t)p * NKV, row, D);
@@ -164,9 +176,14 @@ static void attend(const bn_session *s, const bn_kernels *k, int il, int32_t t, 
         } else {
             vr = (const float *)s->v_cache + layer_off + (size_t)p * NKV;
         }
-        for (int r = 0; r < n_rep; r++)
-            att_axpy(scores[(size_t)r * s->n_ctx + p], vr, out0 + r * D, D);
+        int32_t tb = p <= pos_first ? t0 : p - s->n_past;
+        for (int32_t t = tb; t < t1; t++) {
+            float *out0 = s->attn + t * NQ + (int64_t)kvh * n_rep * D;
+            for (int r = 0; r < n_rep; r++)
+                att_axpy(SC(t - t0, r)[p], vr, out0 + r * D, D);
+        }
     }
+#undef SC
 }
 
 void bn_forward_step(bn_session *s, const int32_t *tokens, int32_t n, int32_t logits_from,
@@ -207,7 +224,8 @@ void bn_forward_step(bn_session *s, const int32_t *tokens, int32_t n, int32_t lo
         int64_t tb, te; /* this thread's tokens */
         bn_kernels_split_rows(n, 1, ith, nth, &tb, &te);
         const int n_rep = hp->n_head / hp->n_head_kv;
-        float *scores = s->scores + (size_t)ith * (size_t)n_rep * (size_t)s->n_ctx;
+        float *scores =
+            s->scores + (size_t)ith * BN_ATT_BLOCK * (size_t)n_rep * (size_t)s->n_ctx;
         float *att_row = s->att_row + (size_t)ith * (size_t)D;
 
         /* Embedding rows and this step's RoPE angles. Angles follow the HF
@@ -258,13 +276,17 @@ void bn_forward_step(bn_session *s, const int32_t *tokens, int32_t n, int32_t lo
             }
             BN_BARRIER();
 
-            /* attention: (token, KV head) pairs split across threads */
+            /* attention: (block of tokens, KV head) items dealt round-robin,
+             * so that the costly late tokens of a causal prompt spread over
+             * every thread */
             {
-                int64_t ib, ie;
-                bn_kernels_split_rows((int64_t)n * hp->n_head_kv, 1, ith, nth, &ib, &ie);
-                for (int64_t item = ib; item < ie; item++)
-                    attend(s, k, il, (int32_t)(item / hp->n_head_kv),
-                           (int)(item % hp->n_head_kv), scores, att_row);
+                const int64_t n_blocks = (n + BN_ATT_BLOCK - 1) / BN_ATT_BLOCK;
+                for (int64_t item = ith; item < n_blocks * hp->n_head_kv; item += nth) {
+                    int32_t t0 = (int32_t)(item / hp->n_head_kv) * BN_ATT_BLOCK;
+                    int32_t t1 = t0 + BN_ATT_BLOCK < n ? t0 + BN_ATT_BLOCK : n;
+                    attend_block(s, k, il, t0, t1, (int)(item % hp->n_head_kv), scores,
+                                 att_row);
+                }
             }
             BN_BARRIER();
 

@@ -133,8 +133,8 @@ bn_status bn_session_new(const bn_model *model, const bn_session_options *opts_i
     s->proj = alloc_floats(B * E);
     size_t norm_rows = (size_t)o.n_logits > B ? B : (size_t)o.n_logits;
     s->normed = alloc_floats(norm_rows * E);
-    s->scores = alloc_floats((size_t)o.n_threads * (size_t)(hp->n_head / hp->n_head_kv) *
-                             (size_t)o.n_ctx);
+    s->scores = alloc_floats((size_t)o.n_threads * BN_ATT_BLOCK *
+                             (size_t)(hp->n_head / hp->n_head_kv) * (size_t)o.n_ctx);
     s->att_row = alloc_floats((size_t)o.n_threads * D);
     s->rope_cos = alloc_floats(B * half);
     s->rope_sin = alloc_floats(B * half);

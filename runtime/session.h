@@ -15,6 +15,10 @@
 #include "runtime/bitnet.h"
 #include "runtime/model.h"
 
+/* Tokens of a step whose attention one thread computes together, reading
+ * each cached K/V row once for all of them. */
+#define BN_ATT_BLOCK 16
+
 struct bn_session {
     const bn_model *model;
     int32_t n_ctx;
@@ -39,7 +43,8 @@ struct bn_session {
     float *up;       /* (n_batch, n_ff) */
     float *proj;     /* (n_batch, n_embd) output of o_proj / down_proj */
     float *normed;   /* (n_batch, n_embd) final-norm rows that need logits */
-    float *scores;   /* (n_threads, n_head / n_head_kv, n_ctx) attention probabilities */
+    float *scores;   /* (n_threads, BN_ATT_BLOCK, n_head / n_head_kv, n_ctx) attention
+                      * probabilities of a block of tokens */
     float *att_row;  /* (n_threads, head_dim) a cached K or V row widened to f32 */
     float *rope_cos; /* (n_batch, n_rot / 2) for this step's positions */
     float *rope_sin; /* (n_batch, n_rot / 2) */
