@@ -100,13 +100,13 @@ int main(int argc, char **argv) {
     bn_kv_type type_k = BN_KV_TYPE_F16, type_v = BN_KV_TYPE_F16;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             usage();
             return 0;
         }
-        if (!v)
+        if (i + 1 >= argc) /* every other flag takes a value */
             goto bad;
+        const char *v = argv[++i];
         if (strcmp(a, "-m") == 0 || strcmp(a, "--model") == 0)
             model_path = v;
         else if (strcmp(a, "-f") == 0 || strcmp(a, "--file") == 0)
@@ -131,7 +131,6 @@ int main(int argc, char **argv) {
                 goto bad;
         } else
             goto bad;
-        i++;
     }
     if (!model_path || !text_path)
         goto bad;
