@@ -13,9 +13,11 @@
 
 int64_t bn_act_batch_stride(int64_t K) {
     /* Every layout reads whole padded blocks: I2 and LUT2 up to K rounded to
-     * 128/256, T5 up to K rounded to 320. Rows stay 64-byte aligned. */
-    int64_t a = bn_round_up(K, 256), b = bn_round_up(K, BN_T5_CHUNK);
-    return bn_round_up(a > b ? a : b, BN_ACT_ALIGN);
+     * 128/256, T5 up to K rounded to 320, T3 to 192. Rows stay 64-byte
+     * aligned. */
+    int64_t a = bn_round_up(K, 256), b = bn_round_up(K, BN_T5_CHUNK), c = bn_round_up(K, BN_T3_CHUNK);
+    int64_t m = a > b ? a : b;
+    return bn_round_up(m > c ? m : c, BN_ACT_ALIGN);
 }
 
 /* Byte offsets of the arrays inside the one allocation. */

@@ -41,6 +41,8 @@ void bn_cpu_features_detect(bn_cpu_features *out);
 #define BN_I2_BLOCK_BYTES 32
 #define BN_T5_CHUNK 320      /* values per T5 chunk */
 #define BN_T5_CHUNK_BYTES 64
+#define BN_T3_CHUNK 192      /* values per T3 chunk (64 triplets) */
+#define BN_T3_CHUNK_BYTES 40 /* 32 nibble bytes + 8 sign bytes */
 #define BN_LUT_TILE_ROWS 64  /* rows per LUT2 tile */
 #define BN_LUT_KBLOCK 256    /* LUT2 pads K to this */
 
@@ -62,6 +64,28 @@ static inline int bn_t5_code(const uint8_t *row, int64_t k) {
     int i = (int)(in / 64), j = (int)(in % 64);
     uint8_t u = (uint8_t)(row[chunk * BN_T5_CHUNK_BYTES + j] * pow3[i]);
     return (u * 3) >> 8;
+}
+
+/* Balanced-ternary digit p (0: weight 9s, 1: 3s, 2: 1s) of a T3 magnitude
+ * m in 0..13, plus one: the code of a positive triplet's weight p. */
+static inline int bn_t3_pos_code(int m, int p) {
+    /* m = 9*d0 + 3*d1 + d2 with digits in {-1, 0, 1}. */
+    static const int8_t digits[14][3] = {
+        {0, 0, 0},  {0, 0, 1},  {0, 1, -1}, {0, 1, 0},  {0, 1, 1},
+        {1, -1, -1}, {1, -1, 0}, {1, -1, 1}, {1, 0, -1}, {1, 0, 0},
+        {1, 0, 1},  {1, 1, -1}, {1, 1, 0},  {1, 1, 1}};
+    return m < 14 ? digits[m][p] + 1 : 1;
+}
+
+/* Code (0..2) of value k in a T3 row. */
+static inline int bn_t3_code(const uint8_t *row, int64_t k) {
+    int64_t chunk = k / BN_T3_CHUNK, in = k % BN_T3_CHUNK;
+    int p = (int)(in / 64), j = (int)(in % 64);
+    const uint8_t *c = row + chunk * BN_T3_CHUNK_BYTES;
+    int m = (c[j % 32] >> (4 * (j / 32))) & 15;
+    int neg = (c[32 + j / 8] >> (j % 8)) & 1;
+    int code = bn_t3_pos_code(m, p);
+    return neg ? 2 - code : code;
 }
 
 /* 4-bit LUT index (c0 | c1 << 2) of activation pair p of row r in LUT2. */
@@ -106,6 +130,11 @@ void bn_gemm_acc_i2_i8_ref(const bn_ternary_matrix *w, const bn_act_batch *act,
 void bn_gemm_t5_i8_ref(const bn_ternary_matrix *w, const bn_act_batch *act, int64_t row_begin,
                        int64_t row_end, float *y, int64_t y_stride);
 void bn_gemm_acc_t5_i8_ref(const bn_ternary_matrix *w, const bn_act_batch *act,
+                           int64_t row_begin, int64_t row_end, int32_t *acc,
+                           int64_t acc_stride);
+void bn_gemm_t3_i8_ref(const bn_ternary_matrix *w, const bn_act_batch *act, int64_t row_begin,
+                       int64_t row_end, float *y, int64_t y_stride);
+void bn_gemm_acc_t3_i8_ref(const bn_ternary_matrix *w, const bn_act_batch *act,
                            int64_t row_begin, int64_t row_end, int32_t *acc,
                            int64_t acc_stride);
 void bn_gemm_lut2_i8_ref(const bn_ternary_matrix *w, const bn_act_batch *act, int64_t row_begin,

@@ -86,7 +86,7 @@ typedef struct bn_act_batch {
 } bn_act_batch;
 
 /* Row stride (bytes) of q for rows of K values: K rounded up so that every
- * layout's padded row fits (multiples of 256, 320 and 64). */
+ * layout's padded row fits (multiples of 256, 320, 192 and 64). */
 int64_t bn_act_batch_stride(int64_t K);
 
 /* Bytes bn_act_batch_alloc allocates for this capacity (for memory reports). */
@@ -132,6 +132,15 @@ typedef enum bn_ternary_layout {
      * that of pair p+1 in its high nibble. Kp = round_up(K, 256); a tile is
      * 64 * Kp / 4 bytes. TENSOR and ROW scales. */
     BN_LAYOUT_LUT2,
+    /* 1.67-bit, built for decode speed: weights in triplets (value j, 64 + j,
+     * 128 + j of a 192-value chunk, j < 64), each triplet as the magnitude
+     * |v| (4 bits) and sign of v = 9*w0 + 3*w1 + w2 (w_p the weight at
+     * 64p + j). Chunk = 40 bytes: byte j < 32 holds triplet j in its low
+     * nibble and triplet 32 + j in its high nibble; bytes 32..39 hold the 64
+     * sign bits (bit j of the little-endian 64-bit word: triplet j < 0).
+     * Rows of Kp = round_up(K, 192). A 16-entry table lookup per position
+     * decodes it (vpshufb / tbl). TENSOR and ROW scales. */
+    BN_LAYOUT_T3,
     BN_LAYOUT_COUNT
 } bn_ternary_layout;
 
@@ -157,7 +166,7 @@ typedef struct bn_ternary_matrix {
 /* Builds `out` from a tensor's stored bytes: I2_S, TQ2_0, TQ1_0, IQ2_BN,
  * IQ1_BN, or ternary values stored as F32/F16/BF16 (n_bytes: at least the
  * stored size). The layout follows from family and type:
- *   MAD: 1.6-bit types (TQ1_0, IQ1_BN) -> T5; everything else -> I2
+ *   MAD: 1.6-bit types (TQ1_0, IQ1_BN) -> T3; everything else -> I2
  *        (zero-copy for I2_S with K % 128 == 0: `data` must outlive `out`).
  *   LUT: -> LUT2.
  * Block scales (TQ types) that are equal over every block holding a nonzero

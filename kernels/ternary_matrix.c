@@ -26,6 +26,8 @@ int bn_ternary_matrix_code(const bn_ternary_matrix *m, int64_t r, int64_t k) {
         int i = bn_lut2_index(m, r, k / 2);
         return (k & 1) ? i >> 2 : i & 3;
     }
+    case BN_LAYOUT_T3:
+        return bn_t3_code(m->data + (uint64_t)r * m->row_bytes, k);
     default:
         return 1;
     }
@@ -52,6 +54,19 @@ void bn_ternary_matrix_codes(const bn_ternary_matrix *m, int64_t r, int64_t k0, 
             for (int64_t i = 0; i < len; i++) {
                 uint8_t u = (uint8_t)(ch[i % 64] * pow3[i / 64]);
                 codes[k + i] = (uint8_t)((u * 3) >> 8);
+            }
+        }
+        return;
+    }
+    if (m->layout == BN_LAYOUT_T3 && k0 % BN_T3_CHUNK == 0) {
+        for (int64_t k = 0; k < n; k += BN_T3_CHUNK) {
+            const uint8_t *ch = row + (k0 + k) / BN_T3_CHUNK * BN_T3_CHUNK_BYTES;
+            int64_t len = n - k < BN_T3_CHUNK ? n - k : BN_T3_CHUNK;
+            for (int64_t i = 0; i < len; i++) {
+                int p = (int)(i / 64), j = (int)(i % 64);
+                int mag = (ch[j % 32] >> (4 * (j / 32))) & 15;
+                int code = bn_t3_pos_code(mag, p);
+                codes[k + i] = (uint8_t)(((ch[32 + j / 8] >> (j % 8)) & 1) ? 2 - code : code);
             }
         }
         return;
@@ -148,6 +163,24 @@ static void bn_pack(bn_ternary_matrix *m, const int8_t *values) {
                 }
         }
         break;
+    case BN_LAYOUT_T3:
+        for (int64_t r = 0; r < rows; r++) {
+            uint8_t *row = dst + (uint64_t)r * m->row_bytes;
+            for (int64_t c = 0; c < Kp / BN_T3_CHUNK; c++) {
+                uint8_t *ch = row + c * BN_T3_CHUNK_BYTES;
+                memset(ch, 0, BN_T3_CHUNK_BYTES);
+                for (int j = 0; j < 64; j++) {
+                    int64_t k = c * BN_T3_CHUNK + j;
+                    int v = 9 * (BN_CODE(r, k) - 1) + 3 * (BN_CODE(r, k + 64) - 1) +
+                            (BN_CODE(r, k + 128) - 1);
+                    int mag = v < 0 ? -v : v;
+                    ch[j % 32] |= (uint8_t)(mag << (4 * (j / 32)));
+                    if (v < 0)
+                        ch[32 + j / 8] |= (uint8_t)(1u << (j % 8));
+                }
+            }
+        }
+        break;
     case BN_LAYOUT_LUT2: {
         int64_t tiles = (rows + BN_LUT_TILE_ROWS - 1) / BN_LUT_TILE_ROWS;
         for (int64_t tl = 0; tl < tiles; tl++) {
@@ -218,6 +251,11 @@ bn_status bn_ternary_matrix_init_values(bn_ternary_layout layout, const int8_t *
     case BN_LAYOUT_T5:
         out->Kp = bn_round_up(K, BN_T5_CHUNK);
         out->row_bytes = (uint64_t)(out->Kp / BN_T5_CHUNK) * BN_T5_CHUNK_BYTES;
+        total = out->row_bytes * (uint64_t)rows;
+        break;
+    case BN_LAYOUT_T3:
+        out->Kp = bn_round_up(K, BN_T3_CHUNK);
+        out->row_bytes = (uint64_t)(out->Kp / BN_T3_CHUNK) * BN_T3_CHUNK_BYTES;
         total = out->row_bytes * (uint64_t)rows;
         break;
     default: /* BN_LAYOUT_LUT2 */
@@ -412,7 +450,7 @@ bn_status bn_ternary_matrix_init(const bn_kernels *k, bn_kernel_family family,
     if (family == BN_FAMILY_LUT)
         layout = BN_LAYOUT_LUT2;
     else if (type == BN_TYPE_TQ1_0 || type == BN_TYPE_IQ1_BN)
-        layout = BN_LAYOUT_T5;
+        layout = BN_LAYOUT_T3;
     st = bn_ternary_matrix_init_values(layout, values, scales, kind, K, rows, out, err);
     if (st != BN_STATUS_OK)
         goto fail;

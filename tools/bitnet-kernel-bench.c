@@ -16,7 +16,7 @@
  * the table's granule (as the runtime does).
  *
  * bitnet-kernel-bench [--threads 1,2] [--table NAME|all] [--batch 1,128]
- *                     [--shapes 2b4t] [--layouts i2,t5,lut2] [-o md|json]
+ *                     [--shapes 2b4t] [--layouts i2,t5,t3,lut2] [-o md|json]
  *                     [--min-ms 200] [--set-mib 256] [--bw-mib 1024]
  */
 #include <errno.h>
@@ -61,7 +61,7 @@ static const shape shapes_2b4t[] = {
     {"ffn_down 6912x2560", 6912, 2560},
 };
 static const char *layout_names[BN_LAYOUT_COUNT] = {"MAD I2 (2-bit)", "MAD T5 (1.6-bit)",
-                                                    "LUT2 (2-bit)"};
+                                                    "LUT2 (2-bit)", "MAD T3 (1.67-bit)"};
 
 static double now_s(void) {
     struct timespec ts;
@@ -71,7 +71,7 @@ static double now_s(void) {
 
 static void usage(FILE *f) {
     fprintf(f, "usage: bitnet-kernel-bench [--threads 1,2] [--table NAME|all] [--batch 1,128]\n"
-               "                           [--shapes 2b4t] [--layouts i2,t5,lut2] [-o md|json]\n"
+               "                           [--shapes 2b4t] [--layouts i2,t5,t3,lut2] [-o md|json]\n"
                "                           [--min-ms MS] [--set-mib MIB] [--bw-mib MIB]\n");
 }
 
@@ -137,6 +137,7 @@ static int parse_args(int argc, char **argv, options *o) {
             o->layouts[BN_LAYOUT_I2] = strstr(v, "i2") != NULL;
             o->layouts[BN_LAYOUT_T5] = strstr(v, "t5") != NULL;
             o->layouts[BN_LAYOUT_LUT2] = strstr(v, "lut2") != NULL;
+            o->layouts[BN_LAYOUT_T3] = strstr(v, "t3") != NULL;
         } else if (!strcmp(a, "-o")) {
             if (!strcmp(v, "json"))
                 o->json = true;
@@ -434,7 +435,7 @@ int main(int argc, char **argv) {
             bn_ternary_matrix proto, *copies = NULL;
             void *mem = NULL;
             /* Enough copies to exceed the LLC by far (matrix-vector). */
-            int64_t bytes_est = s->K * s->rows / (l == BN_LAYOUT_T5 ? 5 : 4);
+            int64_t bytes_est = s->K * s->rows / (l == BN_LAYOUT_T5 || l == BN_LAYOUT_T3 ? 5 : 4);
             int n = (int)((o.set_mib << 20) / bytes_est) + 1;
             if (make_copies((bn_ternary_layout)l, s, n, &copies, &mem, &proto) != 0) {
                 fprintf(stderr, "bitnet-kernel-bench: error: cannot build %s %s\n",

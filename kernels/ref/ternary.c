@@ -122,3 +122,12 @@ void bn_gemm_acc_lut2_i8_ref(const bn_ternary_matrix *w, const bn_act_batch *act
                              int64_t acc_stride) {
     bn_gemm_acc_codes(w, act, row_begin, row_end, acc, acc_stride);
 }
+void bn_gemm_t3_i8_ref(const bn_ternary_matrix *w, const bn_act_batch *act, int64_t row_begin,
+                       int64_t row_end, float *y, int64_t y_stride) {
+    bn_gemm_codes(w, act, row_begin, row_end, y, y_stride);
+}
+void bn_gemm_acc_t3_i8_ref(const bn_ternary_matrix *w, const bn_act_batch *act,
+                           int64_t row_begin, int64_t row_end, int32_t *acc,
+                           int64_t acc_stride) {
+    bn_gemm_acc_codes(w, act, row_begin, row_end, acc, acc_stride);
+}

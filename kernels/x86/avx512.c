@@ -362,6 +362,76 @@ static void bn_gemm_acc_t5_i8_avx512(const bn_ternary_matrix *w, const bn_act_ba
 }
 
 /* ------------------------------------------------------------------------ */
+/* T3: triplets as 4-bit magnitude + sign, 192-value / 40-byte chunks        */
+
+/* The 32 nibble bytes, loaded into both halves of a zmm and shifted by 0 in
+ * the low half, 4 in the high half, give the 64 triplet magnitudes in lane
+ * order; a vpshufb per weight position turns them into the codes of a
+ * positive triplet, and a masked 2 - c (the 64 sign bits are the mask)
+ * flips the negative ones. Three dpbusd per 192 weights. */
+BN_INLINE void bn_t3_tile(const bn_ternary_matrix *w, const bn_act_batch *act, int64_t r0,
+                          const int R, int64_t t0, const int T, int32_t out[4][4]) {
+    const __m512i m4 = _mm512_set1_epi8(0x0f), two = _mm512_set1_epi8(2);
+    const __m512i shift = _mm512_setr_epi64(0, 0, 0, 0, 0x0004000400040004ll, 0x0004000400040004ll,
+                                            0x0004000400040004ll, 0x0004000400040004ll);
+    __m512i tab[3];
+    for (int p = 0; p < 3; p++) {
+        int8_t t16[16];
+        for (int m = 0; m < 16; m++)
+            t16[m] = (int8_t)bn_t3_pos_code(m, p);
+        tab[p] = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)t16));
+    }
+    __m512i acc[4][4];
+    for (int i = 0; i < R; i++)
+        for (int j = 0; j < T; j++)
+            acc[i][j] = _mm512_setzero_si512();
+    const int64_t nc = w->Kp / BN_T3_CHUNK;
+    const uint8_t *rows[4];
+    const int8_t *qs[4];
+    for (int i = 0; i < R; i++)
+        rows[i] = w->data + (uint64_t)(r0 + i) * w->row_bytes;
+    for (int j = 0; j < T; j++)
+        qs[j] = act->q + (t0 + j) * act->stride;
+    for (int64_t c = 0; c < nc; c++) {
+        for (int i = 0; i < R; i++) {
+            const uint8_t *ch = rows[i] + c * BN_T3_CHUNK_BYTES;
+            _mm_prefetch((const char *)(ch + 1024), _MM_HINT_T0);
+            __m512i idx = _mm512_and_si512(
+                _mm512_srlv_epi16(_mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)ch)),
+                                  shift),
+                m4);
+            uint64_t sbits;
+            memcpy(&sbits, ch + 32, 8);
+            __mmask64 neg = _cvtu64_mask64(sbits);
+            for (int p = 0; p < 3; p++) {
+                __m512i cd = _mm512_shuffle_epi8(tab[p], idx);
+                cd = _mm512_mask_sub_epi8(cd, neg, two, cd);
+                for (int j = 0; j < T; j++)
+                    acc[i][j] = _mm512_dpbusd_epi32(
+                        acc[i][j], cd, _mm512_loadu_si512(qs[j] + c * BN_T3_CHUNK + 64 * p));
+            }
+        }
+    }
+    for (int i = 0; i < R; i++)
+        for (int j = 0; j < T; j++)
+            out[i][j] = _mm512_reduce_add_epi32(acc[i][j]) - act->sum[t0 + j];
+}
+
+BN_TILE_VARIANTS(bn_t3, bn_t3_tile)
+
+static void bn_gemm_t3_i8_avx512(const bn_ternary_matrix *w, const bn_act_batch *act,
+                                 int64_t row_begin, int64_t row_end, float *y,
+                                 int64_t y_stride) {
+    bn_tiled_gemm(bn_t3_tiles, w, act, row_begin, row_end, y, NULL, y_stride);
+}
+
+static void bn_gemm_acc_t3_i8_avx512(const bn_ternary_matrix *w, const bn_act_batch *act,
+                                     int64_t row_begin, int64_t row_end, int32_t *acc,
+                                     int64_t acc_stride) {
+    bn_tiled_gemm(bn_t3_tiles, w, act, row_begin, row_end, NULL, acc, acc_stride);
+}
+
+/* ------------------------------------------------------------------------ */
 /* LUT2: 64-row tiles, one index nibble per row per activation pair          */
 
 /* acc (64 int32, in row order) for one tile and one token. The int16
@@ -760,6 +830,7 @@ const bn_kernels bn_kernels_avx512 = {
             [BN_LAYOUT_I2] = {bn_gemm_i2_i8_avx512, bn_gemm_acc_i2_i8_avx512},
             [BN_LAYOUT_T5] = {bn_gemm_t5_i8_avx512, bn_gemm_acc_t5_i8_avx512},
             [BN_LAYOUT_LUT2] = {bn_gemm_lut2_i8_avx512, bn_gemm_acc_lut2_i8_avx512},
+            [BN_LAYOUT_T3] = {bn_gemm_t3_i8_avx512, bn_gemm_acc_t3_i8_avx512},
         },
     .dense_gemm = bn_dense_gemm_avx512,
     .dense_gemm_i8 = bn_dense_gemm_i8_avx512,

@@ -5,7 +5,7 @@
  * 6912x2560; the 1bitLLM-3B K = 3200 and 8640 (not multiples of 128 or 256:
  * every layout pads K, so all layouts take them; BLOCK256 scales need
  * K % 256 == 0 and only get those shapes); one row; K of one block of each
- * layout (128, 256, 320). Batches 1, 7 and 128 (batch 7 on the first 256
+ * layout (128, 256, 320, 192). Batches 1, 7 and 128 (batch 7 on the first 256
  * rows and batch 128 on the first 64 rows of the big shapes, to stay fast
  * under the sanitizers too).
  *
@@ -22,7 +22,7 @@ typedef struct kt_shape {
 
 static const kt_shape kt_shapes[] = {
     {2560, 2560}, {2560, 640}, {2560, 6912}, {6912, 2560}, {3200, 100},
-    {8640, 3200}, {2560, 1},   {128, 70},    {256, 65},    {320, 64},
+    {8640, 3200}, {2560, 1},   {128, 70},    {256, 65},    {320, 64},    {192, 66},
 };
 
 /* The plain oracle: sum of trits times q. */
@@ -138,6 +138,13 @@ static void t5_row_scales(const bn_kernels *k) {
     kt_check(k, BN_LAYOUT_T5, BN_TERNARY_SCALE_ROW, (kt_shape){2560, 640}, 1, 6);
     kt_check(k, BN_LAYOUT_T5, BN_TERNARY_SCALE_ROW, (kt_shape){8640, 70}, 7, 7);
 }
+static void t3_tensor_scale(const bn_kernels *k) {
+    kt_all_shapes(k, BN_LAYOUT_T3, BN_TERNARY_SCALE_TENSOR);
+}
+static void t3_row_scales(const bn_kernels *k) {
+    kt_check(k, BN_LAYOUT_T3, BN_TERNARY_SCALE_ROW, (kt_shape){2560, 640}, 1, 10);
+    kt_check(k, BN_LAYOUT_T3, BN_TERNARY_SCALE_ROW, (kt_shape){8640, 70}, 7, 11);
+}
 static void lut2_tensor_scale(const bn_kernels *k) {
     kt_all_shapes(k, BN_LAYOUT_LUT2, BN_TERNARY_SCALE_TENSOR);
 }
@@ -151,6 +158,8 @@ KT_FOR_TABLES(ternary_gemm, i2_matches_ref_with_row_scales, i2_row_scales)
 KT_FOR_TABLES(ternary_gemm, i2_matches_ref_with_block_scales, i2_block_scales)
 KT_FOR_TABLES(ternary_gemm, t5_matches_ref_with_a_tensor_scale, t5_tensor_scale)
 KT_FOR_TABLES(ternary_gemm, t5_matches_ref_with_row_scales, t5_row_scales)
+KT_FOR_TABLES(ternary_gemm, t3_matches_ref_with_a_tensor_scale, t3_tensor_scale)
+KT_FOR_TABLES(ternary_gemm, t3_matches_ref_with_row_scales, t3_row_scales)
 KT_FOR_TABLES(ternary_gemm, lut2_matches_ref_with_a_tensor_scale, lut2_tensor_scale)
 KT_FOR_TABLES(ternary_gemm, lut2_matches_ref_with_row_scales, lut2_row_scales)
 

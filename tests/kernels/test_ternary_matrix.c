@@ -35,7 +35,7 @@ static void kt_round_trip(bn_ternary_layout layout, int64_t K, int64_t rows, uin
 }
 
 Test(ternary_matrix, every_layout_round_trips_losslessly) {
-    int64_t Ks[] = {1, 2, 5, 127, 128, 129, 256, 320, 321, 640, 3200, 8640};
+    int64_t Ks[] = {1, 2, 5, 127, 128, 129, 191, 192, 256, 320, 321, 640, 3200, 8640};
     int64_t rows[] = {1, 3, 64, 65};
     for (int l = 0; l < BN_LAYOUT_COUNT; l++)
         for (size_t i = 0; i < sizeof Ks / sizeof Ks[0]; i++)
@@ -95,7 +95,7 @@ static void kt_from_type(bn_tensor_type type, bn_kernel_family fam, int64_t K, i
     cr_assert_eq(bn_ternary_matrix_init(NULL, fam, type, bytes, nb, K, rows, &m, &err),
                  BN_STATUS_OK, "%s: %s", bn_tensor_type_name(type), err.message);
     bn_ternary_layout want = fam == BN_FAMILY_LUT ? BN_LAYOUT_LUT2
-                             : (type == BN_TYPE_TQ1_0 || type == BN_TYPE_IQ1_BN) ? BN_LAYOUT_T5
+                             : (type == BN_TYPE_TQ1_0 || type == BN_TYPE_IQ1_BN) ? BN_LAYOUT_T3
                                                                                  : BN_LAYOUT_I2;
     cr_assert_eq(m.layout, want, "%s family %d", bn_tensor_type_name(type), fam);
     cr_assert_eq(m.zero_copy, fam == BN_FAMILY_MAD && type == BN_TYPE_I2_S && K % 128 == 0);
