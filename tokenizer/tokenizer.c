@@ -119,8 +119,10 @@ void bn_tokenizer_free(bn_tokenizer *tok)
     free(tok);
 }
 
-/* Reads an optional token id key into *id; a value past the vocabulary is a
- * format error (ids index arrays everywhere downstream). */
+/* Reads an optional token id key into *id. A value past the vocabulary is
+ * ignored (the default stays), as llama.cpp does: real files carry such
+ * ids (a padding id equal to the vocabulary size), and refusing the whole
+ * model for them would help nobody. A value of the wrong type is an error. */
 static bn_status read_id(const bn_gguf *gguf, const char *key, int32_t n_vocab, int32_t *id,
                          bn_error *err)
 {
@@ -130,10 +132,8 @@ static bn_status read_id(const bn_gguf *gguf, const char *key, int32_t n_vocab, 
     bn_status st = bn_gguf_get_u32(gguf, key, &v, err);
     if (st != BN_STATUS_OK)
         return st;
-    if (v >= (uint32_t)n_vocab)
-        return bn_error_set(err, BN_STATUS_FORMAT, "%s = %u is outside the vocabulary of %d tokens",
-                            key, v, n_vocab);
-    *id = (int32_t)v;
+    if (v < (uint32_t)n_vocab)
+        *id = (int32_t)v;
     return BN_STATUS_OK;
 }
 

@@ -55,7 +55,9 @@ typedef enum bn_tokenizer_kind {
 /* Reads tokenizer.ggml.* (model, pre, tokens, scores, token_type, merges,
  * bos/eos/eot/unk/pad ids, add_bos_token, add_space_prefix). A file without
  * tokenizer metadata: BN_STATUS_NOT_FOUND; an unknown model or pre-tokenizer:
- * BN_STATUS_UNSUPPORTED; inconsistent arrays or ids: BN_STATUS_FORMAT. */
+ * BN_STATUS_UNSUPPORTED; inconsistent arrays or a key of the wrong type:
+ * BN_STATUS_FORMAT. A special-token id past the vocabulary is ignored (the
+ * default stays), as llama.cpp does. */
 bn_status bn_tokenizer_load(const bn_gguf *gguf, bn_tokenizer **out, bn_error *err);
 void bn_tokenizer_free(bn_tokenizer *tok);
 

@@ -380,11 +380,23 @@ Test(tokenizer, rejects_unknown_models_and_bad_metadata)
     cr_assert(strstr(err2.message, "scores"), "%s", err2.message);
     unload(&l);
 
+    /* an id past the vocabulary is ignored (llama.cpp keeps the default) */
     w = tiny_vocab_writer("llama");
     bn_gguf_writer_set_u32(w, "tokenizer.ggml.bos_token_id", 6, &err);
+    bn_gguf_writer_set_u32(w, "tokenizer.ggml.padding_token_id", 6, &err);
     bn_error err3 = {0};
     l = load_writer(w, &st, &err3);
-    cr_assert_eq(st, BN_STATUS_FORMAT, "%s", err3.message);
+    cr_assert_eq(st, BN_STATUS_OK, "%s", err3.message);
+    cr_assert_eq(bn_tokenizer_bos(l.tok), 1);
+    unload(&l);
+
+    /* but a string where an id belongs is malformed */
+    w = tiny_vocab_writer("llama");
+    bn_gguf_writer_set_string(w, "tokenizer.ggml.eos_token_id", "</s>", &err);
+    bn_error err6 = {0};
+    l = load_writer(w, &st, &err6);
+    cr_assert_eq(st, BN_STATUS_FORMAT, "%s", err6.message);
+    cr_assert(strstr(err6.message, "eos_token_id"), "%s", err6.message);
     unload(&l);
 
     w = tiny_vocab_writer("gpt2"); /* BPE needs merges */
