@@ -208,10 +208,11 @@ static bn_status load_tokens(const bn_gguf *gguf, bn_tokenizer *tok, bn_error *e
             int64_t t;
             if ((st = bn_gguf_array_i64(gguf, K_TYPES, i, &t, err)) != BN_STATUS_OK)
                 return st;
-            if (t < BN_TOKEN_TYPE_UNDEFINED || t > BN_TOKEN_TYPE_BYTE)
-                return bn_error_set(err, BN_STATUS_FORMAT, "%s[%llu] = %lld is not a token type",
-                                    K_TYPES, (unsigned long long)i, (long long)t);
-            tok->types[i] = (uint8_t)t;
+            /* An unknown type reads as undefined (never split out, decodes
+             * to nothing), as llama.cpp treats it. */
+            tok->types[i] = t >= BN_TOKEN_TYPE_UNDEFINED && t <= BN_TOKEN_TYPE_BYTE
+                                ? (uint8_t)t
+                                : (uint8_t)BN_TOKEN_TYPE_UNDEFINED;
         }
     }
 
