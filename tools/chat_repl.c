@@ -70,8 +70,19 @@ static int choose_template(const bn_run_options *opts, const bn_model *model,
     if (bn_chat_template_detect(jinja, out, &err) == BN_STATUS_OK)
         return 0;
     *out = BN_CHAT_TEMPLATE_PLAIN;
-    if (jinja && *jinja)
+    if (jinja && *jinja) {
         fprintf(stderr, "bitnet-run: note: %s; using 'plain'\n", err.message);
+    } else {
+        /* No template, but a Llama-3 vocabulary: the model was probably tuned
+         * on one of its formats; say which flag picks it. */
+        int32_t id[2];
+        size_t n = 0;
+        if (bn_model_tokenize(model, "<|eot_id|>", 10, false, true, id, 2, &n, NULL) ==
+                BN_STATUS_OK &&
+            n == 1 && bn_model_is_eog(model, id[0]))
+            fprintf(stderr, "bitnet-run: note: the model has no chat template; using 'plain' "
+                            "(--chat-template bitnet or llama3 may suit its vocabulary)\n");
+    }
     return 0;
 }
 

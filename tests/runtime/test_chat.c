@@ -439,38 +439,9 @@ Test(chat, rejects_misuse_with_a_message)
  * <|eot_id|> (128009) or <|end_of_text|> (128001): every other row is zero,
  * those two are +w and -w, so one of them always wins the argmax. ---- */
 
-#include "loader/gguf_writer.h"
-#include "loader/half.h"
-#include "tokenizer/hf_import.h"
-
-#define L3_VOCAB 128256
-#define L3_EMBD 64
-#define L3_FF 128
+#include "tests/runtime/chat_2b4t_model.h"
 
 static bn_model *l3_model;
-
-static bn_status l3_tensor(bn_gguf_writer *w, void **keep, int *n_keep, const char *name,
-                           bn_tensor_type type, int64_t ne0, int64_t ne1, const float *values,
-                           bn_error *err)
-{
-    int64_t n = ne0 * ne1;
-    size_t esz = type == BN_TYPE_F32 ? 4 : 2;
-    uint8_t *buf = malloc((size_t)n * esz);
-    if (!buf)
-        return BN_STATUS_NO_MEMORY;
-    keep[(*n_keep)++] = buf;
-    for (int64_t i = 0; i < n; i++) {
-        if (type == BN_TYPE_F32) {
-            memcpy(buf + 4 * i, &values[i], 4);
-        } else {
-            uint16_t h = bn_f32_to_f16(values[i]);
-            memcpy(buf + 2 * i, &h, 2);
-        }
-    }
-    int64_t ne[2] = {ne0, ne1};
-    return bn_gguf_writer_add_tensor(w, name, type, ne1 > 1 ? 2 : 1, ne, buf,
-                                     (uint64_t)n * esz, err);
-}
 
 static void l3_setup(void)
 {
@@ -478,103 +449,12 @@ static void l3_setup(void)
     snprintf(json, sizeof json, "%s/data/tokenizer/llama3/tokenizer.json", BN_SHARED_DIR);
     if (access(json, R_OK) != 0)
         return;
-    bn_error err;
-    bn_error_clear(&err);
-    bn_gguf_writer *w = NULL;
-    void *keep[64];
-    int n_keep = 0;
-    cr_assert_eq(bn_gguf_writer_new(&w, &err), BN_STATUS_OK);
-    const char *a = "bitnet-b1.58";
-    cr_assert_eq(bn_gguf_writer_set_string(w, "general.architecture", a, &err), BN_STATUS_OK);
-    struct {
-        const char *key;
-        uint32_t v;
-    } u32s[] = {{"bitnet-b1.58.vocab_size", L3_VOCAB},
-                {"bitnet-b1.58.context_length", 256},
-                {"bitnet-b1.58.embedding_length", L3_EMBD},
-                {"bitnet-b1.58.block_count", 1},
-                {"bitnet-b1.58.feed_forward_length", L3_FF},
-                {"bitnet-b1.58.attention.head_count", 2},
-                {"bitnet-b1.58.attention.head_count_kv", 1},
-                {"bitnet-b1.58.rope.dimension_count", L3_EMBD / 2}};
-    for (size_t i = 0; i < sizeof u32s / sizeof *u32s; i++)
-        cr_assert_eq(bn_gguf_writer_set_u32(w, u32s[i].key, u32s[i].v, &err), BN_STATUS_OK, "%s",
-                     err.message);
-    cr_assert_eq(bn_gguf_writer_set_f32(w, "bitnet-b1.58.attention.layer_norm_rms_epsilon", 1e-5f,
-                                        &err),
-                 BN_STATUS_OK);
-    cr_assert_eq(bn_gguf_writer_set_f32(w, "bitnet-b1.58.rope.freq_base", 500000.0f, &err),
-                 BN_STATUS_OK);
-    cr_assert_eq(bn_hf_tokenizer_import(json, w, &err), BN_STATUS_OK, "%s", err.message);
-    cr_assert_eq(bn_gguf_writer_set_string(w, "tokenizer.chat_template",
-                                           "{% for message in messages %}{{ message['role'] | "
-                                           "capitalize + ': ' + message['content'] | trim + "
-                                           "'<|eot_id|>' }}{% endfor %}{% if "
-                                           "add_generation_prompt %}{{ 'Assistant: ' }}{% endif %}",
-                                           &err),
-                 BN_STATUS_OK, "%s", err.message);
-
-    /* Values: a fixed pseudo-random sequence; trits times 1/sqrt(K) for the
-     * projections, ones for the norms. */
-    size_t big = (size_t)L3_VOCAB * L3_EMBD;
-    float *v = malloc(big * sizeof *v);
-    cr_assert_not_null(v);
-    uint32_t r = 12345;
-#define NEXT() (r = r * 1664525u + 1013904223u, (int)(r >> 30) - 1) /* -1, 0, 1 or 2 */
-    for (size_t i = 0; i < big; i++)
-        v[i] = 0.5f * (float)NEXT();
-    cr_assert_eq(l3_tensor(w, keep, &n_keep, "token_embd.weight", BN_TYPE_F16, L3_EMBD, L3_VOCAB,
-                           v, &err),
-                 BN_STATUS_OK, "%s", err.message);
-    memset(v, 0, big * sizeof *v);
-    for (int i = 0; i < L3_EMBD; i++) {
-        float s = (i % 3 == 0) ? 1.0f : -1.0f;
-        v[(size_t)128009 * L3_EMBD + i] = s;
-        v[(size_t)128001 * L3_EMBD + i] = -s;
-    }
-    cr_assert_eq(l3_tensor(w, keep, &n_keep, "output.weight", BN_TYPE_F16, L3_EMBD, L3_VOCAB, v,
-                           &err),
-                 BN_STATUS_OK, "%s", err.message);
-    for (size_t i = 0; i < (size_t)L3_FF; i++)
-        v[i] = 1.0f;
-    cr_assert_eq(l3_tensor(w, keep, &n_keep, "output_norm.weight", BN_TYPE_F32, L3_EMBD, 1, v, &err),
-                 BN_STATUS_OK);
-    const char *norms[] = {"blk.0.attn_norm.weight", "blk.0.attn_sub_norm.weight",
-                           "blk.0.ffn_norm.weight"};
-    for (int i = 0; i < 3; i++)
-        cr_assert_eq(l3_tensor(w, keep, &n_keep, norms[i], BN_TYPE_F32, L3_EMBD, 1, v, &err),
-                     BN_STATUS_OK, "%s", err.message);
-    cr_assert_eq(l3_tensor(w, keep, &n_keep, "blk.0.ffn_sub_norm.weight", BN_TYPE_F32, L3_FF, 1, v,
-                           &err),
-                 BN_STATUS_OK, "%s", err.message);
-    struct {
-        const char *name;
-        int64_t k, rows;
-    } mats[] = {{"blk.0.attn_q.weight", L3_EMBD, L3_EMBD},
-                {"blk.0.attn_k.weight", L3_EMBD, L3_EMBD / 2},
-                {"blk.0.attn_v.weight", L3_EMBD, L3_EMBD / 2},
-                {"blk.0.attn_output.weight", L3_EMBD, L3_EMBD},
-                {"blk.0.ffn_gate.weight", L3_EMBD, L3_FF},
-                {"blk.0.ffn_up.weight", L3_EMBD, L3_FF},
-                {"blk.0.ffn_down.weight", L3_FF, L3_EMBD}};
-    for (size_t m = 0; m < sizeof mats / sizeof *mats; m++) {
-        float s = 1.0f / sqrtf((float)mats[m].k);
-        for (int64_t i = 0; i < mats[m].k * mats[m].rows; i++) {
-            int t = NEXT();
-            v[i] = s * (float)(t > 1 ? 0 : t);
-        }
-        cr_assert_eq(l3_tensor(w, keep, &n_keep, mats[m].name, BN_TYPE_F32, mats[m].k,
-                               mats[m].rows, v, &err),
-                     BN_STATUS_OK, "%s", err.message);
-    }
-#undef NEXT
-    free(v);
     char path[256];
     snprintf(path, sizeof path, "/tmp/bn-test-chat-l3-%d.gguf", (int)getpid());
-    cr_assert_eq(bn_gguf_writer_write_file(w, path, &err), BN_STATUS_OK, "%s", err.message);
-    bn_gguf_writer_free(w);
-    for (int i = 0; i < n_keep; i++)
-        free(keep[i]);
+    bn_error err;
+    bn_error_clear(&err);
+    cr_assert_eq(bn_chat_2b4t_model_write(path, json, BN_CHAT_2B4T_TEMPLATE, &err), BN_STATUS_OK,
+                 "%s", err.message);
     bn_model_options mo;
     bn_model_options_default(&mo);
     mo.n_threads = 1;

@@ -15,6 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tests/runtime/chat_2b4t_model.h"
+
 #define RUN BN_BUILD_DIR "/tools/bitnet-run"
 #define MODEL BN_SOURCE_DIR "/models/tiny-bitnet-I2_S.gguf"
 
@@ -230,6 +232,74 @@ Test(chat_repl, ctx_shift_drops_the_oldest_turns_and_goes_on)
     cr_expect_not_null(strstr(err_text, "the context was full: dropped the"), "%s", err_text);
     cr_expect_null(strstr(err_text, "the reply ends here"), "%s", err_text);
     cr_expect_eq(count(err_text, "generated (stop: token limit (-n))"), 5, "%s", err_text);
+}
+
+/* ---- a 2B4T-shaped model (tests/runtime/chat_2b4t_model.h): the real
+ * Llama-3 vocabulary, 2B4T's template, replies that always end at once
+ * with <|eot_id|> or <|end_of_text|> ---- */
+
+static char model_2b4t[256];
+
+static void write_2b4t(const char *chat_template)
+{
+    char json[1024];
+    snprintf(json, sizeof json, "%s/data/tokenizer/llama3/tokenizer.json", BN_SHARED_DIR);
+    if (access(json, R_OK) != 0)
+        cr_skip_test("../shared/data/tokenizer/llama3/tokenizer.json is absent");
+    snprintf(model_2b4t, sizeof model_2b4t, "/tmp/bn-test-chat-2b4t-%d.gguf", (int)getpid());
+    bn_error err;
+    bn_error_clear(&err);
+    cr_assert_eq(bn_chat_2b4t_model_write(model_2b4t, json, chat_template, &err), BN_STATUS_OK,
+                 "%s", err.message);
+}
+
+static void remove_2b4t(void)
+{
+    if (model_2b4t[0])
+        unlink(model_2b4t);
+}
+
+/* chat() with -m replaced: the 2B4T-shaped model. */
+static int chat_2b4t(const char *input, const char *args)
+{
+    char all[1024];
+    snprintf(all, sizeof all, "-m %s %s", model_2b4t, args);
+    return chat(input, all);
+}
+
+Test(chat_repl, a_2b4t_chat_recognises_the_template_and_stops_at_its_end_tokens,
+     .fini = remove_2b4t)
+{
+    write_2b4t(BN_CHAT_2B4T_TEMPLATE);
+    int rc = chat_2b4t("hi\nok\n", "-n 8 --temp 0 --verbose");
+    cr_assert_eq(rc, 0, "%s", err_text);
+    cr_expect_not_null(strstr(err_text, "template bitnet"), "%s", err_text);
+    cr_expect_eq(count(err_text, "0 generated (stop: end of turn)"), 2, "%s", err_text);
+    /* "<|eot_id|>User: ok<|eot_id|>Assistant: " = 1 + 7 tokens */
+    cr_expect_not_null(strstr(err_text, "turn: 8 new tokens evaluated"), "%s", err_text);
+    cr_expect_str_eq(out_text, "> hi\n\n> ok\n\n> \n");
+}
+
+Test(chat_repl, a_2b4t_chat_with_ignore_eos_prints_no_special_tokens, .fini = remove_2b4t)
+{
+    write_2b4t(BN_CHAT_2B4T_TEMPLATE);
+    int rc = chat_2b4t("hi\n", "-n 5 --temp 0 --ignore-eos --verbose");
+    cr_assert_eq(rc, 0, "%s", err_text);
+    cr_expect_not_null(strstr(err_text, "5 generated (stop: token limit (-n))"), "%s", err_text);
+    cr_expect_str_eq(out_text, "> hi\n\n> \n", "special tokens were printed");
+}
+
+Test(chat_repl, a_model_without_template_but_a_llama3_vocabulary_gets_a_hint, .fini = remove_2b4t)
+{
+    write_2b4t(NULL);
+    int rc = chat_2b4t("hi\n", "-n 2 --temp 0");
+    cr_assert_eq(rc, 0, "%s", err_text);
+    cr_expect_not_null(strstr(err_text, "no chat template; using 'plain' (--chat-template "
+                                        "bitnet or llama3"),
+                       "%s", err_text);
+    cr_assert_eq(chat_2b4t("hi\n", "-n 2 --temp 0 --chat-template bitnet"), 0, "%s", err_text);
+    cr_expect_null(strstr(err_text, "note:"), "%s", err_text);
+    cr_expect_not_null(strstr(err_text, "template bitnet"), "%s", err_text);
 }
 
 /* ---- a real terminal ---- */
