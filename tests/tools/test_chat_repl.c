@@ -390,10 +390,14 @@ Test(chat_repl, ctrl_c_on_a_terminal_ends_the_reply_not_the_program, .fini = kil
     term_read_until(&t, "> ", mark, 30);
     cr_assert_eq(waitpid(t.pid, NULL, WNOHANG), 0, "bitnet-run died on Ctrl-C:\n%s", t.seen);
 
-    /* It answers the next turn (interrupted again: this reply is long too). */
+    /* It answers the next turn (interrupted again: this reply is long too).
+     * The line comes from the history: Up recalls the first one, edited. */
     mark = t.n_seen;
-    term_send(&t, "And then?\r");
-    term_read_until(&t, "And then?", mark, 10);
+    term_send(&t, "\x1b[A");
+    term_read_until(&t, "> Tell me a story.", mark, 10);
+    mark = t.n_seen;
+    term_send(&t, "\x17" "dog story.\r"); /* Ctrl-W leaves "Tell me a " */
+    term_read_until(&t, "> Tell me a dog story.", mark, 10);
     size_t reply_at = t.n_seen;
     term_read_until(&t, " ", reply_at + 40, 30);
     term_send(&t, "\x03");
