@@ -14,6 +14,9 @@
  * streaming from DRAM, as decoding a real model does.
  * Threads: one OpenMP parallel region per product, rows split statically at
  * the table's granule (as the runtime does).
+ * "CPU ms" is the process CPU time per call (all threads): on a machine
+ * shared with other work, wall time includes time spent descheduled; CPU
+ * time does not (but includes OpenMP threads spinning at the barrier).
  *
  * bitnet-kernel-bench [--threads 1,2] [--table NAME|all] [--batch 1,128]
  *                     [--shapes 2b4t] [--layouts i2,t5,t3,lut2] [-o md|json]
@@ -66,6 +69,14 @@ static const char *layout_names[BN_LAYOUT_COUNT] = {"MAD I2 (2-bit)", "MAD T5 (1
 static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* CPU time of the whole process (all threads): on a shared machine the
+ * wall time includes time spent descheduled, the CPU time does not. */
+static double cpu_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
@@ -166,16 +177,16 @@ static int parse_args(int argc, char **argv, options *o) {
  * larger than the LLC with 16-byte loads and four independent accumulators
  * (enough to saturate DRAM: the loads, not the adds, are the bottleneck).
  * Best of 3 passes after one warm-up pass (which also faults pages in). */
-static double measure_bandwidth(int64_t mib, int threads, int64_t *sink) {
+static double measure_bandwidth(int64_t mib, int threads, int64_t *sink, double *best_cpu_gbs) {
     size_t bytes = (size_t)mib << 20;
     uint8_t *buf = aligned_alloc(64, bytes);
     if (!buf)
         return 0;
     memset(buf, 1, bytes);
-    double best = 0;
+    double best = 0, best_cpu = 0;
     for (int pass = 0; pass < 4; pass++) {
         int64_t total = 0;
-        double t0 = now_s();
+        double t0 = now_s(), c0 = cpu_s();
 #if defined(BN_HAVE_OPENMP)
 #pragma omp parallel num_threads(threads) reduction(+ : total)
 #endif
@@ -213,12 +224,15 @@ static double measure_bandwidth(int64_t mib, int threads, int64_t *sink) {
             total += (int64_t)(s0 + s1 + s2 + s3);
 #endif
         }
-        double dt = now_s() - t0;
+        double dt = now_s() - t0, dc = (cpu_s() - c0) / threads;
         *sink += total;
         if (pass > 0 && (double)bytes / dt > best)
             best = (double)bytes / dt;
+        if (pass > 0 && (double)bytes / dc > best_cpu)
+            best_cpu = (double)bytes / dc;
     }
     free(buf);
+    *best_cpu_gbs = best_cpu / 1e9;
     return best / 1e9;
 }
 
@@ -227,6 +241,8 @@ typedef struct result {
     int64_t batch;
     int threads;
     double ms, gbs, gops, bw_frac;
+    double cpu_ms; /* process CPU time per call, all threads together */
+    double bw_frac_cpu; /* GB/s per CPU-second of the kernel / of the streaming read */
     int64_t weight_bytes;
 } result;
 
@@ -274,20 +290,22 @@ static void run_once(const job *j, int idx, int threads) {
     }
 }
 
-static double time_job(const job *j, int threads, double min_ms) {
+static double time_job(const job *j, int threads, double min_ms, double *cpu_per_call) {
     run_once(j, 0, threads); /* warm-up */
     int calls = 0;
-    double t0 = now_s(), dt;
+    double t0 = now_s(), c0 = cpu_s(), dt;
     do {
         run_once(j, calls + 1, threads);
         calls++;
         dt = now_s() - t0;
     } while (dt * 1e3 < min_ms || (calls < 3 && dt * 1e3 < 10 * min_ms));
+    *cpu_per_call = (cpu_s() - c0) / calls;
     return dt / calls;
 }
 
 static void add_result(const char *table, const char *kernel, const char *shape_name, int64_t batch,
-                       int threads, double sec, int64_t bytes, double ops, double bw) {
+                       int threads, double sec, double cpu_sec, int64_t bytes, double ops,
+                       double bw, double bw_cpu) {
     if (n_results >= (int)(sizeof results / sizeof results[0]))
         return;
     result *r = &results[n_results++];
@@ -297,10 +315,12 @@ static void add_result(const char *table, const char *kernel, const char *shape_
     r->batch = batch;
     r->threads = threads;
     r->ms = sec * 1e3;
+    r->cpu_ms = cpu_sec * 1e3;
     r->weight_bytes = bytes;
     r->gbs = (double)bytes / sec / 1e9;
     r->gops = ops / sec / 1e9;
     r->bw_frac = bw > 0 ? r->gbs / bw : 0;
+    r->bw_frac_cpu = bw_cpu > 0 ? (double)bytes / (cpu_sec / threads) / 1e9 / bw_cpu : 0;
 }
 
 /* Builds a random ternary matrix in `layout` and `n` copies of its packed
@@ -347,33 +367,40 @@ static int make_copies(bn_ternary_layout layout, const shape *s, int n, bn_terna
     return 0;
 }
 
-static void print_md(double bw_by_threads[], const options *o) {
-    printf("| table | kernel | shape | batch | threads | ms | weight GB/s | GOPS | %% of read BW |\n");
-    printf("|---|---|---|---:|---:|---:|---:|---:|---:|\n");
+static void print_md(double bw_by_threads[], double bw_cpu[], const options *o) {
+    printf("| table | kernel | shape | batch | threads | ms | weight GB/s | GOPS | %% of read BW "
+           "| CPU ms | %% of BW, CPU time |\n");
+    printf("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for (int i = 0; i < n_results; i++) {
         const result *r = &results[i];
-        printf("| %s | %s | %s | %lld | %d | %.3f | %.1f | %.1f | %.0f%% |\n", r->table, r->kernel,
-               r->shape, (long long)r->batch, r->threads, r->ms, r->gbs, r->gops,
-               100 * r->bw_frac);
+        printf("| %s | %s | %s | %lld | %d | %.3f | %.1f | %.1f | %.0f%% | %.3f | %.0f%% |\n",
+               r->table, r->kernel, r->shape, (long long)r->batch, r->threads, r->ms, r->gbs,
+               r->gops, 100 * r->bw_frac, r->cpu_ms, 100 * r->bw_frac_cpu);
     }
     printf("\nread bandwidth (streaming, %lld MiB buffer):", (long long)o->bw_mib);
     for (int t = 0; t < o->n_threads; t++)
-        printf(" %d thread%s %.1f GB/s%s", o->threads[t], o->threads[t] > 1 ? "s" : "",
-               bw_by_threads[t], t + 1 < o->n_threads ? ";" : "\n");
+        printf(" %d thread%s %.1f GB/s (%.1f GB/s per thread per CPU-second)%s", o->threads[t],
+               o->threads[t] > 1 ? "s" : "", bw_by_threads[t], bw_cpu[t],
+               t + 1 < o->n_threads ? ";" : "\n");
 }
 
-static void print_json(double bw_by_threads[], const options *o) {
+static void print_json(double bw_by_threads[], double bw_cpu[], const options *o) {
     printf("{\n  \"read_bandwidth_gbs\": {");
     for (int t = 0; t < o->n_threads; t++)
         printf("%s\"%d\": %.2f", t ? ", " : "", o->threads[t], bw_by_threads[t]);
+    printf("},\n  \"read_bandwidth_cpu_gbs_per_thread\": {");
+    for (int t = 0; t < o->n_threads; t++)
+        printf("%s\"%d\": %.2f", t ? ", " : "", o->threads[t], bw_cpu[t]);
     printf("},\n  \"results\": [\n");
     for (int i = 0; i < n_results; i++) {
         const result *r = &results[i];
         printf("    {\"table\": \"%s\", \"kernel\": \"%s\", \"shape\": \"%s\", \"batch\": %lld, "
                "\"threads\": %d, \"ms\": %.4f, \"weight_bytes\": %lld, \"gbs\": %.2f, "
-               "\"gops\": %.2f, \"bw_fraction\": %.3f}%s\n",
+               "\"gops\": %.2f, \"bw_fraction\": %.3f, \"cpu_ms\": %.4f, "
+               "\"bw_fraction_cpu\": %.3f}%s\n",
                r->table, r->kernel, r->shape, (long long)r->batch, r->threads, r->ms,
-               (long long)r->weight_bytes, r->gbs, r->gops, r->bw_frac,
+               (long long)r->weight_bytes, r->gbs, r->gops, r->bw_frac, r->cpu_ms,
+               r->bw_frac_cpu,
                i + 1 < n_results ? "," : "");
     }
     printf("  ]\n}\n");
@@ -400,9 +427,9 @@ int main(int argc, char **argv) {
             n_tables = 8;
     }
     int64_t sink = 0;
-    double bw[MAX_LIST];
+    double bw[MAX_LIST], bw_cpu[MAX_LIST];
     for (int t = 0; t < o.n_threads; t++)
-        bw[t] = measure_bandwidth(o.bw_mib, o.threads[t], &sink);
+        bw[t] = measure_bandwidth(o.bw_mib, o.threads[t], &sink, &bw_cpu[t]);
     int64_t max_batch = 1;
     for (int b = 0; b < o.n_batch; b++)
         if (o.batch[b] > max_batch)
@@ -455,11 +482,12 @@ int main(int argc, char **argv) {
                      * step are read once per batch, from wherever they are). */
                     job j = {k, copies, NULL, false, nb == 1 ? n : 1, &act, NULL, y};
                     for (int t = 0; t < o.n_threads; t++) {
-                        double sec = time_job(&j, o.threads[t], min_ms);
-                        add_result(k->name, layout_names[l], s->name, nb, o.threads[t], sec,
+                        double cpu;
+                        double sec = time_job(&j, o.threads[t], min_ms, &cpu);
+                        add_result(k->name, layout_names[l], s->name, nb, o.threads[t], sec, cpu,
                                    (int64_t)proto.data_bytes,
                                    2.0 * (double)s->K * (double)s->rows * (double)nb,
-                                   nb == 1 ? bw[t] : 0);
+                                   nb == 1 ? bw[t] : 0, nb == 1 ? bw_cpu[t] : 0);
                         fprintf(stderr, "  %s %s %s batch %lld threads %d: %.3f ms\n", k->name,
                                 layout_names[l], s->name, (long long)nb, o.threads[t], sec * 1e3);
                     }
@@ -494,11 +522,13 @@ int main(int argc, char **argv) {
             for (int i8 = 0; i8 < 2; i8++) {
                 job j = {k, NULL, &dm, i8 == 1, 1, &act, x, y};
                 for (int t = 0; t < o.n_threads; t++) {
-                    double sec = time_job(&j, o.threads[t], !strcmp(k->name, "ref") ? 1 : o.min_ms);
+                    double cpu;
+                    double sec = time_job(&j, o.threads[t], !strcmp(k->name, "ref") ? 1 : o.min_ms,
+                                          &cpu);
                     int64_t bytes = i8 ? rows * K : rows * K * 2;
                     add_result(k->name, i8 ? "output i8 copy" : "output F16",
-                               "lm_head 2560x32768", 1, o.threads[t], sec, bytes,
-                               2.0 * (double)K * (double)rows, bw[t]);
+                               "lm_head 2560x32768", 1, o.threads[t], sec, cpu, bytes,
+                               2.0 * (double)K * (double)rows, bw[t], bw_cpu[t]);
                 }
             }
         }
@@ -507,9 +537,9 @@ int main(int argc, char **argv) {
     }
 
     if (o.json)
-        print_json(bw, &o);
+        print_json(bw, bw_cpu, &o);
     else
-        print_md(bw, &o);
+        print_md(bw, bw_cpu, &o);
     bn_act_batch_free(&act);
     free(x);
     free(y);
