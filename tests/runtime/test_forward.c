@@ -345,3 +345,19 @@ Test(forward, int8_output_layer_is_close_to_the_exact_one)
     bn_model_free(q);
     unlink(path);
 }
+
+Test(forward, widths_that_are_not_multiples_of_128_match_the_reference)
+{
+    /* like 1bitLLM-3B (3200 / 8640, head_dim 100), whose projections only
+     * float-ternary files can hold (I2_S and TQ need 128 / 256-wide rows):
+     * the kernels repack them with padded rows */
+    bn_tiny_model_spec s;
+    bn_tiny_model_spec_default(&s);
+    s.arch = "bitnet";
+    s.ternary_type = BN_TYPE_F16;
+    s.n_embd = 320;
+    s.n_ff = 864;
+    s.n_head = 4;
+    s.n_head_kv = 4; /* head_dim 80 */
+    check_against_ref(&s, "odd-widths");
+}
