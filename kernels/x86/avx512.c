@@ -54,6 +54,40 @@ static void bn_quant_store(const float *x, int64_t K, float s, int8_t *q) {
     }
 }
 
+/* LUT2 tables of token t, two activation pairs per step: 32 int16 lanes
+ * hold e[i] = (c0-1)*q0 + (c1-1)*q1 for i = c0 | c1 << 2 of both pairs
+ * (weights -1/0/+1 per lane, 0 where a code is 3), then split into the low
+ * and high byte tables. Same bytes as bn_act_lut_row_ref. */
+static void bn_lut_row(bn_act_batch *act, int64_t t) {
+    const int8_t *q = act->q + t * act->stride;
+    uint8_t *lut = act->lut + t * (act->stride / 2) * BN_LUT_ENTRY_BYTES;
+    int16_t wa[32], wb[32];
+    for (int i = 0; i < 32; i++) {
+        int c0 = i & 3, c1 = (i >> 2) & 3;
+        bool valid = c0 < 3 && c1 < 3;
+        wa[i] = (int16_t)(valid ? c0 - 1 : 0);
+        wb[i] = (int16_t)(valid ? c1 - 1 : 0);
+    }
+    const __m512i WA = _mm512_loadu_si512(wa), WB = _mm512_loadu_si512(wb);
+    const __m512i i0 = _mm512_set_epi16(2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 0, 0, 0, 0,
+                                        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+    const __m512i i1 = _mm512_add_epi16(i0, _mm512_set1_epi16(1));
+    const int64_t np = act->stride / 2;
+    for (int64_t p = 0; p < np; p += 2) {
+        int32_t four;
+        memcpy(&four, q + 2 * p, 4);
+        __m512i v = _mm512_castsi128_si512(_mm_cvtepi8_epi16(_mm_cvtsi32_si128(four)));
+        __m512i e = _mm512_add_epi16(_mm512_mullo_epi16(_mm512_permutexvar_epi16(i0, v), WA),
+                                     _mm512_mullo_epi16(_mm512_permutexvar_epi16(i1, v), WB));
+        __m256i lo = _mm512_cvtepi16_epi8(e);
+        __m256i hi = _mm512_cvtepi16_epi8(_mm512_srai_epi16(e, 8));
+        _mm256_storeu_si256((__m256i *)(lut + p * BN_LUT_ENTRY_BYTES),
+                            _mm256_permute2x128_si256(lo, hi, 0x20));
+        _mm256_storeu_si256((__m256i *)(lut + (p + 1) * BN_LUT_ENTRY_BYTES),
+                            _mm256_permute2x128_si256(lo, hi, 0x31));
+    }
+}
+
 /* Padding, row sum and 256-block sums of token t; LUT tables if any. */
 static void bn_finish_row(bn_act_batch *act, int64_t t) {
     int8_t *q = act->q + t * act->stride;
@@ -70,7 +104,7 @@ static void bn_finish_row(bn_act_batch *act, int64_t t) {
     }
     act->sum[t] = total;
     if (act->lut)
-        bn_act_lut_row_ref(act, t);
+        bn_lut_row(act, t);
 }
 
 static void bn_act_quant_i8_avx512(const float *x, int64_t x_stride, bn_act_batch *act,
