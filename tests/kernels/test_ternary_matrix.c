@@ -190,3 +190,73 @@ Test(ternary_matrix, tq2_0_loads_directly_with_every_scale_kind) {
         free(bytes);
     }
 }
+
+#include <stdio.h>
+
+#include "loader/gguf.h"
+
+/* The bundled tiny model in three stored layouts (I2_S from bitnet.cpp,
+ * TQ2_0 and TQ1_0 from llama.cpp) holds the same trits: every projection
+ * loads, in both families, to identical values, with scales that agree up to
+ * the f16 rounding of the TQ block scales. */
+Test(ternary_matrix, tiny_model_files_load_to_the_same_trits) {
+    const char *names[3] = {"tiny-bitnet-I2_S.gguf", "tiny-bitnet-TQ2_0.gguf",
+                            "tiny-bitnet-TQ1_0.gguf"};
+    bn_gguf *g[3] = {NULL, NULL, NULL};
+    for (int f = 0; f < 3; f++) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/models/tiny-bitnet/%s", BN_SHARED_DIR, names[f]);
+        FILE *probe = fopen(path, "rb");
+        if (!probe)
+            cr_skip_test("%s is absent", path);
+        fclose(probe);
+        bn_error err = {0};
+        cr_assert_eq(bn_gguf_open_file(path, NULL, &g[f], &err), BN_STATUS_OK, "%s: %s", path,
+                     err.message);
+    }
+    int checked = 0;
+    for (size_t i = 0; i < bn_gguf_tensor_count(g[0]); i++) {
+        const bn_gguf_tensor *t0 = bn_gguf_tensor_at(g[0], i);
+        if (t0->type != BN_TYPE_I2_S)
+            continue;
+        int64_t K = t0->ne[0], rows = t0->ne[1];
+        int8_t *ref_v = NULL;
+        float ref_s = 0;
+        for (int f = 0; f < 3; f++) {
+            const bn_gguf_tensor *t = bn_gguf_find_tensor(g[f], t0->name);
+            cr_assert_not_null(t, "%s missing in %s", t0->name, names[f]);
+            if (!bn_tensor_type_traits_of(t->type)->is_ternary)
+                continue; /* a quantizer fallback: not ternary in this file */
+            for (int fam = 0; fam < BN_FAMILY_COUNT; fam++) {
+                bn_ternary_matrix m;
+                bn_error err = {0};
+                cr_assert_eq(bn_ternary_matrix_init(NULL, (bn_kernel_family)fam, t->type, t->data,
+                                                    t->n_bytes, K, rows, &m, &err),
+                             BN_STATUS_OK, "%s in %s: %s", t->name, names[f], err.message);
+                int8_t *v = malloc((size_t)(K * rows));
+                float *s = malloc(sizeof(float) * (size_t)(rows * (K / 256 + 1)));
+                bn_ternary_scale_kind kind;
+                cr_assert_eq(bn_ternary_matrix_decode(&m, v, s, &kind, NULL), BN_STATUS_OK);
+                cr_assert_eq(kind, BN_TERNARY_SCALE_TENSOR, "%s in %s: scales fold to one",
+                             t->name, names[f]);
+                if (!ref_v) {
+                    ref_v = v;
+                    ref_s = s[0];
+                } else {
+                    cr_assert(memcmp(ref_v, v, (size_t)(K * rows)) == 0, "%s: %s differs",
+                              t->name, names[f]);
+                    cr_assert(fabsf(s[0] - ref_s) <= 1e-3f * ref_s, "%s: scale %g vs %g",
+                              t->name, (double)s[0], (double)ref_s);
+                    free(v);
+                }
+                free(s);
+                bn_ternary_matrix_free(&m);
+            }
+        }
+        free(ref_v);
+        checked++;
+    }
+    cr_assert(checked >= 7, "only %d ternary tensors checked", checked);
+    for (int f = 0; f < 3; f++)
+        bn_gguf_close(g[f]);
+}
