@@ -321,7 +321,8 @@ int main(int argc, char **argv)
         return 1;
     }
 
-    clock_t t0 = clock();
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     bn_error err;
     bn_error_clear(&err);
     keep_list k = {0};
@@ -395,9 +396,10 @@ int main(int argc, char **argv)
         rc = lib_fail(&err);
         goto done;
     }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
     fprintf(stderr, "bitnet-gen-model: wrote %s (%s, %s projections, %s embedding) in %.1f s\n",
             out, sh->name, bn_tensor_type_name(ttype), bn_tensor_type_name(etype),
-            (double)(clock() - t0) / CLOCKS_PER_SEC);
+            (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
     rc = 0;
 done:
     free(vals);
