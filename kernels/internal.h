@@ -45,6 +45,7 @@ void bn_cpu_features_detect(bn_cpu_features *out);
 #define BN_T3_CHUNK_BYTES 40 /* 32 nibble bytes + 8 sign bytes */
 #define BN_LUT_TILE_ROWS 64  /* rows per LUT2 tile */
 #define BN_LUT_KBLOCK 256    /* LUT2 pads K to this */
+#define BN_ROW_GRANULE 16    /* row_granule of the x86 and ref tables */
 
 static inline int64_t bn_round_up(int64_t x, int64_t m) {
     return (x + m - 1) / m * m;

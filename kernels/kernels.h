@@ -172,8 +172,9 @@ typedef struct bn_ternary_matrix {
  * Block scales (TQ types) that are equal over every block holding a nonzero
  * weight become one TENSOR scale (or ROW scales when equal along each row):
  * ternarised checkpoints always store them so. Layouts that cannot hold the
- * remaining BLOCK256 scales fall back to I2. `k` may pick ISA-specific
- * details in later versions; NULL is allowed. */
+ * remaining BLOCK256 scales fall back to I2. `k` (may be NULL): a layout
+ * whose entry in that table is NULL is replaced (T3 by T5, else by I2), so a
+ * table under construction never meets a layout it cannot run. */
 bn_status bn_ternary_matrix_init(const bn_kernels *k, bn_kernel_family family,
                                  bn_tensor_type type, const void *data, uint64_t n_bytes,
                                  int64_t K, int64_t rows, bn_ternary_matrix *out,
@@ -250,7 +251,11 @@ typedef struct bn_ternary_kernel {
 struct bn_kernels {
     const char *name; /* "ref", "avx2", "avx512", "neon", "neon-dotprod" */
     /* Ternary row ranges handed to the kernels start at multiples of this
-     * (and end at one, or at the matrix's last row). 64 for every table. */
+     * (and end at one, or at the matrix's last row). 16 for every x86 table:
+     * a multiple of the 4-row MAD tiles, and fine enough that 2 threads split
+     * a 640-row matrix evenly. LUT2 kernels accept ranges inside a 64-row
+     * tile (they compute the tile and keep the rows asked for), but ranges
+     * at multiples of 64 avoid that duplicate work. */
     int64_t row_granule;
 
     /* Quantizes tokens [t_begin, t_end) of x (rows of act->K floats, x_stride

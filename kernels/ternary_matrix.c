@@ -411,7 +411,6 @@ bn_status bn_ternary_matrix_init(const bn_kernels *k, bn_kernel_family family,
     bn_status st = BN_STATUS_OK;
     int8_t *values = NULL;
     float *scales = NULL;
-    (void)k;
     memset(out, 0, sizeof *out);
     const bn_tensor_type_traits *tr = bn_tensor_type_traits_of(type);
     bool floats = type == BN_TYPE_F32 || type == BN_TYPE_F16 || type == BN_TYPE_BF16;
@@ -446,11 +445,15 @@ bn_status bn_ternary_matrix_init(const bn_kernels *k, bn_kernel_family family,
     st = bn_ternary_decode(type, data, n_bytes, K, rows, values, scales, &kind, err);
     if (st != BN_STATUS_OK)
         goto fail;
+    /* The family's layout, if the table (when given) has a kernel for it:
+     * a table still being written may leave an entry NULL; I2 always works. */
     bn_ternary_layout layout = BN_LAYOUT_I2;
     if (family == BN_FAMILY_LUT)
         layout = BN_LAYOUT_LUT2;
     else if (type == BN_TYPE_TQ1_0 || type == BN_TYPE_IQ1_BN)
-        layout = BN_LAYOUT_T3;
+        layout = (!k || k->ternary[BN_LAYOUT_T3].gemm) ? BN_LAYOUT_T3 : BN_LAYOUT_T5;
+    if (k && !k->ternary[layout].gemm)
+        layout = BN_LAYOUT_I2;
     st = bn_ternary_matrix_init_values(layout, values, scales, kind, K, rows, out, err);
     if (st != BN_STATUS_OK)
         goto fail;

@@ -7,7 +7,7 @@
 
 const bn_kernels bn_kernels_ref = {
     .name = "ref",
-    .row_granule = BN_LUT_TILE_ROWS,
+    .row_granule = BN_ROW_GRANULE,
     .act_quant = bn_act_quant_i8_ref,
     .act_rmsnorm_quant = bn_act_rmsnorm_quant_i8_ref,
     .ternary =

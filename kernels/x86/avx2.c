@@ -847,7 +847,7 @@ static void bn_dense_gemm_i8_avx2(const bn_dense_matrix *w, const bn_act_batch *
 
 const bn_kernels bn_kernels_avx2 = {
     .name = "avx2",
-    .row_granule = BN_LUT_TILE_ROWS,
+    .row_granule = BN_ROW_GRANULE,
     .act_quant = bn_act_quant_i8_avx2,
     .act_rmsnorm_quant = bn_act_rmsnorm_quant_i8_avx2,
     .ternary =

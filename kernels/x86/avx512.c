@@ -877,7 +877,7 @@ static void bn_dense_gemm_i8_avx512(const bn_dense_matrix *w, const bn_act_batch
 
 const bn_kernels bn_kernels_avx512 = {
     .name = "avx512",
-    .row_granule = BN_LUT_TILE_ROWS,
+    .row_granule = BN_ROW_GRANULE,
     .act_quant = bn_act_quant_i8_avx512,
     .act_rmsnorm_quant = bn_act_rmsnorm_quant_i8_avx512,
     .ternary =
