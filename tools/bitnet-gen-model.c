@@ -243,7 +243,8 @@ int main(int argc, char **argv)
 {
     const char *shape_name = NULL, *type_name = NULL, *embd_name = "f16", *out = NULL;
     uint64_t seed = 1;
-    for (int i = 1; i < argc; i++) {
+    /* every option but -h takes a value: options come in pairs */
+    for (int i = 1; i < argc; i += 2) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
@@ -275,7 +276,6 @@ int main(int argc, char **argv)
             usage(stderr);
             return 2;
         }
-        i++;
     }
     if (!shape_name || !type_name || !out) {
         fprintf(stderr, "bitnet-gen-model: --shape, --type and -o are required\n");
