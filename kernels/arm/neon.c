@@ -2,7 +2,7 @@
  *
  * Owns the NEON versions of activation quantization (plain and fused with
  * RMSNorm, with row / block sums and the LUT family's pair tables), the
- * ternary products of every layout (MAD through vmlal_s8 for I2 and T5, the
+ * ternary products of every layout (MAD through vmlal_s8 for I2, T5 and T3; the
  * LUT2 product through vqtbl1q_u8 lookups of the per-token pair tables), the
  * output-layer products and the float helpers. neon_dotprod.c reuses all of
  * it except the MAD products and the int8 output product.
@@ -533,13 +533,15 @@ void bn_f32_to_f16_neon(const float *src, uint16_t *dst, int64_t n) {
 
 const bn_kernels bn_kernels_neon = {
     .name = "neon",
-    .row_granule = BN_LUT_TILE_ROWS,
+    /* MAD kernels work row by row, LUT2 in 16-row strips of a tile. */
+    .row_granule = 16,
     .act_quant = bn_act_quant_i8_neon,
     .act_rmsnorm_quant = bn_act_rmsnorm_quant_i8_neon,
     .ternary =
         {
             [BN_LAYOUT_I2] = {bn_gemm_mad_i8_neon, bn_gemm_acc_mad_i8_neon},
             [BN_LAYOUT_T5] = {bn_gemm_mad_i8_neon, bn_gemm_acc_mad_i8_neon},
+            [BN_LAYOUT_T3] = {bn_gemm_mad_i8_neon, bn_gemm_acc_mad_i8_neon},
             [BN_LAYOUT_LUT2] = {bn_gemm_lut2_i8_neon, bn_gemm_acc_lut2_i8_neon},
         },
     .dense_gemm = bn_dense_gemm_f32_neon,

@@ -3,7 +3,7 @@
  * include it: it pulls in <arm_neon.h>.
  *
  * Owns the multiply-add (MAD) driver of the ternary products and the
- * decoders it uses: a row chunk of any layout is unpacked once into signed
+ * decoders it uses (I2, T5, T3, and LUT2 for batches without tables): a row chunk of any layout is unpacked once into signed
  * int8 weights (-1/0/+1) in a stack buffer, then dotted with every token of
  * the batch by the file's own int8 dot (vmlal in neon.c, sdot in
  * neon_dotprod.c). The int32 accumulators are exact, so they equal the
@@ -18,9 +18,9 @@
 
 #include "kernels/internal.h"
 
-/* Values decoded per step: a multiple of 128 (I2), 320 (T5) and 256 (LUT2,
- * BLOCK256), small enough for L1 next to the activation rows. */
-#define BN_NEON_CHUNK 1280
+/* Values decoded per step: a multiple of 128 (I2), 320 (T5), 192 (T3) and
+ * 256 (LUT2, BLOCK256), small enough for L1 next to the activation rows. */
+#define BN_NEON_CHUNK 3840
 /* Tokens whose accumulators one row keeps at a time. */
 #define BN_NEON_TOKENS 64
 
@@ -75,6 +75,37 @@ static inline void bn_neon_decode_t5(const bn_ternary_matrix *m, int64_t r, int6
     }
 }
 
+static inline void bn_neon_decode_t3(const bn_ternary_matrix *m, int64_t r, int64_t k0,
+                                     int64_t n, int8_t *w) {
+    /* Digit p (value 64p + j) of a positive triplet of magnitude 0..13 as a
+     * weight: m = 9*d0 + 3*d1 + d2 (bn_t3_pos_code minus one); 14, 15 -> 0. */
+    static const int8_t digit[3][16] = {
+        {0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0},
+        {0, 0, 1, 1, 1, -1, -1, -1, 0, 0, 0, 1, 1, 1, 0, 0},
+        {0, 1, -1, 0, 1, -1, 0, 1, -1, 0, 1, -1, 0, 1, 0, 0}};
+    static const uint8_t bit[16] = {1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128};
+    const int8x16_t d0 = vld1q_s8(digit[0]), d1 = vld1q_s8(digit[1]), d2 = vld1q_s8(digit[2]);
+    const uint8x16_t bits = vld1q_u8(bit), low4 = vdupq_n_u8(15);
+    const uint8_t *src = m->data + (uint64_t)r * m->row_bytes + k0 / BN_T3_CHUNK * BN_T3_CHUNK_BYTES;
+    for (int64_t c = 0; c < n / BN_T3_CHUNK; c++, src += BN_T3_CHUNK_BYTES, w += BN_T3_CHUNK) {
+        uint8x16_t b0 = vld1q_u8(src), b1 = vld1q_u8(src + 16);
+        /* Magnitudes of triplets 16g .. 16g + 15. */
+        uint8x16_t mag[4] = {vandq_u8(b0, low4), vandq_u8(b1, low4), vshrq_n_u8(b0, 4),
+                             vshrq_n_u8(b1, 4)};
+        for (int g = 0; g < 4; g++) {
+            /* Sign bits of those triplets, one byte each: 0xff if negative. */
+            uint8x16_t sb = vcombine_u8(vdup_n_u8(src[32 + 2 * g]), vdup_n_u8(src[33 + 2 * g]));
+            int8x16_t neg = vreinterpretq_s8_u8(vtstq_u8(sb, bits));
+            int8x16_t v0 = vqtbl1q_s8(d0, mag[g]), v1 = vqtbl1q_s8(d1, mag[g]);
+            int8x16_t v2 = vqtbl1q_s8(d2, mag[g]);
+            /* (v ^ neg) - neg: v, or -v where neg is -1. */
+            vst1q_s8(w + 16 * g, vsubq_s8(veorq_s8(v0, neg), neg));
+            vst1q_s8(w + 64 + 16 * g, vsubq_s8(veorq_s8(v1, neg), neg));
+            vst1q_s8(w + 128 + 16 * g, vsubq_s8(veorq_s8(v2, neg), neg));
+        }
+    }
+}
+
 static inline void bn_neon_decode_lut2(const bn_ternary_matrix *m, int64_t r, int64_t k0,
                                        int64_t n, int8_t *w) {
     /* Only for batches without tables: one byte per 4 values, 64 bytes apart. */
@@ -97,6 +128,9 @@ static inline void bn_neon_decode(const bn_ternary_matrix *m, int64_t r, int64_t
         break;
     case BN_LAYOUT_T5:
         bn_neon_decode_t5(m, r, k0, n, w);
+        break;
+    case BN_LAYOUT_T3:
+        bn_neon_decode_t3(m, r, k0, n, w);
         break;
     default:
         bn_neon_decode_lut2(m, r, k0, n, w);

@@ -1,7 +1,7 @@
 /* arm/neon_dotprod.c: the "neon-dotprod" kernel table (armv8.2-a + the dot
  * product extension: SDOT, HWCAP_ASIMDDP).
  *
- * Owns the products that SDOT speeds up: the MAD ternary products (I2, T5;
+ * Owns the products that SDOT speeds up: the MAD ternary products (I2, T5, T3;
  * and LUT2 batches without tables) and the int8 output-layer product, each
  * a 4-way int8 dot into int32 lanes, exact like every other table. Every
  * other entry is neon.c's function (this file is built with its own flags,
@@ -61,13 +61,15 @@ static void bn_dense_gemm_i8_neon_dotprod(const bn_dense_matrix *w, const bn_act
 
 const bn_kernels bn_kernels_neon_dotprod = {
     .name = "neon-dotprod",
-    .row_granule = BN_LUT_TILE_ROWS,
+    /* MAD kernels work row by row, LUT2 in 16-row strips of a tile. */
+    .row_granule = 16,
     .act_quant = bn_act_quant_i8_neon,
     .act_rmsnorm_quant = bn_act_rmsnorm_quant_i8_neon,
     .ternary =
         {
             [BN_LAYOUT_I2] = {bn_gemm_mad_i8_neon_dotprod, bn_gemm_acc_mad_i8_neon_dotprod},
             [BN_LAYOUT_T5] = {bn_gemm_mad_i8_neon_dotprod, bn_gemm_acc_mad_i8_neon_dotprod},
+            [BN_LAYOUT_T3] = {bn_gemm_mad_i8_neon_dotprod, bn_gemm_acc_mad_i8_neon_dotprod},
             [BN_LAYOUT_LUT2] = {bn_gemm_lut2_i8_neon, bn_gemm_acc_lut2_i8_neon},
         },
     .dense_gemm = bn_dense_gemm_f32_neon,
