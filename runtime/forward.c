@@ -4,8 +4,9 @@
  * one OpenMP parallel region per step, inside which every thread takes a
  * static share of each stage (tokens for norms, RoPE and quantization; rows
  * of each matrix, in multiples of the kernel table's granule, for the
- * products; (token, head) pairs for attention), with a barrier between
- * stages that depend on each other. No fork/join per matrix product.
+ * products; (16-token block, KV head) items dealt round-robin for
+ * attention), with a barrier between stages that depend on each other. No
+ * fork/join per matrix product.
  *
  * Per layer:
  *   attn_norm + int8 quantization, fused (one quantized input for q, k, v)
@@ -29,9 +30,8 @@
 #include <math.h>
 #include <string.h>
 
-#include "runtime/session.h"
-
 #include "runtime/barrier.h"
+#include "runtime/session.h"
 
 #ifdef BN_HAVE_OPENMP
 #include <omp.h>
