@@ -173,66 +173,77 @@ static int parse_args(int argc, char **argv, options *o) {
     return 0;
 }
 
-/* Streaming read bandwidth: each thread sums its slice of a buffer far
- * larger than the LLC with 16-byte loads and four independent accumulators
- * (enough to saturate DRAM: the loads, not the adds, are the bottleneck).
- * Best of 3 passes after one warm-up pass (which also faults pages in). */
-static double measure_bandwidth(int64_t mib, int threads, int64_t *sink, double *best_cpu_gbs) {
+/* Streaming read bandwidth: the buffer (far larger than the LLC) is read in
+ * 16 MiB slices, in order, each slice split between the threads, which sum
+ * it with 16-byte loads into four independent accumulators (enough to
+ * saturate DRAM: the loads, not the adds, are the bottleneck). Reported:
+ * the best slice of 3 passes after a warm-up pass (which faults the pages
+ * in), like the kernels' best call, so that time spent descheduled on a
+ * shared machine counts for neither; and the mean over whole passes. */
+#define BW_SLICE ((size_t)16 << 20)
+static double measure_bandwidth(int64_t mib, int threads, int64_t *sink, double *best_cpu_gbs,
+                                double *mean_gbs) {
     size_t bytes = (size_t)mib << 20;
     uint8_t *buf = aligned_alloc(64, bytes);
     if (!buf)
         return 0;
     memset(buf, 1, bytes);
-    double best = 0, best_cpu = 0;
+    double best = 0, best_cpu = 0, total_t = 0;
     for (int pass = 0; pass < 4; pass++) {
-        int64_t total = 0;
-        double t0 = now_s(), c0 = cpu_s();
+        double pass_t0 = now_s();
+        for (size_t off = 0; off + BW_SLICE <= bytes; off += BW_SLICE) {
+            int64_t total = 0;
+            double t0 = now_s(), c0 = cpu_s();
 #if defined(BN_HAVE_OPENMP)
 #pragma omp parallel num_threads(threads) reduction(+ : total)
 #endif
-        {
-            int ith = 0, nth = 1;
+            {
+                int ith = 0, nth = 1;
 #if defined(BN_HAVE_OPENMP)
-            ith = omp_get_thread_num();
-            nth = omp_get_num_threads();
+                ith = omp_get_thread_num();
+                nth = omp_get_num_threads();
 #else
-            (void)threads;
+                (void)threads;
 #endif
-            size_t chunk = bytes / (size_t)nth / 256 * 256;
-            const uint8_t *p = buf + chunk * (size_t)ith;
+                size_t chunk = BW_SLICE / (size_t)nth / 256 * 256;
+                const uint8_t *p = buf + off + chunk * (size_t)ith;
 #if defined(__SSE2__)
-            __m128i a0 = _mm_setzero_si128(), a1 = a0, a2 = a0, a3 = a0;
-            for (size_t i = 0; i < chunk; i += 64) {
-                a0 = _mm_add_epi64(a0, _mm_load_si128((const __m128i *)(p + i)));
-                a1 = _mm_add_epi64(a1, _mm_load_si128((const __m128i *)(p + i + 16)));
-                a2 = _mm_add_epi64(a2, _mm_load_si128((const __m128i *)(p + i + 32)));
-                a3 = _mm_add_epi64(a3, _mm_load_si128((const __m128i *)(p + i + 48)));
-            }
-            __m128i s = _mm_add_epi64(_mm_add_epi64(a0, a1), _mm_add_epi64(a2, a3));
-            int64_t lanes[2];
-            _mm_storeu_si128((__m128i *)lanes, s);
-            total += lanes[0] + lanes[1];
+                __m128i a0 = _mm_setzero_si128(), a1 = a0, a2 = a0, a3 = a0;
+                for (size_t i = 0; i < chunk; i += 64) {
+                    a0 = _mm_add_epi64(a0, _mm_load_si128((const __m128i *)(p + i)));
+                    a1 = _mm_add_epi64(a1, _mm_load_si128((const __m128i *)(p + i + 16)));
+                    a2 = _mm_add_epi64(a2, _mm_load_si128((const __m128i *)(p + i + 32)));
+                    a3 = _mm_add_epi64(a3, _mm_load_si128((const __m128i *)(p + i + 48)));
+                }
+                __m128i sum = _mm_add_epi64(_mm_add_epi64(a0, a1), _mm_add_epi64(a2, a3));
+                int64_t lanes[2];
+                _mm_storeu_si128((__m128i *)lanes, sum);
+                total += lanes[0] + lanes[1];
 #else
-            uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-            const uint64_t *q = (const uint64_t *)p;
-            for (size_t i = 0; i < chunk / 8; i += 4) {
-                s0 += q[i];
-                s1 += q[i + 1];
-                s2 += q[i + 2];
-                s3 += q[i + 3];
-            }
-            total += (int64_t)(s0 + s1 + s2 + s3);
+                uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+                const uint64_t *q = (const uint64_t *)p;
+                for (size_t i = 0; i < chunk / 8; i += 4) {
+                    s0 += q[i];
+                    s1 += q[i + 1];
+                    s2 += q[i + 2];
+                    s3 += q[i + 3];
+                }
+                total += (int64_t)(s0 + s1 + s2 + s3);
 #endif
+            }
+            double dt = now_s() - t0, dc = (cpu_s() - c0) / threads;
+            *sink += total;
+            if (pass > 0 && (double)BW_SLICE / dt > best)
+                best = (double)BW_SLICE / dt;
+            if (pass > 0 && (double)BW_SLICE / dc > best_cpu)
+                best_cpu = (double)BW_SLICE / dc;
         }
-        double dt = now_s() - t0, dc = (cpu_s() - c0) / threads;
-        *sink += total;
-        if (pass > 0 && (double)bytes / dt > best)
-            best = (double)bytes / dt;
-        if (pass > 0 && (double)bytes / dc > best_cpu)
-            best_cpu = (double)bytes / dc;
+        if (pass > 0)
+            total_t += now_s() - pass_t0;
     }
     free(buf);
     *best_cpu_gbs = best_cpu / 1e9;
+    *mean_gbs = (double)(bytes / BW_SLICE * BW_SLICE) * 3 / total_t / 1e9;
     return best / 1e9;
 }
 
@@ -242,6 +253,7 @@ typedef struct result {
     int threads;
     double ms, gbs, gops, bw_frac;
     double cpu_ms; /* process CPU time per call, all threads together */
+    double mean_ms; /* mean wall time per call */
     double bw_frac_cpu; /* GB/s per CPU-second of the kernel / of the streaming read */
     int64_t weight_bytes;
 } result;
@@ -290,22 +302,33 @@ static void run_once(const job *j, int idx, int threads) {
     }
 }
 
-static double time_job(const job *j, int threads, double min_ms, double *cpu_per_call) {
+/* Returns the best (shortest) wall time of one call: on a machine shared
+ * with other work, the mean mostly measures when the scheduler ran us; the
+ * best call is the kernel's own speed (for matrix-vector runs every call
+ * streams a different copy from DRAM, so the best is not a cache effect).
+ * *mean_per_call and *cpu_per_call get the mean wall and CPU times. */
+static double time_job(const job *j, int threads, double min_ms, double *mean_per_call,
+                       double *cpu_per_call) {
     run_once(j, 0, threads); /* warm-up */
     int calls = 0;
-    double t0 = now_s(), c0 = cpu_s(), dt;
+    double t0 = now_s(), c0 = cpu_s(), dt, best = 1e30;
     do {
+        double c = now_s();
         run_once(j, calls + 1, threads);
+        c = now_s() - c;
+        if (c < best)
+            best = c;
         calls++;
         dt = now_s() - t0;
     } while (dt * 1e3 < min_ms || (calls < 3 && dt * 1e3 < 10 * min_ms));
     *cpu_per_call = (cpu_s() - c0) / calls;
-    return dt / calls;
+    *mean_per_call = dt / calls;
+    return best;
 }
 
 static void add_result(const char *table, const char *kernel, const char *shape_name, int64_t batch,
-                       int threads, double sec, double cpu_sec, int64_t bytes, double ops,
-                       double bw, double bw_cpu) {
+                       int threads, double sec, double mean_sec, double cpu_sec, int64_t bytes,
+                       double ops, double bw, double bw_cpu) {
     if (n_results >= (int)(sizeof results / sizeof results[0]))
         return;
     result *r = &results[n_results++];
@@ -316,6 +339,7 @@ static void add_result(const char *table, const char *kernel, const char *shape_
     r->threads = threads;
     r->ms = sec * 1e3;
     r->cpu_ms = cpu_sec * 1e3;
+    r->mean_ms = mean_sec * 1e3;
     r->weight_bytes = bytes;
     r->gbs = (double)bytes / sec / 1e9;
     r->gops = ops / sec / 1e9;
@@ -367,27 +391,33 @@ static int make_copies(bn_ternary_layout layout, const shape *s, int n, bn_terna
     return 0;
 }
 
-static void print_md(double bw_by_threads[], double bw_cpu[], const options *o) {
-    printf("| table | kernel | shape | batch | threads | ms | weight GB/s | GOPS | %% of read BW "
-           "| CPU ms | %% of BW, CPU time |\n");
-    printf("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+static void print_md(double bw_by_threads[], double bw_cpu[], double bw_mean[], const options *o) {
+    printf("| table | kernel | shape | batch | threads | best ms | mean ms | weight GB/s | GOPS "
+           "| %% of read BW | CPU ms | %% of BW, CPU time |\n");
+    printf("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for (int i = 0; i < n_results; i++) {
         const result *r = &results[i];
-        printf("| %s | %s | %s | %lld | %d | %.3f | %.1f | %.1f | %.0f%% | %.3f | %.0f%% |\n",
-               r->table, r->kernel, r->shape, (long long)r->batch, r->threads, r->ms, r->gbs,
-               r->gops, 100 * r->bw_frac, r->cpu_ms, 100 * r->bw_frac_cpu);
+        printf("| %s | %s | %s | %lld | %d | %.3f | %.3f | %.1f | %.1f | %.0f%% | %.3f | %.0f%% |\n",
+               r->table, r->kernel, r->shape, (long long)r->batch, r->threads, r->ms, r->mean_ms,
+               r->gbs, r->gops, 100 * r->bw_frac, r->cpu_ms, 100 * r->bw_frac_cpu);
     }
-    printf("\nread bandwidth (streaming, %lld MiB buffer):", (long long)o->bw_mib);
+    printf("\nread bandwidth (streaming, %lld MiB buffer, best 16 MiB slice):", (long long)o->bw_mib);
     for (int t = 0; t < o->n_threads; t++)
-        printf(" %d thread%s %.1f GB/s (%.1f GB/s per thread per CPU-second)%s", o->threads[t],
-               o->threads[t] > 1 ? "s" : "", bw_by_threads[t], bw_cpu[t],
-               t + 1 < o->n_threads ? ";" : "\n");
+        printf(" %d thread%s %.1f GB/s (mean %.1f; %.1f GB/s per thread per CPU-second)%s",
+               o->threads[t], o->threads[t] > 1 ? "s" : "", bw_by_threads[t], bw_mean[t],
+               bw_cpu[t], t + 1 < o->n_threads ? ";" : "\n");
+    printf("GB/s, GOPS and %% of read BW use the best call; CPU ms is the mean process CPU time "
+           "per call.\n");
 }
 
-static void print_json(double bw_by_threads[], double bw_cpu[], const options *o) {
+static void print_json(double bw_by_threads[], double bw_cpu[], double bw_mean[],
+                       const options *o) {
     printf("{\n  \"read_bandwidth_gbs\": {");
     for (int t = 0; t < o->n_threads; t++)
         printf("%s\"%d\": %.2f", t ? ", " : "", o->threads[t], bw_by_threads[t]);
+    printf("},\n  \"read_bandwidth_mean_gbs\": {");
+    for (int t = 0; t < o->n_threads; t++)
+        printf("%s\"%d\": %.2f", t ? ", " : "", o->threads[t], bw_mean[t]);
     printf("},\n  \"read_bandwidth_cpu_gbs_per_thread\": {");
     for (int t = 0; t < o->n_threads; t++)
         printf("%s\"%d\": %.2f", t ? ", " : "", o->threads[t], bw_cpu[t]);
@@ -395,10 +425,10 @@ static void print_json(double bw_by_threads[], double bw_cpu[], const options *o
     for (int i = 0; i < n_results; i++) {
         const result *r = &results[i];
         printf("    {\"table\": \"%s\", \"kernel\": \"%s\", \"shape\": \"%s\", \"batch\": %lld, "
-               "\"threads\": %d, \"ms\": %.4f, \"weight_bytes\": %lld, \"gbs\": %.2f, "
+               "\"threads\": %d, \"ms\": %.4f, \"mean_ms\": %.4f, \"weight_bytes\": %lld, \"gbs\": %.2f, "
                "\"gops\": %.2f, \"bw_fraction\": %.3f, \"cpu_ms\": %.4f, "
                "\"bw_fraction_cpu\": %.3f}%s\n",
-               r->table, r->kernel, r->shape, (long long)r->batch, r->threads, r->ms,
+               r->table, r->kernel, r->shape, (long long)r->batch, r->threads, r->ms, r->mean_ms,
                (long long)r->weight_bytes, r->gbs, r->gops, r->bw_frac, r->cpu_ms,
                r->bw_frac_cpu,
                i + 1 < n_results ? "," : "");
@@ -427,9 +457,9 @@ int main(int argc, char **argv) {
             n_tables = 8;
     }
     int64_t sink = 0;
-    double bw[MAX_LIST], bw_cpu[MAX_LIST];
+    double bw[MAX_LIST], bw_cpu[MAX_LIST], bw_mean[MAX_LIST];
     for (int t = 0; t < o.n_threads; t++)
-        bw[t] = measure_bandwidth(o.bw_mib, o.threads[t], &sink, &bw_cpu[t]);
+        bw[t] = measure_bandwidth(o.bw_mib, o.threads[t], &sink, &bw_cpu[t], &bw_mean[t]);
     int64_t max_batch = 1;
     for (int b = 0; b < o.n_batch; b++)
         if (o.batch[b] > max_batch)
@@ -482,9 +512,10 @@ int main(int argc, char **argv) {
                      * step are read once per batch, from wherever they are). */
                     job j = {k, copies, NULL, false, nb == 1 ? n : 1, &act, NULL, y};
                     for (int t = 0; t < o.n_threads; t++) {
-                        double cpu;
-                        double sec = time_job(&j, o.threads[t], min_ms, &cpu);
-                        add_result(k->name, layout_names[l], s->name, nb, o.threads[t], sec, cpu,
+                        double cpu, mean;
+                        double sec = time_job(&j, o.threads[t], min_ms, &mean, &cpu);
+                        add_result(k->name, layout_names[l], s->name, nb, o.threads[t], sec, mean,
+                                   cpu,
                                    (int64_t)proto.data_bytes,
                                    2.0 * (double)s->K * (double)s->rows * (double)nb,
                                    nb == 1 ? bw[t] : 0, nb == 1 ? bw_cpu[t] : 0);
@@ -522,12 +553,12 @@ int main(int argc, char **argv) {
             for (int i8 = 0; i8 < 2; i8++) {
                 job j = {k, NULL, &dm, i8 == 1, 1, &act, x, y};
                 for (int t = 0; t < o.n_threads; t++) {
-                    double cpu;
+                    double cpu, mean;
                     double sec = time_job(&j, o.threads[t], !strcmp(k->name, "ref") ? 1 : o.min_ms,
-                                          &cpu);
+                                          &mean, &cpu);
                     int64_t bytes = i8 ? rows * K : rows * K * 2;
                     add_result(k->name, i8 ? "output i8 copy" : "output F16",
-                               "lm_head 2560x32768", 1, o.threads[t], sec, cpu, bytes,
+                               "lm_head 2560x32768", 1, o.threads[t], sec, mean, cpu, bytes,
                                2.0 * (double)K * (double)rows, bw[t], bw_cpu[t]);
                 }
             }
@@ -537,9 +568,9 @@ int main(int argc, char **argv) {
     }
 
     if (o.json)
-        print_json(bw, bw_cpu, &o);
+        print_json(bw, bw_cpu, bw_mean, &o);
     else
-        print_md(bw, bw_cpu, &o);
+        print_md(bw, bw_cpu, bw_mean, &o);
     bn_act_batch_free(&act);
     free(x);
     free(y);
