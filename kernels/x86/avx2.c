@@ -512,14 +512,20 @@ static void bn_lut2_half(const bn_ternary_matrix *w, const bn_act_batch *act, in
     }
 }
 
+/* Token blocks whose tables fit in about 512 KB of L2, tiles inside (see
+ * avx512.c). */
 static void bn_lut2_gemm(const bn_ternary_matrix *w, const bn_act_batch *act, int64_t row_begin,
                          int64_t row_end, float *y, int32_t *acc, int64_t stride) {
+    int64_t tb = ((int64_t)512 << 10) / (act->stride / 2 * BN_LUT_ENTRY_BYTES);
+    if (tb < 1)
+        tb = 1;
+    for (int64_t t0 = 0; t0 < act->n_tokens; t0 += tb)
     for (int64_t tile = row_begin / BN_LUT_TILE_ROWS; tile * BN_LUT_TILE_ROWS < row_end; tile++)
         for (int h = 0; h < 2; h++) {
             int64_t r0 = tile * BN_LUT_TILE_ROWS + 32 * h;
             if (r0 >= row_end)
                 break;
-            for (int64_t t = 0; t < act->n_tokens; t++) {
+            for (int64_t t = t0; t < act->n_tokens && t < t0 + tb; t++) {
                 int32_t v[32];
                 bn_lut2_half(w, act, tile, h, t, v);
                 for (int i = 0; i < 32; i++) {

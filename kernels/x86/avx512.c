@@ -538,10 +538,22 @@ static void bn_lut2_tile(const bn_ternary_matrix *w, const bn_act_batch *act, in
         }
 }
 
+/* Tokens in blocks whose tables (16 bytes per activation) fit in about
+ * 512 KB of L2, tiles inside a block, tokens innermost: each tile's weights
+ * are reused from L1 by the block's tokens and each token's tables from L2
+ * by every tile, instead of streaming all tables once per tile. */
+static int64_t bn_lut2_token_block(const bn_act_batch *act) {
+    int64_t per_token = act->stride / 2 * BN_LUT_ENTRY_BYTES;
+    int64_t tb = ((int64_t)512 << 10) / per_token;
+    return tb < 1 ? 1 : tb;
+}
+
 static void bn_lut2_gemm(const bn_ternary_matrix *w, const bn_act_batch *act, int64_t row_begin,
                          int64_t row_end, float *y, int32_t *acc, int64_t stride) {
+    const int64_t tb = bn_lut2_token_block(act);
+    for (int64_t t0 = 0; t0 < act->n_tokens; t0 += tb)
     for (int64_t tile = row_begin / BN_LUT_TILE_ROWS; tile * BN_LUT_TILE_ROWS < row_end; tile++)
-        for (int64_t t = 0; t < act->n_tokens; t++) {
+        for (int64_t t = t0; t < act->n_tokens && t < t0 + tb; t++) {
             int32_t v[64];
             bn_lut2_tile(w, act, tile, t, v);
             int64_t r0 = tile * BN_LUT_TILE_ROWS;
