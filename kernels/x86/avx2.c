@@ -277,17 +277,26 @@ BN_TILE_VARIANTS(bn_i2, bn_i2_tile)
 static void bn_tiled_gemm(const bn_tile_fn tiles[2][2], const bn_ternary_matrix *w,
                           const bn_act_batch *act, int64_t row_begin, int64_t row_end, float *y,
                           int32_t *acc, int64_t stride) {
-    for (int64_t t0 = 0; t0 < act->n_tokens; t0 += 2) {
-        int T = act->n_tokens - t0 < 2 ? 1 : 2;
-        int64_t r = row_begin;
-        int32_t v[4][4];
-        for (; r + 4 <= row_end; r += 4) {
-            tiles[1][T - 1](w, act, r, t0, v);
-            bn_tile_store(w, act, r, 4, t0, T, v, y, acc, stride);
-        }
-        for (; r < row_end; r++) {
-            tiles[0][T - 1](w, act, r, t0, v);
-            bn_tile_store(w, act, r, 1, t0, T, v, y, acc, stride);
+    /* Rows in blocks of about 256 KB of weights (L2-resident while every
+     * token tile passes over them); token tiles of 2 inside; row tiles of 4
+     * innermost. A matrix-vector product is one token tile: plain streaming. */
+    int64_t rb = ((int64_t)256 << 10) / (int64_t)w->row_bytes / 4 * 4;
+    if (rb < 4)
+        rb = 4;
+    for (int64_t b0 = row_begin; b0 < row_end; b0 += rb) {
+        int64_t b1 = b0 + rb < row_end ? b0 + rb : row_end;
+        for (int64_t t0 = 0; t0 < act->n_tokens; t0 += 2) {
+            int T = act->n_tokens - t0 < 2 ? (int)(act->n_tokens - t0) : 2;
+            int64_t r = b0;
+            int32_t v[4][4];
+            for (; r + 4 <= b1; r += 4) {
+                tiles[1][T - 1](w, act, r, t0, v);
+                bn_tile_store(w, act, r, 4, t0, T, v, y, acc, stride);
+            }
+            for (; r < b1; r++) {
+                tiles[0][T - 1](w, act, r, t0, v);
+                bn_tile_store(w, act, r, 1, t0, T, v, y, acc, stride);
+            }
         }
     }
 }
