@@ -269,17 +269,44 @@ static int32_t bn_dot_i8_neon(const int8_t *w, const int8_t *q, int64_t n) {
     return vaddvq_s32(vaddq_s32(acc0, acc1));
 }
 
+/* I2 row x one token (codes 0..2, offset removed by the caller): per 128
+ * values, 4 groups of 32 codes from the same 32 bytes; int16 lanes take 8
+ * products of |c*q| <= 256 before they are widened. */
+static int32_t bn_i2_rowdot_i8_neon(const uint8_t *row, const int8_t *q, int64_t Kp) {
+    int32x4_t acc = vdupq_n_s32(0);
+    const uint8x16_t m3 = vdupq_n_u8(3);
+    for (int64_t k = 0; k < Kp; k += BN_I2_BLOCK, row += BN_I2_BLOCK_BYTES, q += BN_I2_BLOCK) {
+        uint8x16_t b0 = vld1q_u8(row), b1 = vld1q_u8(row + 16);
+        int8x16_t c[8] = {
+            vreinterpretq_s8_u8(vshrq_n_u8(b0, 6)), vreinterpretq_s8_u8(vshrq_n_u8(b1, 6)),
+            vreinterpretq_s8_u8(vandq_u8(vshrq_n_u8(b0, 4), m3)),
+            vreinterpretq_s8_u8(vandq_u8(vshrq_n_u8(b1, 4), m3)),
+            vreinterpretq_s8_u8(vandq_u8(vshrq_n_u8(b0, 2), m3)),
+            vreinterpretq_s8_u8(vandq_u8(vshrq_n_u8(b1, 2), m3)),
+            vreinterpretq_s8_u8(vandq_u8(b0, m3)), vreinterpretq_s8_u8(vandq_u8(b1, m3))};
+        int16x8_t a0 = vdupq_n_s16(0), a1 = a0;
+        for (int i = 0; i < 8; i++) {
+            int8x16_t x = vld1q_s8(q + 16 * i);
+            a0 = vmlal_s8(a0, vget_low_s8(c[i]), vget_low_s8(x));
+            a1 = vmlal_high_s8(a1, c[i], x);
+        }
+        acc = vpadalq_s16(acc, a0);
+        acc = vpadalq_s16(acc, a1);
+    }
+    return vaddvq_s32(acc);
+}
+
 static void bn_gemm_mad_i8_neon(const bn_ternary_matrix *w, const bn_act_batch *act,
                                 int64_t row_begin, int64_t row_end, float *y, int64_t y_stride) {
     bn_neon_mad_gemm(w, act, row_begin, row_end, y, NULL, y_stride, bn_tdot_i8_neon,
-                     bn_tdot4_i8_neon);
+                     bn_tdot4_i8_neon, bn_i2_rowdot_i8_neon);
 }
 
 static void bn_gemm_acc_mad_i8_neon(const bn_ternary_matrix *w, const bn_act_batch *act,
                                     int64_t row_begin, int64_t row_end, int32_t *acc,
                                     int64_t acc_stride) {
     bn_neon_mad_gemm(w, act, row_begin, row_end, NULL, acc, acc_stride, bn_tdot_i8_neon,
-                     bn_tdot4_i8_neon);
+                     bn_tdot4_i8_neon, bn_i2_rowdot_i8_neon);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -329,7 +356,7 @@ static void bn_lut2_gemm(const bn_ternary_matrix *w, const bn_act_batch *act, in
     if (!act->lut) {
         /* A batch without tables: the MAD way over the same codes. */
         bn_neon_mad_gemm(w, act, row_begin, row_end, y, acc_out, stride, bn_tdot_i8_neon,
-                         bn_tdot4_i8_neon);
+                         bn_tdot4_i8_neon, NULL);
         return;
     }
     const int64_t n_pp = w->Kp / 4; /* Kp <= act->stride: tables exist for every pair */

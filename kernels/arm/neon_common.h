@@ -32,6 +32,11 @@ typedef void (*bn_neon_dot4_fn)(const int8_t *w, const int8_t *q0, const int8_t 
                                 const int8_t *q2, const int8_t *q3, int64_t n,
                                 int32_t out[4]);
 
+/* One token against one whole I2 row, straight from the packed bytes:
+ * sum_k c_k * q[k] with the codes c = w + 1 in 0..2 over Kp values (the
+ * caller subtracts the token's sum of q: the offset trick). */
+typedef int32_t (*bn_neon_i2_rowdot_fn)(const uint8_t *row, const int8_t *q, int64_t Kp);
+
 /* Decodes values [k0, k0 + n) of row r (k0 % BN_NEON_CHUNK == 0, n a multiple
  * of the layout's block) into int8 weights. */
 static inline void bn_neon_decode_i2(const bn_ternary_matrix *m, int64_t r, int64_t k0,
@@ -143,9 +148,21 @@ static inline void bn_neon_decode(const bn_ternary_matrix *m, int64_t r, int64_t
 static inline void bn_neon_mad_gemm(const bn_ternary_matrix *w, const bn_act_batch *act,
                                     int64_t row_begin, int64_t row_end, float *y,
                                     int32_t *acc_out, int64_t stride, bn_neon_dot_fn dot,
-                                    bn_neon_dot4_fn dot4) {
+                                    bn_neon_dot4_fn dot4, bn_neon_i2_rowdot_fn i2_rowdot) {
     const int64_t Kp = w->Kp, nt = act->n_tokens;
     const bool block = w->scale_kind == BN_TERNARY_SCALE_BLOCK256 && y;
+    if (nt == 1 && w->layout == BN_LAYOUT_I2 && !block && i2_rowdot) {
+        /* Decode (one token): the codes go from the loaded bytes straight
+         * into the dot, no buffer; the row sum of q removes the +1 offset. */
+        for (int64_t r = row_begin; r < row_end; r++) {
+            int32_t acc = i2_rowdot(w->data + (uint64_t)r * w->row_bytes, act->q, Kp) - act->sum[0];
+            if (!y)
+                acc_out[r] = acc;
+            else
+                y[r] = bn_ternary_out(w, r, acc, act->scale[0]);
+        }
+        return;
+    }
     int8_t wv[BN_NEON_CHUNK] __attribute__((aligned(16))); /* (BN_NEON_CHUNK) weights */
     for (int64_t r = row_begin; r < row_end; r++) {
         for (int64_t t0 = 0; t0 < nt; t0 += BN_NEON_TOKENS) {

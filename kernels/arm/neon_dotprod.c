@@ -39,18 +39,37 @@ static void bn_dot4_i8_neon_dotprod(const int8_t *w, const int8_t *q0, const int
     out[3] = vaddvq_s32(a3);
 }
 
+/* I2 row x one token (codes 0..2, offset removed by the caller): 8 SDOTs
+ * per 128 values, the codes taken from the 32 loaded bytes. */
+static int32_t bn_i2_rowdot_i8_neon_dotprod(const uint8_t *row, const int8_t *q, int64_t Kp) {
+    int32x4_t a0 = vdupq_n_s32(0), a1 = a0, a2 = a0, a3 = a0;
+    const uint8x16_t m3 = vdupq_n_u8(3);
+    for (int64_t k = 0; k < Kp; k += BN_I2_BLOCK, row += BN_I2_BLOCK_BYTES, q += BN_I2_BLOCK) {
+        uint8x16_t b0 = vld1q_u8(row), b1 = vld1q_u8(row + 16);
+        a0 = vdotq_s32(a0, vreinterpretq_s8_u8(vshrq_n_u8(b0, 6)), vld1q_s8(q));
+        a1 = vdotq_s32(a1, vreinterpretq_s8_u8(vshrq_n_u8(b1, 6)), vld1q_s8(q + 16));
+        a2 = vdotq_s32(a2, vreinterpretq_s8_u8(vandq_u8(vshrq_n_u8(b0, 4), m3)), vld1q_s8(q + 32));
+        a3 = vdotq_s32(a3, vreinterpretq_s8_u8(vandq_u8(vshrq_n_u8(b1, 4), m3)), vld1q_s8(q + 48));
+        a0 = vdotq_s32(a0, vreinterpretq_s8_u8(vandq_u8(vshrq_n_u8(b0, 2), m3)), vld1q_s8(q + 64));
+        a1 = vdotq_s32(a1, vreinterpretq_s8_u8(vandq_u8(vshrq_n_u8(b1, 2), m3)), vld1q_s8(q + 80));
+        a2 = vdotq_s32(a2, vreinterpretq_s8_u8(vandq_u8(b0, m3)), vld1q_s8(q + 96));
+        a3 = vdotq_s32(a3, vreinterpretq_s8_u8(vandq_u8(b1, m3)), vld1q_s8(q + 112));
+    }
+    return vaddvq_s32(vaddq_s32(vaddq_s32(a0, a1), vaddq_s32(a2, a3)));
+}
+
 static void bn_gemm_mad_i8_neon_dotprod(const bn_ternary_matrix *w, const bn_act_batch *act,
                                         int64_t row_begin, int64_t row_end, float *y,
                                         int64_t y_stride) {
     bn_neon_mad_gemm(w, act, row_begin, row_end, y, NULL, y_stride, bn_dot_i8_neon_dotprod,
-                     bn_dot4_i8_neon_dotprod);
+                     bn_dot4_i8_neon_dotprod, bn_i2_rowdot_i8_neon_dotprod);
 }
 
 static void bn_gemm_acc_mad_i8_neon_dotprod(const bn_ternary_matrix *w, const bn_act_batch *act,
                                             int64_t row_begin, int64_t row_end, int32_t *acc,
                                             int64_t acc_stride) {
     bn_neon_mad_gemm(w, act, row_begin, row_end, NULL, acc, acc_stride, bn_dot_i8_neon_dotprod,
-                     bn_dot4_i8_neon_dotprod);
+                     bn_dot4_i8_neon_dotprod, bn_i2_rowdot_i8_neon_dotprod);
 }
 
 static void bn_dense_gemm_i8_neon_dotprod(const bn_dense_matrix *w, const bn_act_batch *act,
