@@ -3,64 +3,23 @@
  * bad flags. The tool is run with posix_spawn from the build tree. */
 #include <criterion/criterion.h>
 #include <fcntl.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "tests/support/gguf_bytes.h"
+#include "tests/support/run_tool.h"
 
 #define INSPECT BN_BUILD_DIR "/tools/bitnet-inspect"
 #define SPM_VOCAB BN_SHARED_DIR "/data/tokenizer/ggml-vocab-llama-spm.gguf"
 
-extern char **environ;
-
-typedef struct run_result {
-    int status;       /* exit code, or -1 if it did not exit normally */
-    char *out, *err;  /* captured stdout / stderr, NUL-terminated */
-} run_result;
-
-static char *slurp(const char *path)
+/* Runs bitnet-inspect with up to three arguments (NULL ends the list). */
+static bn_test_run run_inspect(const char *a1, const char *a2, const char *a3)
 {
-    size_t n = 0;
-    uint8_t *data = bn_test_read_file(path, &n);
-    cr_assert_not_null(data);
-    char *s = realloc(data, n + 1);
-    s[n] = '\0';
-    return s;
-}
-
-static run_result run_inspect(const char *a1, const char *a2, const char *a3)
-{
-    char out_path[] = "/tmp/bn_inspect_out_XXXXXX", err_path[] = "/tmp/bn_inspect_err_XXXXXX";
-    int out_fd = mkstemp(out_path), err_fd = mkstemp(err_path);
-    cr_assert(out_fd >= 0 && err_fd >= 0);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, out_fd, 1);
-    posix_spawn_file_actions_adddup2(&fa, err_fd, 2);
     char *argv[5] = {(char *)INSPECT, (char *)a1, (char *)a2, (char *)a3, NULL};
-    pid_t pid;
-    int rc = posix_spawn(&pid, INSPECT, &fa, NULL, argv, environ);
-    cr_assert_eq(rc, 0, "cannot run %s: %s", INSPECT, strerror(rc));
-    posix_spawn_file_actions_destroy(&fa);
-    int ws;
-    cr_assert_eq(waitpid(pid, &ws, 0), pid);
-    close(out_fd);
-    close(err_fd);
-    run_result r = {WIFEXITED(ws) ? WEXITSTATUS(ws) : -1, slurp(out_path), slurp(err_path)};
-    unlink(out_path);
-    unlink(err_path);
-    return r;
-}
-
-static void run_free(run_result *r)
-{
-    free(r->out);
-    free(r->err);
+    return bn_test_run_tool(INSPECT, argv);
 }
 
 static void write_file(const char *path, const void *data, size_t n)
@@ -86,21 +45,21 @@ Test(inspect, prints_a_valid_file)
     char path[] = "/tmp/bn_inspect_ok_XXXXXX";
     close(mkstemp(path));
     write_file(path, file, size);
-    run_result r = run_inspect(path, NULL, NULL);
+    bn_test_run r = run_inspect(path, NULL, NULL);
     cr_assert_eq(r.status, 0, "stderr: %s", r.err);
     cr_assert(strstr(r.out, "GGUF version: 3"), "%s", r.out);
     cr_assert(strstr(r.out, "t.i2s"), "%s", r.out);
     cr_assert(strstr(r.out, "I2_S"), "%s", r.out);
     cr_assert(strstr(r.out, "\"hello\""), "%s", r.out);
     cr_assert_eq(r.err[0], '\0');
-    run_free(&r);
+    bn_test_run_free(&r);
 
     r = run_inspect("--json", path, "--no-mmap");
     cr_assert_eq(r.status, 0, "stderr: %s", r.err);
     cr_assert_eq(r.out[0], '{');
     cr_assert(strstr(r.out, "\"mmapped\": false"), "%s", r.out);
     cr_assert(strstr(r.out, "\"ternary_layouts\""), "%s", r.out);
-    run_free(&r);
+    bn_test_run_free(&r);
     unlink(path);
     free(file);
 }
@@ -120,23 +79,23 @@ Test(inspect, exits_1_with_a_message_for_truncated_and_garbage_files)
     const size_t cuts[] = {0, 3, 23, 100, size / 3, size - 1};
     for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
         write_file(path, file, cuts[i]);
-        run_result r = run_inspect(path, NULL, NULL);
+        bn_test_run r = run_inspect(path, NULL, NULL);
         cr_assert_eq(r.status, 1, "cut at %zu: status %d", cuts[i], r.status);
         cr_assert(strstr(r.err, "bitnet-inspect: error: ") && strstr(r.err, path) &&
                   strstr(r.err, "truncated"), "cut at %zu: %s", cuts[i], r.err);
-        run_free(&r);
+        bn_test_run_free(&r);
     }
     write_file(path, "this is not a model file at all, just text\n", 43);
-    run_result r = run_inspect(path, "--json", NULL);
+    bn_test_run r = run_inspect(path, "--json", NULL);
     cr_assert_eq(r.status, 1);
     cr_assert(strstr(r.err, "not a GGUF file"), "%s", r.err);
     cr_assert_eq(r.out[0], '\0');
-    run_free(&r);
+    bn_test_run_free(&r);
 
     r = run_inspect("/nonexistent/model.gguf", NULL, NULL);
     cr_assert_eq(r.status, 1);
     cr_assert(strstr(r.err, "cannot open /nonexistent/model.gguf"), "%s", r.err);
-    run_free(&r);
+    bn_test_run_free(&r);
     unlink(path);
     free(file);
 }
@@ -144,16 +103,16 @@ Test(inspect, exits_1_with_a_message_for_truncated_and_garbage_files)
 Test(inspect, exits_2_with_usage_for_bad_flags)
 {
     require_tool();
-    run_result r = run_inspect("--bogus", "x.gguf", NULL);
+    bn_test_run r = run_inspect("--bogus", "x.gguf", NULL);
     cr_assert_eq(r.status, 2);
     cr_assert(strstr(r.err, "usage: bitnet-inspect"), "%s", r.err);
-    run_free(&r);
+    bn_test_run_free(&r);
     r = run_inspect(NULL, NULL, NULL);
     cr_assert_eq(r.status, 2);
-    run_free(&r);
+    bn_test_run_free(&r);
     r = run_inspect("a.gguf", "b.gguf", NULL);
     cr_assert_eq(r.status, 2);
-    run_free(&r);
+    bn_test_run_free(&r);
 }
 
 Test(inspect, finds_ternary_values_stored_as_f32)
@@ -163,9 +122,9 @@ Test(inspect, finds_ternary_values_stored_as_f32)
     struct stat sb;
     if (stat(path, &sb) != 0)
         cr_skip_test("%s is absent (../shared not available)", path);
-    run_result r = run_inspect(path, NULL, NULL);
+    bn_test_run r = run_inspect(path, NULL, NULL);
     cr_assert_eq(r.status, 0, "stderr: %s", r.err);
     cr_assert(strstr(r.out, "F32       68 tensors"), "%s", r.out);
     cr_assert(strstr(r.out, "(42 matrices hold ternary values)"), "%s", r.out);
-    run_free(&r);
+    bn_test_run_free(&r);
 }
