@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "runtime/error.h"
+#include "tokenizer/bigram_heap.h"
 #include "tokenizer/tokenizer_internal.h"
 #include "tokenizer/unicode.h"
 
@@ -28,58 +29,12 @@ typedef struct bpe_bigram {
     size_t size;
 } bpe_bigram;
 
-typedef struct bpe_heap {
-    bpe_bigram *v;
-    size_t n, cap;
-} bpe_heap;
-
 static bool before(const bpe_bigram *a, const bpe_bigram *b)
 {
     return a->rank < b->rank || (a->rank == b->rank && a->left < b->left);
 }
 
-static bool heap_push(bpe_heap *h, bpe_bigram x)
-{
-    if (h->n == h->cap) {
-        size_t cap = h->cap ? h->cap * 2 : 64;
-        bpe_bigram *nv = realloc(h->v, cap * sizeof *nv);
-        if (!nv)
-            return false;
-        h->v = nv;
-        h->cap = cap;
-    }
-    size_t i = h->n++;
-    while (i > 0) {
-        size_t parent = (i - 1) / 2;
-        if (!before(&x, &h->v[parent]))
-            break;
-        h->v[i] = h->v[parent];
-        i = parent;
-    }
-    h->v[i] = x;
-    return true;
-}
-
-static bpe_bigram heap_pop(bpe_heap *h)
-{
-    bpe_bigram top = h->v[0];
-    bpe_bigram last = h->v[--h->n];
-    size_t i = 0;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= h->n)
-            break;
-        if (c + 1 < h->n && before(&h->v[c + 1], &h->v[c]))
-            c++;
-        if (!before(&h->v[c], &last))
-            break;
-        h->v[i] = h->v[c];
-        i = c;
-    }
-    if (h->n)
-        h->v[i] = last;
-    return top;
-}
+BN_BIGRAM_HEAP_DEFINE(bpe_heap, bpe_bigram, before)
 
 /* Scratch reused across the pre-tokens of one fragment. */
 typedef struct bpe_scratch {
@@ -100,7 +55,7 @@ static bool add_bigram(const bn_tokenizer *tok, const char *w, const bpe_symbol 
     if (rank < 0)
         return true;
     bpe_bigram b = {left, right, rank, l->n + r->n};
-    return heap_push(h, b);
+    return bpe_heap_push(h, b);
 }
 
 /* Encodes one mapped pre-token w[0..n). */
@@ -128,7 +83,7 @@ static bool encode_word(const bn_tokenizer *tok, bpe_scratch *sc, const char *w,
             return false;
     }
     while (sc->heap.n) {
-        bpe_bigram b = heap_pop(&sc->heap);
+        bpe_bigram b = bpe_heap_pop(&sc->heap);
         bpe_symbol *l = &syms[b.left], *r = &syms[b.right];
         /* Stale when either side changed: the pair's span no longer matches. */
         if (l->n == 0 || r->n == 0 || l->n + r->n != b.size)

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "runtime/error.h"
+#include "tokenizer/bigram_heap.h"
 #include "tokenizer/tokenizer_internal.h"
 #include "tokenizer/unicode.h"
 
@@ -32,59 +33,13 @@ typedef struct spm_bigram {
     uint32_t size; /* bytes of the pair when it was pushed */
 } spm_bigram;
 
-typedef struct spm_heap {
-    spm_bigram *v;
-    size_t n, cap;
-} spm_heap;
-
 /* a comes out of the queue before b */
 static bool before(const spm_bigram *a, const spm_bigram *b)
 {
     return a->score > b->score || (a->score == b->score && a->left < b->left);
 }
 
-static bool heap_push(spm_heap *h, spm_bigram x)
-{
-    if (h->n == h->cap) {
-        size_t cap = h->cap ? h->cap * 2 : 64;
-        spm_bigram *nv = realloc(h->v, cap * sizeof *nv);
-        if (!nv)
-            return false;
-        h->v = nv;
-        h->cap = cap;
-    }
-    size_t i = h->n++;
-    while (i > 0) {
-        size_t parent = (i - 1) / 2;
-        if (!before(&x, &h->v[parent]))
-            break;
-        h->v[i] = h->v[parent];
-        i = parent;
-    }
-    h->v[i] = x;
-    return true;
-}
-
-static spm_bigram heap_pop(spm_heap *h)
-{
-    spm_bigram top = h->v[0];
-    spm_bigram last = h->v[--h->n];
-    size_t i = 0;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= h->n)
-            break;
-        if (c + 1 < h->n && before(&h->v[c + 1], &h->v[c]))
-            c++;
-        if (!before(&h->v[c], &last))
-            break;
-        h->v[i] = h->v[c];
-        i = c;
-    }
-    if (h->n)
-        h->v[i] = last;
-    return top;
-}
+BN_BIGRAM_HEAP_DEFINE(spm_heap, spm_bigram, before)
 
 static bool is_space_sym(const char *esc, const spm_symbol *s)
 {
@@ -101,7 +56,7 @@ static bool try_add_bigram(const bn_tokenizer *tok, const char *text, const spm_
     if (id < 0)
         return true;
     spm_bigram b = {tok->scores[id], (int32_t)left, (uint32_t)size};
-    return heap_push(h, b);
+    return spm_heap_push(h, b);
 }
 
 bn_status bn_spm_encode(const bn_tokenizer *tok, const char *text, size_t len, bool space_prefix,
@@ -176,7 +131,7 @@ bn_status bn_spm_encode(const bn_tokenizer *tok, const char *text, size_t len, b
                 goto oom;
         }
         while (heap.n) {
-            spm_bigram b = heap_pop(&heap);
+            spm_bigram b = spm_heap_pop(&heap);
             spm_symbol *l = &syms[b.left];
             /* Stale when either side changed since the push: the left symbol
              * was merged away (n == 0), or it or its right neighbour grew, so
