@@ -14,10 +14,10 @@
 
 #include <errno.h>
 #include <math.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "loader/file_read.h"
 #include "runtime/error.h"
 
 typedef struct bn_json_member bn_json_member;
@@ -587,43 +587,17 @@ fail:
 bn_status bn_json_parse_file(const char *path, bn_json_doc **out, bn_error *err)
 {
     bn_status st = BN_STATUS_OK;
-    FILE *f = NULL;
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
+    uint8_t *buf = NULL;
+    size_t len = 0;
     if (!path || !out) {
         st = bn_error_set(err, BN_STATUS_INVALID_ARG, "bn_json_parse_file: NULL argument");
         goto fail;
     }
     *out = NULL;
-    f = fopen(path, "rb");
-    if (!f) {
-        st = bn_error_set(err, BN_STATUS_IO, "%s: cannot open: %s", path, strerror(errno));
+    if ((st = bn_file_read_all(path, &buf, &len, err)) != BN_STATUS_OK)
         goto fail;
-    }
-    for (;;) {
-        if (len == cap) {
-            cap = cap ? cap * 2 : 65536;
-            char *nb = realloc(buf, cap);
-            if (!nb) {
-                st = bn_error_set(err, BN_STATUS_NO_MEMORY, "%s: out of memory reading", path);
-                goto fail;
-            }
-            buf = nb;
-        }
-        size_t got = fread(buf + len, 1, cap - len, f);
-        len += got;
-        if (got == 0) {
-            if (ferror(f)) {
-                st = bn_error_set(err, BN_STATUS_IO, "%s: read error", path);
-                goto fail;
-            }
-            break;
-        }
-    }
-    fclose(f);
-    f = NULL;
     bn_error sub = {0};
-    st = bn_json_parse(buf, len, out, &sub);
+    st = bn_json_parse((const char *)buf, len, out, &sub);
     if (st != BN_STATUS_OK) {
         bn_error_set(err, st, "%s: %s", path, sub.message);
         goto fail;
@@ -631,8 +605,6 @@ bn_status bn_json_parse_file(const char *path, bn_json_doc **out, bn_error *err)
     free(buf);
     return BN_STATUS_OK;
 fail:
-    if (f)
-        fclose(f);
     free(buf);
     return st;
 }

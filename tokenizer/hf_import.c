@@ -8,12 +8,12 @@
  */
 #include "tokenizer/hf_import.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "loader/file_read.h"
 #include "loader/json.h"
 #include "runtime/error.h"
 #include "tokenizer/sp_model.h"
@@ -82,47 +82,6 @@ static bool vocab_resize(importer *im, size_t n)
     return true;
 }
 
-static bn_status read_file(const char *path, uint8_t **out, size_t *len, bn_error *err)
-{
-    bn_status st = BN_STATUS_OK;
-    FILE *f = fopen(path, "rb");
-    uint8_t *buf = NULL;
-    size_t n = 0, cap = 0;
-    if (!f) {
-        st = bn_error_set(err, BN_STATUS_IO, "%s: cannot open: %s", path, strerror(errno));
-        goto fail;
-    }
-    for (;;) {
-        if (n == cap) {
-            cap = cap ? cap * 2 : 65536;
-            uint8_t *nb = realloc(buf, cap);
-            if (!nb) {
-                st = bn_error_set(err, BN_STATUS_NO_MEMORY, "%s: out of memory reading", path);
-                goto fail;
-            }
-            buf = nb;
-        }
-        size_t got = fread(buf + n, 1, cap - n, f);
-        n += got;
-        if (got == 0) {
-            if (ferror(f)) {
-                st = bn_error_set(err, BN_STATUS_IO, "%s: read error", path);
-                goto fail;
-            }
-            break;
-        }
-    }
-    fclose(f);
-    *out = buf;
-    *len = n;
-    return BN_STATUS_OK;
-fail:
-    if (f)
-        fclose(f);
-    free(buf);
-    return st;
-}
-
 static bool is_dir(const char *path)
 {
     struct stat sb;
@@ -163,7 +122,7 @@ static bn_status import_spm(importer *im, bn_error *err)
 {
     bn_status st;
     size_t size = 0;
-    if ((st = read_file(im->path, &im->sp_bytes, &size, err)) != BN_STATUS_OK)
+    if ((st = bn_file_read_all(im->path, &im->sp_bytes, &size, err)) != BN_STATUS_OK)
         return st;
     bn_error sub = {0};
     if ((st = bn_sp_model_parse(im->sp_bytes, size, &im->sp, &sub)) != BN_STATUS_OK)
