@@ -906,7 +906,24 @@ static bn_status bn_kv_get(const bn_gguf *g, const char *key, const bn_gguf_kv *
     return BN_STATUS_OK;
 }
 
-static bn_status bn_kv_int(const bn_gguf *g, const char *key, bn_int_value *v, bn_error *err)
+/* The kv for key, which must be of type `type` (`want` names it in the
+ * error: "bool", "an array"). */
+static bn_status bn_kv_get_typed(const bn_gguf *g, const char *key, bn_gguf_value_type type,
+                                 const char *want, const bn_gguf_kv **out, bn_error *err)
+{
+    bn_status st = bn_kv_get(g, key, out, err);
+    if (st != BN_STATUS_OK)
+        return st;
+    if ((*out)->type != type)
+        return bn_error_set(err, BN_STATUS_FORMAT, "key '%s' is a %s, expected %s", key,
+                            bn_value_type_name((*out)->type), want);
+    return BN_STATUS_OK;
+}
+
+/* The integer value of key, of any integer type, if it lies in [min, max]
+ * (`want` names the target type in the error: "u32"). */
+static bn_status bn_kv_int(const bn_gguf *g, const char *key, int64_t min, uint64_t max,
+                           const char *want, bn_int_value *v, bn_error *err)
 {
     const bn_gguf_kv *kv;
     bn_status st = bn_kv_get(g, key, &kv, err);
@@ -916,65 +933,49 @@ static bn_status bn_kv_int(const bn_gguf *g, const char *key, bn_int_value *v, b
         return bn_error_set(err, BN_STATUS_FORMAT, "key '%s' is a %s, expected an integer", key,
                             bn_value_type_name(kv->type));
     *v = bn_read_int(kv->type, g->base + kv->value_pos);
-    return BN_STATUS_OK;
-}
-
-static bn_status bn_int_range_error(const char *key, bn_int_value v, const char *want,
-                                    bn_error *err)
-{
-    if (v.negative)
+    if (v->negative && v->i < min)
         return bn_error_set(err, BN_STATUS_FORMAT, "key '%s' is %" PRId64 ", which does not fit "
-                            "in %s", key, v.i, want);
-    return bn_error_set(err, BN_STATUS_FORMAT, "key '%s' is %" PRIu64 ", which does not fit in %s",
-                        key, v.u, want);
+                            "in %s", key, v->i, want);
+    if (!v->negative && v->u > max)
+        return bn_error_set(err, BN_STATUS_FORMAT, "key '%s' is %" PRIu64 ", which does not fit "
+                            "in %s", key, v->u, want);
+    return BN_STATUS_OK;
 }
 
 bn_status bn_gguf_get_u32(const bn_gguf *g, const char *key, uint32_t *out, bn_error *err)
 {
     bn_int_value v = {false, 0, 0};
-    bn_status st = bn_kv_int(g, key, &v, err);
-    if (st != BN_STATUS_OK)
-        return st;
-    if (v.negative || v.u > UINT32_MAX)
-        return bn_int_range_error(key, v, "u32", err);
-    *out = (uint32_t)v.u;
-    return BN_STATUS_OK;
+    bn_status st = bn_kv_int(g, key, 0, UINT32_MAX, "u32", &v, err);
+    if (st == BN_STATUS_OK)
+        *out = (uint32_t)v.u;
+    return st;
 }
 
 bn_status bn_gguf_get_i32(const bn_gguf *g, const char *key, int32_t *out, bn_error *err)
 {
     bn_int_value v = {false, 0, 0};
-    bn_status st = bn_kv_int(g, key, &v, err);
-    if (st != BN_STATUS_OK)
-        return st;
-    if (v.negative ? v.i < INT32_MIN : v.u > INT32_MAX)
-        return bn_int_range_error(key, v, "i32", err);
-    *out = v.negative ? (int32_t)v.i : (int32_t)v.u;
-    return BN_STATUS_OK;
+    bn_status st = bn_kv_int(g, key, INT32_MIN, INT32_MAX, "i32", &v, err);
+    if (st == BN_STATUS_OK)
+        *out = v.negative ? (int32_t)v.i : (int32_t)v.u;
+    return st;
 }
 
 bn_status bn_gguf_get_u64(const bn_gguf *g, const char *key, uint64_t *out, bn_error *err)
 {
     bn_int_value v = {false, 0, 0};
-    bn_status st = bn_kv_int(g, key, &v, err);
-    if (st != BN_STATUS_OK)
-        return st;
-    if (v.negative)
-        return bn_int_range_error(key, v, "u64", err);
-    *out = v.u;
-    return BN_STATUS_OK;
+    bn_status st = bn_kv_int(g, key, 0, UINT64_MAX, "u64", &v, err);
+    if (st == BN_STATUS_OK)
+        *out = v.u;
+    return st;
 }
 
 bn_status bn_gguf_get_i64(const bn_gguf *g, const char *key, int64_t *out, bn_error *err)
 {
     bn_int_value v = {false, 0, 0};
-    bn_status st = bn_kv_int(g, key, &v, err);
-    if (st != BN_STATUS_OK)
-        return st;
-    if (!v.negative && v.u > (uint64_t)INT64_MAX)
-        return bn_int_range_error(key, v, "i64", err);
-    *out = v.negative ? v.i : (int64_t)v.u;
-    return BN_STATUS_OK;
+    bn_status st = bn_kv_int(g, key, INT64_MIN, INT64_MAX, "i64", &v, err);
+    if (st == BN_STATUS_OK)
+        *out = v.negative ? v.i : (int64_t)v.u;
+    return st;
 }
 
 static float bn_gguf_f32_bits(uint32_t bits)
@@ -991,47 +992,59 @@ static double bn_gguf_f64_bits(uint64_t bits)
     return d;
 }
 
-bn_status bn_gguf_get_f32(const bn_gguf *g, const char *key, float *out, bn_error *err)
+/* Reads the float of type t at p into *f32 or, when f32 is NULL, into *f64.
+ * Each width goes to the target in one conversion, as a direct read would.
+ * False when t is not FLOAT32 or FLOAT64. */
+static bool bn_read_float(bn_gguf_value_type t, const uint8_t *p, float *f32, double *f64)
+{
+    if (t == BN_GGUF_FLOAT32) {
+        float f = bn_gguf_f32_bits(bn_rd32(p));
+        if (f32)
+            *f32 = f;
+        else
+            *f64 = f;
+    } else if (t == BN_GGUF_FLOAT64) {
+        double d = bn_gguf_f64_bits(bn_rd64(p));
+        if (f32)
+            *f32 = (float)d;
+        else
+            *f64 = d;
+    } else {
+        return false;
+    }
+    return true;
+}
+
+/* The value of a float key (f32 or f64 in the file) into *f32 or *f64. */
+static bn_status bn_kv_float(const bn_gguf *g, const char *key, float *f32, double *f64,
+                             bn_error *err)
 {
     const bn_gguf_kv *kv;
     bn_status st = bn_kv_get(g, key, &kv, err);
     if (st != BN_STATUS_OK)
         return st;
-    if (kv->type == BN_GGUF_FLOAT32)
-        *out = bn_gguf_f32_bits(bn_rd32(g->base + kv->value_pos));
-    else if (kv->type == BN_GGUF_FLOAT64)
-        *out = (float)bn_gguf_f64_bits(bn_rd64(g->base + kv->value_pos));
-    else
+    if (!bn_read_float(kv->type, g->base + kv->value_pos, f32, f64))
         return bn_error_set(err, BN_STATUS_FORMAT, "key '%s' is a %s, expected f32 or f64", key,
                             bn_value_type_name(kv->type));
     return BN_STATUS_OK;
 }
 
+bn_status bn_gguf_get_f32(const bn_gguf *g, const char *key, float *out, bn_error *err)
+{
+    return bn_kv_float(g, key, out, NULL, err);
+}
+
 bn_status bn_gguf_get_f64(const bn_gguf *g, const char *key, double *out, bn_error *err)
 {
-    const bn_gguf_kv *kv;
-    bn_status st = bn_kv_get(g, key, &kv, err);
-    if (st != BN_STATUS_OK)
-        return st;
-    if (kv->type == BN_GGUF_FLOAT32)
-        *out = bn_gguf_f32_bits(bn_rd32(g->base + kv->value_pos));
-    else if (kv->type == BN_GGUF_FLOAT64)
-        *out = bn_gguf_f64_bits(bn_rd64(g->base + kv->value_pos));
-    else
-        return bn_error_set(err, BN_STATUS_FORMAT, "key '%s' is a %s, expected f32 or f64", key,
-                            bn_value_type_name(kv->type));
-    return BN_STATUS_OK;
+    return bn_kv_float(g, key, NULL, out, err);
 }
 
 bn_status bn_gguf_get_bool(const bn_gguf *g, const char *key, bool *out, bn_error *err)
 {
     const bn_gguf_kv *kv;
-    bn_status st = bn_kv_get(g, key, &kv, err);
+    bn_status st = bn_kv_get_typed(g, key, BN_GGUF_BOOL, "bool", &kv, err);
     if (st != BN_STATUS_OK)
         return st;
-    if (kv->type != BN_GGUF_BOOL)
-        return bn_error_set(err, BN_STATUS_FORMAT, "key '%s' is a %s, expected bool", key,
-                            bn_value_type_name(kv->type));
     *out = g->base[kv->value_pos] != 0;
     return BN_STATUS_OK;
 }
@@ -1040,12 +1053,9 @@ bn_status bn_gguf_get_string(const bn_gguf *g, const char *key, bn_gguf_string *
                              bn_error *err)
 {
     const bn_gguf_kv *kv;
-    bn_status st = bn_kv_get(g, key, &kv, err);
+    bn_status st = bn_kv_get_typed(g, key, BN_GGUF_STRING, "string", &kv, err);
     if (st != BN_STATUS_OK)
         return st;
-    if (kv->type != BN_GGUF_STRING)
-        return bn_error_set(err, BN_STATUS_FORMAT, "key '%s' is a %s, expected string", key,
-                            bn_value_type_name(kv->type));
     out->len = bn_rd64(g->base + kv->value_pos);
     out->data = (const char *)g->base + kv->value_pos + 8;
     return BN_STATUS_OK;
@@ -1056,13 +1066,7 @@ bn_status bn_gguf_get_string(const bn_gguf *g, const char *key, bn_gguf_string *
 static bn_status bn_kv_array(const bn_gguf *g, const char *key, const bn_gguf_kv **out,
                              bn_error *err)
 {
-    bn_status st = bn_kv_get(g, key, out, err);
-    if (st != BN_STATUS_OK)
-        return st;
-    if ((*out)->type != BN_GGUF_ARRAY)
-        return bn_error_set(err, BN_STATUS_FORMAT, "key '%s' is a %s, expected an array", key,
-                            bn_value_type_name((*out)->type));
-    return BN_STATUS_OK;
+    return bn_kv_get_typed(g, key, BN_GGUF_ARRAY, "an array", out, err);
 }
 
 static bn_status bn_kv_element(const bn_gguf *g, const char *key, uint64_t i,
@@ -1114,11 +1118,8 @@ bn_status bn_gguf_array_f32(const bn_gguf *g, const char *key, uint64_t i, float
     bn_status st = bn_kv_element(g, key, i, &kv, err);
     if (st != BN_STATUS_OK)
         return st;
-    if (kv->elem_type == BN_GGUF_FLOAT32)
-        *out = bn_gguf_f32_bits(bn_rd32(g->base + kv->elems_pos + 4 * i));
-    else if (kv->elem_type == BN_GGUF_FLOAT64)
-        *out = (float)bn_gguf_f64_bits(bn_rd64(g->base + kv->elems_pos + 8 * i));
-    else
+    if (!bn_read_float(kv->elem_type,
+                       g->base + kv->elems_pos + bn_value_fixed_size(kv->elem_type) * i, out, NULL))
         return bn_error_set(err, BN_STATUS_FORMAT, "array '%s' holds %s, expected f32 or f64", key,
                             bn_value_type_name(kv->elem_type));
     return BN_STATUS_OK;
