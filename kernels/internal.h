@@ -33,8 +33,8 @@ typedef struct bn_cpu_features {
 } bn_cpu_features;
 void bn_cpu_features_detect(bn_cpu_features *out);
 
-/* Smallest K (in values) of an act row any layout reads: padded blocks. */
-#define BN_LUT_ENTRY_BYTES 32 /* 16 int16 entries split into lo/hi byte tables */
+/* Bytes of one activation pair's LUT: 16 int16 entries as lo/hi byte tables. */
+#define BN_LUT_ENTRY_BYTES 32
 
 /* Layout constants. */
 #define BN_I2_BLOCK 128      /* values per I2 block */

@@ -451,10 +451,64 @@ static float bn_fdot_neon(const float *a, const float *b, int64_t n) {
     return s;
 }
 
+/* One token against one chunk of an F16 or Q8_0 row, converting in
+ * registers (no buffer): for a few tokens this beats dequantizing once. */
+static float bn_fdot_f16w_neon(const uint8_t *row, const float *x, int64_t n) {
+    float32x4_t s0 = vdupq_n_f32(0.0f), s1 = s0, s2 = s0, s3 = s0;
+    const uint16_t *h = (const uint16_t *)(const void *)row;
+    int64_t k = 0;
+    for (; k + 16 <= n; k += 16) {
+        float16x8_t a = vreinterpretq_f16_u16(vld1q_u16(h + k));
+        float16x8_t b = vreinterpretq_f16_u16(vld1q_u16(h + k + 8));
+        s0 = vfmaq_f32(s0, vcvt_f32_f16(vget_low_f16(a)), vld1q_f32(x + k));
+        s1 = vfmaq_f32(s1, vcvt_high_f32_f16(a), vld1q_f32(x + k + 4));
+        s2 = vfmaq_f32(s2, vcvt_f32_f16(vget_low_f16(b)), vld1q_f32(x + k + 8));
+        s3 = vfmaq_f32(s3, vcvt_high_f32_f16(b), vld1q_f32(x + k + 12));
+    }
+    float s = vaddvq_f32(vaddq_f32(vaddq_f32(s0, s1), vaddq_f32(s2, s3)));
+    for (; k < n; k++) {
+        uint16_t v;
+        memcpy(&v, row + 2 * k, 2);
+        s += bn_f16_to_f32(v) * x[k];
+    }
+    return s;
+}
+
+static float bn_fdot_q8_0w_neon(const uint8_t *row, const float *x, int64_t n) {
+    float32x4_t s0 = vdupq_n_f32(0.0f), s1 = s0, s2 = s0, s3 = s0;
+    for (int64_t b = 0; b < n / BN_Q8_0_BLOCK; b++, row += BN_Q8_0_BYTES, x += BN_Q8_0_BLOCK) {
+        uint16_t dh;
+        memcpy(&dh, row, 2);
+        float32x4_t d = vdupq_n_f32(bn_f16_to_f32(dh));
+        int8x16_t q0 = vld1q_s8((const int8_t *)row + 2), q1 = vld1q_s8((const int8_t *)row + 18);
+        int16x8_t v[4] = {vmovl_s8(vget_low_s8(q0)), vmovl_high_s8(q0), vmovl_s8(vget_low_s8(q1)),
+                          vmovl_high_s8(q1)};
+        for (int i = 0; i < 4; i++) {
+            /* d * q exactly as the dequantizer, then fused into the sum. */
+            float32x4_t lo = vmulq_f32(d, vcvtq_f32_s32(vmovl_s16(vget_low_s16(v[i]))));
+            float32x4_t hi = vmulq_f32(d, vcvtq_f32_s32(vmovl_high_s16(v[i])));
+            if (i & 1) {
+                s2 = vfmaq_f32(s2, lo, vld1q_f32(x + 8 * i));
+                s3 = vfmaq_f32(s3, hi, vld1q_f32(x + 8 * i + 4));
+            } else {
+                s0 = vfmaq_f32(s0, lo, vld1q_f32(x + 8 * i));
+                s1 = vfmaq_f32(s1, hi, vld1q_f32(x + 8 * i + 4));
+            }
+        }
+    }
+    return vaddvq_f32(vaddq_f32(vaddq_f32(s0, s1), vaddq_f32(s2, s3)));
+}
+
+/* Below this many tokens F16 / Q8_0 rows are converted per token in
+ * registers; from it on, once per chunk into a buffer shared by the tokens. */
+#define BN_DENSE_FUSED_MAX_TOKENS 4
+
 void bn_dense_gemm_f32_neon(const bn_dense_matrix *w, const float *x, int64_t x_stride,
                             int64_t n_tokens, int64_t row_begin, int64_t row_end, float *y,
                             int64_t y_stride) {
     const bn_tensor_type_traits *tr = bn_tensor_type_traits_of(w->type);
+    const bool fused = n_tokens < BN_DENSE_FUSED_MAX_TOKENS &&
+                       (w->type == BN_TYPE_F16 || w->type == BN_TYPE_Q8_0);
     float buf[BN_DENSE_CHUNK_NEON] __attribute__((aligned(16))); /* (chunk) dequantized */
     for (int64_t r = row_begin; r < row_end; r++) {
         const uint8_t *row = w->data + (uint64_t)r * w->row_bytes;
@@ -465,13 +519,21 @@ void bn_dense_gemm_f32_neon(const bn_dense_matrix *w, const float *x, int64_t x_
             double acc[BN_DENSE_TOKENS_NEON] = {0};
             for (int64_t c0 = 0; c0 < w->K; c0 += BN_DENSE_CHUNK_NEON) {
                 int64_t n = w->K - c0 < BN_DENSE_CHUNK_NEON ? w->K - c0 : BN_DENSE_CHUNK_NEON;
+                const uint8_t *src = row + (uint64_t)(c0 / tr->block_size) * tr->block_bytes;
+                if (fused) {
+                    for (int64_t ti = 0; ti < tn; ti++) {
+                        const float *xt = x + (t0 + ti) * x_stride + c0;
+                        acc[ti] += (double)(w->type == BN_TYPE_F16 ? bn_fdot_f16w_neon(src, xt, n)
+                                                                   : bn_fdot_q8_0w_neon(src, xt, n));
+                    }
+                    continue;
+                }
                 const float *wr;
                 if ((w->type == BN_TYPE_F16 || w->type == BN_TYPE_BF16) && n % 4 != 0) {
-                    bn_dense_row_to_f32(w->type, row + (uint64_t)c0 * 2, n, buf);
+                    bn_dense_row_to_f32(w->type, src, n, buf);
                     wr = buf;
                 } else {
-                    wr = bn_dense_chunk_neon(
-                        w->type, row + (uint64_t)(c0 / tr->block_size) * tr->block_bytes, n, buf);
+                    wr = bn_dense_chunk_neon(w->type, src, n, buf);
                 }
                 for (int64_t ti = 0; ti < tn; ti++)
                     acc[ti] += (double)bn_fdot_neon(wr, x + (t0 + ti) * x_stride + c0, n);

@@ -2,11 +2,11 @@
  * flags (kernels/CMakeLists.txt).
  *
  * Owns the AVX2 versions of: activation quantization (plain and fused with
- * RMSNorm, bit-exact with ref), the I2 / T5 / LUT2 ternary products for
+ * RMSNorm, bit-exact with ref), the I2 / T5 / T3 / LUT2 ternary products for
  * TENSOR and ROW scales (BLOCK256 scales go to the reference), the output
  * layer and the float helpers.
  *
- * Multiply-add (I2, T5): _mm256_maddubs_epi16 multiplies unsigned bytes by
+ * Multiply-add (I2, T5, T3): _mm256_maddubs_epi16 multiplies unsigned bytes by
  * signed bytes and adds pairs into int16. Weights enter as codes c = w + 1 in
  * {0,1,2}, activations as int8: sum c*q = sum w*q + sum q, and the kernel
  * subtracts act->sum once. Bounds: a maddubs pair is at most 2*2*128 = 512;

@@ -2,12 +2,12 @@
  * those flags (kernels/CMakeLists.txt).
  *
  * Owns the fast versions of: activation quantization (plain and fused with
- * RMSNorm, bit-exact with ref), the I2 / T5 / LUT2 ternary products for
+ * RMSNorm, bit-exact with ref), the I2 / T5 / T3 / LUT2 ternary products for
  * TENSOR and ROW scales (BLOCK256 scales, rare in real files because equal
  * block scales are folded at load, go to the reference), the output-layer
  * products and the float helpers.
  *
- * Multiply-add trick (I2, T5): _mm512_dpbusd_epi32 multiplies unsigned bytes
+ * Multiply-add trick (I2, T5, T3): _mm512_dpbusd_epi32 multiplies unsigned bytes
  * by signed bytes. The weights enter as their codes c = w + 1 in {0,1,2}
  * (unsigned) and the activations as int8, so sum c*q = sum w*q + sum q and
  * the kernel subtracts the row sum of q (act->sum) once at the end. Bounds:
