@@ -57,3 +57,62 @@ void bn_act_lut_row_ref(bn_act_batch *act, int64_t t) {
         }
     }
 }
+
+/* Quantizes one row of K floats (already normalised if need be). */
+static void bn_quant_row(const float *x, int64_t K, int8_t *q, float *scale_out) {
+    float amax = 1e-5f;
+    for (int64_t k = 0; k < K; k++) {
+        float a = fabsf(x[k]);
+        if (a > amax)
+            amax = a;
+    }
+    /* float, as HF: 127 and amax are exact floats, so this is the correctly
+     * rounded quotient, the same value bitnet.cpp gets via double. */
+    float s = 127.0f / amax;
+    for (int64_t k = 0; k < K; k++)
+        q[k] = bn_quant1(x[k] * s);
+    *scale_out = s;
+}
+
+void bn_act_quant_i8_ref(const float *x, int64_t x_stride, bn_act_batch *act, int64_t t_begin,
+                         int64_t t_end) {
+    for (int64_t t = t_begin; t < t_end; t++) {
+        bn_quant_row(x + t * x_stride, act->K, act->q + t * act->stride, &act->scale[t]);
+        bn_act_finish_row_ref(act, t);
+    }
+}
+
+float bn_sumsq16_ref(const float *x, int64_t n) {
+    float lane[16] = {0};
+    for (int64_t k = 0; k < n; k++) {
+        float sq = x[k] * x[k];
+        lane[k % 16] = lane[k % 16] + sq;
+    }
+    for (int w = 8; w >= 1; w /= 2)
+        for (int i = 0; i < w; i++)
+            lane[i] = lane[i] + lane[i + w];
+    return lane[0];
+}
+
+void bn_act_rmsnorm_quant_i8_ref(const float *x, int64_t x_stride, const float *norm_w,
+                                 float eps, bn_act_batch *act, int64_t t_begin, int64_t t_end) {
+    const int64_t K = act->K;
+    for (int64_t t = t_begin; t < t_end; t++) {
+        const float *xr = x + t * x_stride;
+        int8_t *q = act->q + t * act->stride;
+        float inv = 1.0f / sqrtf(bn_sumsq16_ref(xr, K) / (float)K + eps);
+        /* Pass 2 finds amax of y, pass 3 recomputes y (two multiplies) and
+         * quantizes it: cheaper than a scratch row, and nothing to allocate. */
+        float amax = 1e-5f;
+        for (int64_t k = 0; k < K; k++) {
+            float a = fabsf((xr[k] * inv) * norm_w[k]);
+            if (a > amax)
+                amax = a;
+        }
+        float s = 127.0f / amax;
+        for (int64_t k = 0; k < K; k++)
+            q[k] = bn_quant1(((xr[k] * inv) * norm_w[k]) * s);
+        act->scale[t] = s;
+        bn_act_finish_row_ref(act, t);
+    }
+}
