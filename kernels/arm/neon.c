@@ -351,6 +351,43 @@ static void bn_lut2_strip(const uint8_t *codes /* tile + strip*16 */, const uint
     vst1q_s32(out + 12, s3);
 }
 
+/* The same for a whole 64-row tile: each step's four table vectors serve
+ * the four strips, so the tables are read once per tile, not per strip. */
+static void bn_lut2_tile(const uint8_t *codes /* tile */, const uint8_t *lut, int64_t n_pp,
+                         int32_t out[64]) {
+    const uint8x16_t low4 = vdupq_n_u8(15);
+    for (int i = 0; i < 64; i++)
+        out[i] = 0;
+    for (int64_t p0 = 0; p0 < n_pp; p0 += BN_LUT_STEPS) {
+        int64_t pe = n_pp - p0 < BN_LUT_STEPS ? n_pp : p0 + BN_LUT_STEPS;
+        int16x8_t a[4], b[4]; /* strip s: rows 16s..16s+7, 16s+8..16s+15 */
+        for (int st = 0; st < 4; st++)
+            a[st] = b[st] = vdupq_n_s16(0);
+        for (int64_t pp = p0; pp < pe; pp++) {
+            const uint8_t *e0 = lut + 2 * pp * BN_LUT_ENTRY_BYTES;
+            uint8x16_t L0 = vld1q_u8(e0), H0 = vld1q_u8(e0 + 16);
+            uint8x16_t L1 = vld1q_u8(e0 + 32), H1 = vld1q_u8(e0 + 48);
+            for (int st = 0; st < 4; st++) {
+                uint8x16_t c = vld1q_u8(codes + pp * BN_LUT_TILE_ROWS + 16 * st);
+                uint8x16_t i0 = vandq_u8(c, low4), i1 = vshrq_n_u8(c, 4);
+                uint8x16_t l0 = vqtbl1q_u8(L0, i0), h0 = vqtbl1q_u8(H0, i0);
+                uint8x16_t l1 = vqtbl1q_u8(L1, i1), h1 = vqtbl1q_u8(H1, i1);
+                a[st] = vaddq_s16(a[st], vreinterpretq_s16_u8(vzip1q_u8(l0, h0)));
+                b[st] = vaddq_s16(b[st], vreinterpretq_s16_u8(vzip2q_u8(l0, h0)));
+                a[st] = vaddq_s16(a[st], vreinterpretq_s16_u8(vzip1q_u8(l1, h1)));
+                b[st] = vaddq_s16(b[st], vreinterpretq_s16_u8(vzip2q_u8(l1, h1)));
+            }
+        }
+        for (int st = 0; st < 4; st++) {
+            int32_t *o = out + 16 * st;
+            vst1q_s32(o, vaddw_s16(vld1q_s32(o), vget_low_s16(a[st])));
+            vst1q_s32(o + 4, vaddw_high_s16(vld1q_s32(o + 4), a[st]));
+            vst1q_s32(o + 8, vaddw_s16(vld1q_s32(o + 8), vget_low_s16(b[st])));
+            vst1q_s32(o + 12, vaddw_high_s16(vld1q_s32(o + 12), b[st]));
+        }
+    }
+}
+
 static void bn_lut2_gemm(const bn_ternary_matrix *w, const bn_act_batch *act, int64_t row_begin,
                          int64_t row_end, float *y, int32_t *acc_out, int64_t stride) {
     if (!act->lut) {
@@ -361,13 +398,21 @@ static void bn_lut2_gemm(const bn_ternary_matrix *w, const bn_act_batch *act, in
     }
     const int64_t n_pp = w->Kp / 4; /* Kp <= act->stride: tables exist for every pair */
     const int64_t lut_stride = (act->stride / 2) * BN_LUT_ENTRY_BYTES;
-    for (int64_t r0 = row_begin; r0 < row_end; r0 += 16) {
+    for (int64_t r0 = row_begin; r0 < row_end;) {
         const uint8_t *codes = w->data + (uint64_t)(r0 / BN_LUT_TILE_ROWS) * w->row_bytes +
                                r0 % BN_LUT_TILE_ROWS;
-        int64_t rn = row_end - r0 < 16 ? row_end - r0 : 16;
+        /* A whole tile when the range holds it (the last tile's padding rows
+         * exist in memory and are computed, not written); else a strip. */
+        bool tile = r0 % BN_LUT_TILE_ROWS == 0 &&
+                    (r0 + BN_LUT_TILE_ROWS <= row_end || row_end == w->rows);
+        int64_t step = tile ? BN_LUT_TILE_ROWS : 16;
+        int64_t rn = row_end - r0 < step ? row_end - r0 : step;
         for (int64_t t = 0; t < act->n_tokens; t++) {
-            int32_t acc[16];
-            bn_lut2_strip(codes, act->lut + t * lut_stride, n_pp, acc);
+            int32_t acc[BN_LUT_TILE_ROWS];
+            if (tile)
+                bn_lut2_tile(codes, act->lut + t * lut_stride, n_pp, acc);
+            else
+                bn_lut2_strip(codes, act->lut + t * lut_stride, n_pp, acc);
             for (int64_t j = 0; j < rn; j++) {
                 if (acc_out)
                     acc_out[t * stride + r0 + j] = acc[j];
@@ -375,6 +420,7 @@ static void bn_lut2_gemm(const bn_ternary_matrix *w, const bn_act_batch *act, in
                     y[t * stride + r0 + j] = bn_ternary_out(w, r0 + j, acc[j], act->scale[t]);
             }
         }
+        r0 += rn;
     }
 }
 
