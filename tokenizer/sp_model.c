@@ -38,21 +38,29 @@ static bool pb_varint(pb_cursor *c, uint64_t *out)
     return false; /* more than 10 bytes */
 }
 
-/* Reads one field header and its payload; for wire type 2 the payload is
- * returned as a sub-cursor, for 0 as *value, for 5 as the 4 raw bytes in *value. */
-static bn_status pb_field(pb_cursor *c, uint32_t *field, int *wire, uint64_t *value, pb_cursor *sub,
-                          const char *what, bn_error *err)
+/* One field as read from the wire. */
+typedef struct pb_field {
+    uint32_t field;
+    int wire;      /* 0 varint, 1 64-bit, 2 length-delimited, 5 32-bit */
+    uint64_t v;    /* wire 0: the varint; 1: the 8 raw bytes; 5: the 4 raw bytes */
+    pb_cursor sub; /* wire 2: the payload */
+} pb_field;
+
+/* Reads the next field header and its payload into *f (cleared first);
+ * `what` names the message being read in errors. */
+static bn_status pb_next(pb_cursor *c, pb_field *f, const char *what, bn_error *err)
 {
+    *f = (pb_field){0, -1, 0, {0}};
     uint64_t key;
     size_t at = pb_off(c);
     if (!pb_varint(c, &key))
         return bn_error_set(err, BN_STATUS_FORMAT, "SentencePiece model: bad field key in %s at byte %zu",
                             what, at);
-    *field = (uint32_t)(key >> 3);
-    *wire = (int)(key & 7);
-    switch (*wire) {
+    f->field = (uint32_t)(key >> 3);
+    f->wire = (int)(key & 7);
+    switch (f->wire) {
     case 0:
-        if (!pb_varint(c, value))
+        if (!pb_varint(c, &f->v))
             return bn_error_set(err, BN_STATUS_FORMAT,
                                 "SentencePiece model: truncated varint in %s at byte %zu", what, at);
         return BN_STATUS_OK;
@@ -60,7 +68,7 @@ static bn_status pb_field(pb_cursor *c, uint32_t *field, int *wire, uint64_t *va
         if (c->end - c->p < 8)
             return bn_error_set(err, BN_STATUS_FORMAT,
                                 "SentencePiece model: truncated 64-bit field in %s at byte %zu", what, at);
-        memcpy(value, c->p, 8);
+        memcpy(&f->v, c->p, 8);
         c->p += 8;
         return BN_STATUS_OK;
     case 2: {
@@ -69,10 +77,10 @@ static bn_status pb_field(pb_cursor *c, uint32_t *field, int *wire, uint64_t *va
             return bn_error_set(err, BN_STATUS_FORMAT,
                                 "SentencePiece model: field %u of %s at byte %zu runs past the end "
                                 "(%zu bytes remain)",
-                                *field, what, at, (size_t)(c->end - c->p));
-        sub->base = c->base;
-        sub->p = c->p;
-        sub->end = c->p + len;
+                                f->field, what, at, (size_t)(c->end - c->p));
+        f->sub.base = c->base;
+        f->sub.p = c->p;
+        f->sub.end = c->p + len;
         c->p += len;
         return BN_STATUS_OK;
     }
@@ -82,14 +90,14 @@ static bn_status pb_field(pb_cursor *c, uint32_t *field, int *wire, uint64_t *va
                                 "SentencePiece model: truncated 32-bit field in %s at byte %zu", what, at);
         uint32_t v;
         memcpy(&v, c->p, 4);
-        *value = v;
+        f->v = v;
         c->p += 4;
         return BN_STATUS_OK;
     }
     default:
         return bn_error_set(err, BN_STATUS_FORMAT,
-                            "SentencePiece model: unsupported wire type %d in %s at byte %zu", *wire,
-                            what, at);
+                            "SentencePiece model: unsupported wire type %d in %s at byte %zu",
+                            f->wire, what, at);
     }
 }
 
@@ -98,24 +106,21 @@ static bn_status parse_piece(pb_cursor c, bn_sp_piece *out, bn_error *err)
     bn_status st;
     *out = (bn_sp_piece){"", 0, 0.0f, 1};
     while (c.p < c.end) {
-        uint32_t field = 0;
-        int wire = -1;
-        uint64_t v = 0;
-        pb_cursor sub = {0};
-        if ((st = pb_field(&c, &field, &wire, &v, &sub, "a piece", err)) != BN_STATUS_OK)
+        pb_field f;
+        if ((st = pb_next(&c, &f, "a piece", err)) != BN_STATUS_OK)
             return st;
-        if (field == 1 && wire == 2) {
-            out->text = (const char *)sub.p;
-            out->len = (size_t)(sub.end - sub.p);
-        } else if (field == 2 && wire == 5) {
-            uint32_t bits = (uint32_t)v;
+        if (f.field == 1 && f.wire == 2) {
+            out->text = (const char *)f.sub.p;
+            out->len = (size_t)(f.sub.end - f.sub.p);
+        } else if (f.field == 2 && f.wire == 5) {
+            uint32_t bits = (uint32_t)f.v;
             memcpy(&out->score, &bits, 4);
-        } else if (field == 3 && wire == 0) {
-            if (v < 1 || v > 6)
+        } else if (f.field == 3 && f.wire == 0) {
+            if (f.v < 1 || f.v > 6)
                 return bn_error_set(err, BN_STATUS_FORMAT,
                                     "SentencePiece model: piece type %llu at byte %zu is not 1..6",
-                                    (unsigned long long)v, pb_off(&c));
-            out->type = (int32_t)v;
+                                    (unsigned long long)f.v, pb_off(&c));
+            out->type = (int32_t)f.v;
         }
     }
     return BN_STATUS_OK;
@@ -125,18 +130,15 @@ static bn_status parse_trainer(pb_cursor c, bn_sp_model *m, bn_error *err)
 {
     bn_status st;
     while (c.p < c.end) {
-        uint32_t field = 0;
-        int wire = -1;
-        uint64_t v = 0;
-        pb_cursor sub = {0};
-        if ((st = pb_field(&c, &field, &wire, &v, &sub, "trainer_spec", err)) != BN_STATUS_OK)
+        pb_field f;
+        if ((st = pb_next(&c, &f, "trainer_spec", err)) != BN_STATUS_OK)
             return st;
-        if (wire != 0)
+        if (f.wire != 0)
             continue;
         /* int32 fields: negative values arrive sign-extended to 64 bits. */
-        int32_t iv = (int32_t)(int64_t)v;
-        switch (field) {
-        case 35: m->byte_fallback = v != 0; break;
+        int32_t iv = (int32_t)(int64_t)f.v;
+        switch (f.field) {
+        case 35: m->byte_fallback = f.v != 0; break;
         case 40: m->unk_id = iv; break;
         case 41: m->bos_id = iv; break;
         case 42: m->eos_id = iv; break;
@@ -151,14 +153,11 @@ static bn_status parse_normalizer(pb_cursor c, bn_sp_model *m, bn_error *err)
 {
     bn_status st;
     while (c.p < c.end) {
-        uint32_t field = 0;
-        int wire = -1;
-        uint64_t v = 0;
-        pb_cursor sub = {0};
-        if ((st = pb_field(&c, &field, &wire, &v, &sub, "normalizer_spec", err)) != BN_STATUS_OK)
+        pb_field f;
+        if ((st = pb_next(&c, &f, "normalizer_spec", err)) != BN_STATUS_OK)
             return st;
-        if (field == 3 && wire == 0)
-            m->add_dummy_prefix = v != 0;
+        if (f.field == 3 && f.wire == 0)
+            m->add_dummy_prefix = f.v != 0;
     }
     return BN_STATUS_OK;
 }
@@ -174,15 +173,12 @@ bn_status bn_sp_model_parse(const uint8_t *data, size_t size, bn_sp_model *out, 
     }
     pb_cursor c = {data, data, data + size};
     while (c.p < c.end) {
-        uint32_t field = 0;
-        int wire = -1;
-        uint64_t v = 0;
-        pb_cursor sub = {0};
-        if ((st = pb_field(&c, &field, &wire, &v, &sub, "ModelProto", err)) != BN_STATUS_OK)
+        pb_field f;
+        if ((st = pb_next(&c, &f, "ModelProto", err)) != BN_STATUS_OK)
             goto fail;
-        if (wire != 2)
+        if (f.wire != 2)
             continue;
-        if (field == 1) {
+        if (f.field == 1) {
             if (m.n_pieces == cap) {
                 cap = cap ? cap * 2 : 1024;
                 bn_sp_piece *np = realloc(m.pieces, cap * sizeof *np);
@@ -192,14 +188,14 @@ bn_status bn_sp_model_parse(const uint8_t *data, size_t size, bn_sp_model *out, 
                 }
                 m.pieces = np;
             }
-            if ((st = parse_piece(sub, &m.pieces[m.n_pieces], err)) != BN_STATUS_OK)
+            if ((st = parse_piece(f.sub, &m.pieces[m.n_pieces], err)) != BN_STATUS_OK)
                 goto fail;
             m.n_pieces++;
-        } else if (field == 2) {
-            if ((st = parse_trainer(sub, &m, err)) != BN_STATUS_OK)
+        } else if (f.field == 2) {
+            if ((st = parse_trainer(f.sub, &m, err)) != BN_STATUS_OK)
                 goto fail;
-        } else if (field == 3) {
-            if ((st = parse_normalizer(sub, &m, err)) != BN_STATUS_OK)
+        } else if (f.field == 3) {
+            if ((st = parse_normalizer(f.sub, &m, err)) != BN_STATUS_OK)
                 goto fail;
         }
     }
