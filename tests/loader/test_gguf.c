@@ -24,6 +24,16 @@ static bn_status try_open(const bn_bytes *b, bn_error *err)
     return st;
 }
 
+/* Opens data[0..n), which must be valid; the caller closes it. */
+static bn_gguf *open_ok(const void *data, size_t n)
+{
+    bn_gguf *g = NULL;
+    bn_error err = {0};
+    bn_status st = bn_gguf_open_memory(data, n, &g, &err);
+    cr_assert_eq(st, BN_STATUS_OK, "%s: %s", bn_status_name(st), err.message);
+    return g;
+}
+
 static void expect_error(const bn_bytes *b, bn_status want, const char *needle)
 {
     bn_error err;
@@ -43,8 +53,7 @@ static void one_tensor_file(bn_bytes *b, const char *arch, const char *name, uin
     bn_bytes_kv_str(b, "general.architecture", arch);
     bn_bytes_tensor_info(b, name, n_dims, ne, ggml_id, offset);
     bn_bytes_pad(b, 32);
-    for (size_t i = 0; i < data_bytes; i++)
-        bn_bytes_u8(b, 0);
+    bn_bytes_zeros(b, data_bytes);
 }
 
 /* ---- valid files ---- */
@@ -53,9 +62,7 @@ Test(gguf, opens_a_small_valid_file)
 {
     size_t size;
     uint8_t *file = bn_test_gguf_small(&size);
-    bn_gguf *g = NULL;
-    bn_error err = {0};
-    cr_assert_eq(bn_gguf_open_memory(file, size, &g, &err), BN_STATUS_OK, "%s", err.message);
+    bn_gguf *g = open_ok(file, size);
     cr_assert_eq(bn_gguf_file_size(g), size);
     cr_assert_eq(bn_gguf_alignment(g), 32);
     cr_assert_not(bn_gguf_is_mmapped(g));
@@ -167,8 +174,7 @@ Test(gguf, rejects_counts_that_cannot_fit_in_the_file)
     /* each count alone fits, together they do not */
     bn_bytes_put_u64_at(&b, 8, 1);
     bn_bytes_put_u64_at(&b, 16, 2);
-    for (int i = 0; i < 33; i++)
-        bn_bytes_u8(&b, 0);
+    bn_bytes_zeros(&b, 33);
     expect_error(&b, BN_STATUS_FORMAT, "cannot fit");
     bn_bytes_free(&b);
 }
@@ -304,11 +310,8 @@ Test(gguf, places_tensors_at_a_custom_alignment)
     bn_bytes_tensor_info(&b, "a", 1, ne, 0, 0);
     bn_bytes_tensor_info(&b, "b", 1, ne, 0, 64);
     bn_bytes_pad(&b, 64);
-    for (int i = 0; i < 128; i++)
-        bn_bytes_u8(&b, (uint8_t)i);
-    bn_gguf *g = NULL;
-    bn_error err = {0};
-    cr_assert_eq(bn_gguf_open_memory(b.data, b.len, &g, &err), BN_STATUS_OK, "%s", err.message);
+    bn_bytes_ramp(&b, 128);
+    bn_gguf *g = open_ok(b.data, b.len);
     cr_assert_eq(bn_gguf_data_offset(g) % 64, 0);
     cr_assert_eq(bn_gguf_find_tensor(g, "b")->data[0], 64);
     bn_gguf_close(g);
@@ -319,8 +322,7 @@ Test(gguf, places_tensors_at_a_custom_alignment)
     bn_bytes_kv_u32(&c, "general.alignment", 64);
     bn_bytes_tensor_info(&c, "a", 1, ne, 0, 32);
     bn_bytes_pad(&c, 64);
-    for (int i = 0; i < 128; i++)
-        bn_bytes_u8(&c, 0);
+    bn_bytes_zeros(&c, 128);
     expect_error(&c, BN_STATUS_FORMAT, "not a multiple of the alignment 64");
     bn_bytes_free(&c);
 }
@@ -335,8 +337,7 @@ Test(gguf, rejects_duplicate_empty_and_overlong_tensor_names)
     bn_bytes_tensor_info(&b, "w", 1, ne, 0, 0);
     bn_bytes_tensor_info(&b, "w", 1, ne, 0, 32);
     bn_bytes_pad(&b, 32);
-    for (int i = 0; i < 64; i++)
-        bn_bytes_u8(&b, 0);
+    bn_bytes_zeros(&b, 64);
     expect_error(&b, BN_STATUS_FORMAT, "duplicate tensor name 'w'");
     bn_bytes_free(&b);
 
@@ -344,8 +345,7 @@ Test(gguf, rejects_duplicate_empty_and_overlong_tensor_names)
     bn_bytes_header(&e, 3, 1, 0);
     bn_bytes_tensor_info(&e, "", 1, ne, 0, 0);
     bn_bytes_pad(&e, 32);
-    for (int i = 0; i < 32; i++)
-        bn_bytes_u8(&e, 0);
+    bn_bytes_zeros(&e, 32);
     expect_error(&e, BN_STATUS_FORMAT, "empty name");
     bn_bytes_free(&e);
 
@@ -356,8 +356,7 @@ Test(gguf, rejects_duplicate_empty_and_overlong_tensor_names)
     bn_bytes_header(&l, 3, 1, 0);
     bn_bytes_tensor_info(&l, name, 1, ne, 0, 0);
     bn_bytes_pad(&l, 32);
-    for (int i = 0; i < 32; i++)
-        bn_bytes_u8(&l, 0);
+    bn_bytes_zeros(&l, 32);
     expect_error(&l, BN_STATUS_FORMAT, "65-byte name");
     bn_bytes_free(&l);
 }
@@ -486,8 +485,7 @@ Test(gguf, rejects_overlapping_tensors)
     bn_bytes_tensor_info(&b, "second", 1, ne, 0, 32);
     bn_bytes_tensor_info(&b, "first", 1, ne, 0, 0);
     bn_bytes_pad(&b, 32);
-    for (int i = 0; i < 128; i++)
-        bn_bytes_u8(&b, 0);
+    bn_bytes_zeros(&b, 128);
     expect_error(&b, BN_STATUS_FORMAT, "tensors 'first' (data bytes 0..64) and 'second'");
     bn_bytes_free(&b);
 }
@@ -500,11 +498,8 @@ Test(gguf, accepts_tensors_out_of_order_and_with_gaps)
     bn_bytes_tensor_info(&b, "second", 1, ne, 0, 128);
     bn_bytes_tensor_info(&b, "first", 1, ne, 0, 0);
     bn_bytes_pad(&b, 32);
-    for (int i = 0; i < 192; i++)
-        bn_bytes_u8(&b, (uint8_t)i);
-    bn_gguf *g = NULL;
-    bn_error err = {0};
-    cr_assert_eq(bn_gguf_open_memory(b.data, b.len, &g, &err), BN_STATUS_OK, "%s", err.message);
+    bn_bytes_ramp(&b, 192);
+    bn_gguf *g = open_ok(b.data, b.len);
     cr_assert_eq(bn_gguf_find_tensor(g, "second")->data[0], 128);
     bn_gguf_close(g);
     bn_bytes_free(&b);
@@ -516,9 +511,8 @@ Test(gguf, getters_convert_integer_widths_and_check_ranges)
 {
     size_t size;
     uint8_t *file = bn_test_gguf_small(&size);
-    bn_gguf *g = NULL;
+    bn_gguf *g = open_ok(file, size);
     bn_error err = {0};
-    cr_assert_eq(bn_gguf_open_memory(file, size, &g, &err), BN_STATUS_OK);
     uint32_t u32;
     int32_t i32;
     uint64_t u64;

@@ -78,6 +78,18 @@ void bn_bytes_pad(bn_bytes *b, size_t alignment)
         bn_bytes_u8(b, 0);
 }
 
+void bn_bytes_zeros(bn_bytes *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        bn_bytes_u8(b, 0);
+}
+
+void bn_bytes_ramp(bn_bytes *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        bn_bytes_u8(b, (uint8_t)i);
+}
+
 void bn_bytes_put_u32_at(bn_bytes *b, size_t pos, uint32_t v)
 {
     if (pos + 4 > b->len)

@@ -32,6 +32,11 @@ void bn_bytes_f64(bn_bytes *b, double v);
 void bn_bytes_str(bn_bytes *b, const char *s);
 /* Zero bytes up to the next multiple of alignment. */
 void bn_bytes_pad(bn_bytes *b, size_t alignment);
+/* n zero bytes (tensor data whose values do not matter). */
+void bn_bytes_zeros(bn_bytes *b, size_t n);
+/* n bytes counting up from 0 (wrapping at 256), so a tensor's first byte
+ * tells where its data starts. */
+void bn_bytes_ramp(bn_bytes *b, size_t n);
 /* Overwrites 4 / 8 bytes at pos (for patching a count after the fact). */
 void bn_bytes_put_u32_at(bn_bytes *b, size_t pos, uint32_t v);
 void bn_bytes_put_u64_at(bn_bytes *b, size_t pos, uint64_t v);
