@@ -441,6 +441,45 @@ void bn_gemm_acc_lut2_i8_neon(const bn_ternary_matrix *w, const bn_act_batch *ac
 #define BN_DENSE_CHUNK_NEON 1280 /* values: a multiple of the Q8_0 and Q6_K blocks */
 #define BN_DENSE_TOKENS_NEON 32
 
+/* 16 signed codes times one scale, as four float vectors. */
+static inline void bn_store16_scaled(int8x16_t q, float scale, float *out) {
+    int16x8_t lo = vmovl_s8(vget_low_s8(q)), hi = vmovl_high_s8(q);
+    float32x4_t s = vdupq_n_f32(scale);
+    vst1q_f32(out, vmulq_f32(s, vcvtq_f32_s32(vmovl_s16(vget_low_s16(lo)))));
+    vst1q_f32(out + 4, vmulq_f32(s, vcvtq_f32_s32(vmovl_high_s16(lo))));
+    vst1q_f32(out + 8, vmulq_f32(s, vcvtq_f32_s32(vmovl_s16(vget_low_s16(hi)))));
+    vst1q_f32(out + 12, vmulq_f32(s, vcvtq_f32_s32(vmovl_high_s16(hi))));
+}
+
+/* One Q6_K block (ggml's block_q6_K, see dense_matrix.c) into 256 floats:
+ * value = (d * scale) * (6-bit code - 32), the dequantizer's order. */
+static void bn_q6_k_block_neon(const uint8_t *blk, float *y) {
+    const uint8_t *ql = blk, *qh = blk + 128;
+    const int8_t *sc = (const int8_t *)(blk + 192);
+    uint16_t dh;
+    memcpy(&dh, blk + 208, 2);
+    const float d = bn_f16_to_f32(dh);
+    const uint8x16_t m4 = vdupq_n_u8(15), m3 = vdupq_n_u8(3);
+    const int8x16_t off = vdupq_n_s8(32);
+    for (int half = 0; half < 2; half++, y += 128, ql += 64, qh += 32, sc += 8) {
+        for (int l = 0; l < 32; l += 16) {
+            int is = l / 16;
+            uint8x16_t a = vld1q_u8(ql + l), b = vld1q_u8(ql + l + 32), h = vld1q_u8(qh + l);
+            uint8x16_t q1 = vorrq_u8(vandq_u8(a, m4), vshlq_n_u8(vandq_u8(h, m3), 4));
+            uint8x16_t q2 = vorrq_u8(vandq_u8(b, m4), vshlq_n_u8(vandq_u8(vshrq_n_u8(h, 2), m3), 4));
+            uint8x16_t q3 = vorrq_u8(vshrq_n_u8(a, 4), vshlq_n_u8(vandq_u8(vshrq_n_u8(h, 4), m3), 4));
+            uint8x16_t q4 = vorrq_u8(vshrq_n_u8(b, 4), vshlq_n_u8(vshrq_n_u8(h, 6), 4));
+            bn_store16_scaled(vsubq_s8(vreinterpretq_s8_u8(q1), off), d * (float)sc[is], y + l);
+            bn_store16_scaled(vsubq_s8(vreinterpretq_s8_u8(q2), off), d * (float)sc[is + 2],
+                              y + l + 32);
+            bn_store16_scaled(vsubq_s8(vreinterpretq_s8_u8(q3), off), d * (float)sc[is + 4],
+                              y + l + 64);
+            bn_store16_scaled(vsubq_s8(vreinterpretq_s8_u8(q4), off), d * (float)sc[is + 6],
+                              y + l + 96);
+        }
+    }
+}
+
 /* Values [0, n) of a stored row as floats, exactly as bn_dense_row_to_f32;
  * F32 rows are used in place (returned pointer). */
 static const float *bn_dense_chunk_neon(bn_tensor_type type, const uint8_t *row, int64_t n,
@@ -473,7 +512,11 @@ static const float *bn_dense_chunk_neon(bn_tensor_type type, const uint8_t *row,
             }
         }
         return buf;
-    default: /* Q6_K: the shared exact scalar dequantizer */
+    case BN_TYPE_Q6_K:
+        for (int64_t b = 0; b < n / BN_Q6_K_BLOCK; b++)
+            bn_q6_k_block_neon(row + b * BN_Q6_K_BYTES, buf + b * BN_Q6_K_BLOCK);
+        return buf;
+    default:
         bn_dense_row_to_f32(type, row, n, buf);
         return buf;
     }
