@@ -20,6 +20,7 @@
 #include "loader/gguf.h"
 #include "loader/safetensors.h"
 #include "loader/ternary_codec.h"
+#include "tests/support/model_files.h"
 
 static char tiny_dir[1024];
 
@@ -34,27 +35,10 @@ static void out_path(char *buf, size_t size, const char *tag) {
     snprintf(buf, size, "%s/convert_%s_%d.gguf", BN_BUILD_DIR, tag, (int)getpid());
 }
 
-static bn_gguf *open_gguf(const char *path) {
-    bn_gguf *g = NULL;
-    bn_error err = {0};
-    cr_assert_eq(bn_gguf_open_file(path, NULL, &g, &err), BN_STATUS_OK, "%s: %s", path,
-                 err.message);
-    return g;
-}
-
 static bn_gguf *open_tiny(const char *file) {
     char path[1200];
     snprintf(path, sizeof path, "%s/%s", tiny_dir, file);
-    return open_gguf(path);
-}
-
-static bool is_projection(const char *name) {
-    static const char *const parts[] = {"attn_q.", "attn_k.", "attn_v.", "attn_output.",
-                                        "ffn_gate.", "ffn_up.", "ffn_down."};
-    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
-        if (strstr(name, parts[i]))
-            return true;
-    return false;
+    return bn_test_gguf_open(path);
 }
 
 static void convert_ok(const char *dir, bn_tensor_type type, bool tokenizer, const char *out) {
@@ -68,7 +52,7 @@ static void assert_same_tensors(bn_gguf *ref, bn_gguf *got, bool projections_onl
     int n = 0;
     for (size_t i = 0; i < bn_gguf_tensor_count(ref); i++) {
         const bn_gguf_tensor *a = bn_gguf_tensor_at(ref, i);
-        if (projections_only && !is_projection(a->name))
+        if (projections_only && !bn_test_is_projection(a->name))
             continue;
         const bn_gguf_tensor *b = bn_gguf_find_tensor(got, a->name);
         cr_assert(b, "no %s in the converted file", a->name);
@@ -90,7 +74,7 @@ Test(convert, tiny_bitnet_to_f32_is_bit_identical_to_the_pytorch_export) {
     snprintf(hf, sizeof hf, "%s/hf", tiny_dir);
     out_path(out, sizeof out, "f32");
     convert_ok(hf, BN_TYPE_F32, true, out);
-    bn_gguf *ref = open_tiny("tiny-bitnet-f32.gguf"), *got = open_gguf(out);
+    bn_gguf *ref = open_tiny("tiny-bitnet-f32.gguf"), *got = bn_test_gguf_open(out);
     assert_same_tensors(ref, got, false); /* all 68: embedding, norms, projections */
     cr_assert_eq(bn_gguf_tensor_count(got), bn_gguf_tensor_count(ref));
     bn_gguf_string s;
@@ -129,7 +113,7 @@ Test(convert, tiny_bitnet_to_tq2_0_and_tq1_0_is_byte_identical_to_llama_cpp) {
     for (int i = 0; i < 2; i++) {
         out_path(out, sizeof out, "tq");
         convert_ok(hf, types[i], false, out);
-        bn_gguf *ref = open_tiny(files[i]), *got = open_gguf(out);
+        bn_gguf *ref = open_tiny(files[i]), *got = bn_test_gguf_open(out);
         assert_same_tensors(ref, got, false); /* F16 embedding too */
         bn_gguf_close(ref);
         bn_gguf_close(got);
@@ -142,7 +126,7 @@ static void assert_same_ternary(bn_gguf *ref, bn_gguf *got) {
     int n = 0;
     for (size_t i = 0; i < bn_gguf_tensor_count(ref); i++) {
         const bn_gguf_tensor *a = bn_gguf_tensor_at(ref, i);
-        if (!is_projection(a->name))
+        if (!bn_test_is_projection(a->name))
             continue;
         const bn_gguf_tensor *b = bn_gguf_find_tensor(got, a->name);
         cr_assert(b, "%s missing", a->name);
@@ -177,12 +161,12 @@ Test(convert, tiny_bitnet_to_i2_s_decodes_to_bitnet_cpp_values_and_scales) {
     snprintf(hf, sizeof hf, "%s/hf", tiny_dir);
     out_path(out, sizeof out, "i2s");
     convert_ok(hf, BN_TYPE_I2_S, false, out);
-    bn_gguf *ref = open_tiny("tiny-bitnet-I2_S.gguf"), *got = open_gguf(out);
+    bn_gguf *ref = open_tiny("tiny-bitnet-I2_S.gguf"), *got = bn_test_gguf_open(out);
     assert_same_ternary(ref, got);
     /* Exactly equal scales, not only close. */
     for (size_t i = 0; i < bn_gguf_tensor_count(ref); i++) {
         const bn_gguf_tensor *a = bn_gguf_tensor_at(ref, i);
-        if (!is_projection(a->name))
+        if (!bn_test_is_projection(a->name))
             continue;
         const bn_gguf_tensor *b = bn_gguf_find_tensor(got, a->name);
         uint64_t n = (uint64_t)(a->ne[0] * a->ne[1]);
@@ -369,14 +353,14 @@ Test(convert, packed_2b4t_checkpoints_multiply_by_weight_scale) {
                  false, "self_attn.attn_sub_norm", "mlp.ffn_sub_norm");
     out_path(out, sizeof out, "packed_mul");
     convert_ok(dir, BN_TYPE_F32, false, out);
-    bn_gguf *ref = open_tiny("tiny-bitnet-f32.gguf"), *got = open_gguf(out);
+    bn_gguf *ref = open_tiny("tiny-bitnet-f32.gguf"), *got = bn_test_gguf_open(out);
     assert_same_ternary(ref, got);
     bn_gguf_close(got);
     remove(out);
     /* The same checkpoint to TQ2_0: llama.cpp's bytes. */
     convert_ok(dir, BN_TYPE_TQ2_0, false, out);
     bn_gguf *tq = open_tiny("tiny-bitnet-TQ2_0.gguf");
-    got = open_gguf(out);
+    got = bn_test_gguf_open(out);
     assert_same_tensors(tq, got, true);
     bn_gguf_close(tq);
     bn_gguf_close(got);
@@ -394,7 +378,7 @@ Test(convert, packed_1bitllm_style_checkpoints_divide_by_weight_scale) {
                  true, "self_attn.inner_attn_ln", "mlp.ffn_layernorm");
     out_path(out, sizeof out, "packed_div");
     convert_ok(dir, BN_TYPE_F32, false, out);
-    bn_gguf *ref = open_tiny("tiny-bitnet-f32.gguf"), *got = open_gguf(out);
+    bn_gguf *ref = open_tiny("tiny-bitnet-f32.gguf"), *got = bn_test_gguf_open(out);
     assert_same_ternary(ref, got); /* scales within 2e-7 relative: 1/(1/s) */
     bn_gguf_string s;
     bn_error err = {0};
@@ -463,7 +447,7 @@ Test(convert, llama_checkpoints_get_the_q_k_row_permutation_and_an_untied_output
     cr_assert_eq(bn_convert_hf(dir, out, &copt, &cerr), BN_STATUS_OK, "%s", cerr.message);
     cr_assert(strstr(notes, "1 checkpoint tensor not converted (e.g. model.layers.0.self_attn.q_proj.bias"),
               "unused tensors are reported: %s", notes);
-    bn_gguf *g = open_gguf(out);
+    bn_gguf *g = bn_test_gguf_open(out);
     const char *names[2] = {"blk.0.attn_q.weight", "blk.0.attn_k.weight"};
     int64_t heads[2] = {H, HKV};
     for (int m = 0; m < 2; m++) {

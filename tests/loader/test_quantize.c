@@ -15,6 +15,7 @@
 #include "loader/quantize.h"
 #include "loader/ternarize.h"
 #include "loader/ternary_codec.h"
+#include "tests/support/model_files.h"
 
 static char tiny[1024];
 
@@ -31,14 +32,6 @@ static void path_of(char *buf, size_t size, const char *tag) {
 
 static void tiny_path(char *buf, size_t size, const char *file) {
     snprintf(buf, size, "%s/%s", tiny, file);
-}
-
-static bn_gguf *open_gguf(const char *path) {
-    bn_gguf *g = NULL;
-    bn_error err = {0};
-    cr_assert_eq(bn_gguf_open_file(path, NULL, &g, &err), BN_STATUS_OK, "%s: %s", path,
-                 err.message);
-    return g;
 }
 
 static void quantize_ok(const char *in, const char *out, bn_tensor_type type, int group,
@@ -106,7 +99,7 @@ Test(quantize, i2_s_to_tq2_0_to_tq1_0_to_i2_s_keeps_every_ternary_value) {
     quantize_ok(src, a, BN_TYPE_TQ2_0, 0, NULL);
     quantize_ok(a, b, BN_TYPE_TQ1_0, 0, NULL);
     quantize_ok(b, c, BN_TYPE_I2_S, 0, NULL);
-    bn_gguf *g0 = open_gguf(src), *g1 = open_gguf(a), *g2 = open_gguf(b), *g3 = open_gguf(c);
+    bn_gguf *g0 = bn_test_gguf_open(src), *g1 = bn_test_gguf_open(a), *g2 = bn_test_gguf_open(b), *g3 = bn_test_gguf_open(c);
     /* Scales only move by the f16 rounding of the TQ block scales. */
     cr_assert_leq(compare_values(g0, g1, BN_TYPE_TQ2_0), 1.0 / 2048);
     cr_assert_leq(compare_values(g0, g2, BN_TYPE_TQ1_0), 1.0 / 2048);
@@ -148,7 +141,7 @@ Test(quantize, i2_s_to_tq2_0_reproduces_llama_cpp_bytes) {
     tiny_path(ref, sizeof ref, "tiny-bitnet-TQ2_0.gguf");
     path_of(out, sizeof out, "llama_bytes");
     quantize_ok(src, out, BN_TYPE_TQ2_0, 0, NULL);
-    bn_gguf *r = open_gguf(ref), *g = open_gguf(out);
+    bn_gguf *r = bn_test_gguf_open(ref), *g = bn_test_gguf_open(out);
     int n = 0;
     for (size_t i = 0; i < bn_gguf_tensor_count(r); i++) {
         const bn_gguf_tensor *a = bn_gguf_tensor_at(r, i);
@@ -183,7 +176,7 @@ Test(quantize, ternary_f32_to_i2_s_is_lossless_and_iq_types_round_trip) {
     cr_assert(zeros > 0.2 && zeros < 0.5, "zero fraction %g", zeros);
     quantize_ok(a, b, BN_TYPE_IQ2_BN, 0, NULL);
     quantize_ok(b, c, BN_TYPE_IQ1_BN, 0, NULL);
-    bn_gguf *g0 = open_gguf(src), *g1 = open_gguf(a), *g2 = open_gguf(b), *g3 = open_gguf(c);
+    bn_gguf *g0 = bn_test_gguf_open(src), *g1 = bn_test_gguf_open(a), *g2 = bn_test_gguf_open(b), *g3 = bn_test_gguf_open(c);
     cr_assert_eq(compare_values(g0, g1, BN_TYPE_I2_S), 0.0);
     cr_assert_eq(compare_values(g0, g2, BN_TYPE_IQ2_BN), 0.0, "IQ2_BN's row scale is f32");
     cr_assert_leq(compare_values(g0, g3, BN_TYPE_IQ1_BN), 1.0 / 2048);
@@ -236,7 +229,7 @@ Test(quantize, latent_floats_use_absmean_and_groups_lower_the_error) {
     write_latent(in, w);
     bn_quantize_stats tensor_total, group_total;
     quantize_ok(in, out, BN_TYPE_TQ2_0, 0, &tensor_total);
-    bn_gguf *g = open_gguf(out);
+    bn_gguf *g = bn_test_gguf_open(out);
     const bn_gguf_tensor *t = bn_gguf_find_tensor(g, "blk.0.attn_q.weight");
     int8_t v[8 * 512], want[8 * 512];
     float sc[16];
@@ -318,7 +311,7 @@ Test(quantize, latent_master_weights_quantize_to_llama_cpp_tq2_0_bytes) {
     quantize_ok(latent, out, BN_TYPE_TQ2_0, 0, &total);
     double rel = bn_quantize_stats_rel_err(&total);
     cr_assert(rel > 0.3 && rel < 0.8, "ternary vs latent relative error %g", rel);
-    bn_gguf *r = open_gguf(ref), *g = open_gguf(out);
+    bn_gguf *r = bn_test_gguf_open(ref), *g = bn_test_gguf_open(out);
     int n = 0;
     for (size_t i = 0; i < bn_gguf_tensor_count(r); i++) {
         const bn_gguf_tensor *a = bn_gguf_tensor_at(r, i);
@@ -362,7 +355,7 @@ Test(quantize, token_embedding_type_rewrites_the_embedding_only) {
     cr_assert_eq(embd_stats.out_bytes, 2048 * 210);
     double rel = bn_quantize_stats_rel_err(&embd_stats);
     cr_assert(rel > 0 && rel < 0.03, "Q6_K relative error %g", rel);
-    bn_gguf *g = open_gguf(out);
+    bn_gguf *g = bn_test_gguf_open(out);
     cr_assert_eq(bn_gguf_find_tensor(g, "token_embd.weight")->type, BN_TYPE_Q6_K);
     bn_gguf_close(g);
     remove(out);

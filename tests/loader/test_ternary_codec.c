@@ -16,6 +16,7 @@
 #include "loader/gguf.h"
 #include "loader/half.h"
 #include "loader/ternary_codec.h"
+#include "tests/support/model_files.h"
 
 /* Deterministic trits and scales: a tiny LCG so failures reproduce. */
 static uint32_t lcg_next(uint32_t *state) {
@@ -442,25 +443,12 @@ Test(ternary_codec, refuses_bad_values_shapes_scales_and_short_outputs) {
 
 /* ---- the real layout vectors ------------------------------------------- */
 
-static bool is_projection(const char *name) {
-    static const char *const parts[] = {"attn_q.", "attn_k.", "attn_v.", "attn_output.",
-                                        "ffn_gate.", "ffn_up.", "ffn_down."};
-    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
-        if (strstr(name, parts[i]))
-            return true;
-    return false;
-}
-
 static bn_gguf *open_shared(const char *file) {
     char path[1024];
     snprintf(path, sizeof path, "%s/models/tiny-bitnet/%s", BN_SHARED_DIR, file);
     if (access(path, R_OK) != 0)
         return NULL;
-    bn_gguf *g = NULL;
-    bn_error err = {0};
-    cr_assert_eq(bn_gguf_open_file(path, NULL, &g, &err), BN_STATUS_OK, "%s: %s", path,
-                 err.message);
-    return g;
+    return bn_test_gguf_open(path);
 }
 
 static void compare_with_f32(const char *file, bn_tensor_type want_type) {
@@ -473,7 +461,7 @@ static void compare_with_f32(const char *file, bn_tensor_type want_type) {
     int compared = 0;
     for (size_t t = 0; t < bn_gguf_tensor_count(ref); t++) {
         const bn_gguf_tensor *rt = bn_gguf_tensor_at(ref, t);
-        if (!is_projection(rt->name))
+        if (!bn_test_is_projection(rt->name))
             continue;
         const bn_gguf_tensor *qt = bn_gguf_find_tensor(q, rt->name);
         cr_assert(qt, "%s: no tensor %s", file, rt->name);
