@@ -133,7 +133,9 @@ typedef enum bn_ternary_layout {
      * holds, for each pair of activation pairs (p, p+1), 64 bytes: byte j has
      * the 4-bit index c0 | c1 << 2 of pair p of row j in its low nibble and
      * that of pair p+1 in its high nibble. Kp = round_up(K, 256); a tile is
-     * 64 * Kp / 4 bytes. TENSOR and ROW scales. */
+     * 64 * Kp / 4 bytes. TENSOR and ROW scales. Its kernels read the
+     * batch's pair tables (allocate the batch with_lut); with a batch
+     * without tables they still compute, through the codes, slowly. */
     BN_LAYOUT_LUT2,
     /* 1.67-bit, built for decode speed: weights in triplets (value j, 64 + j,
      * 128 + j of a 192-value chunk, j < 64), each triplet as the magnitude
