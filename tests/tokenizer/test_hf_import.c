@@ -40,6 +40,44 @@ static void release(imported *im)
     free(im->bytes);
 }
 
+/* Writes text to path (created or truncated). */
+static void write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "wb");
+    cr_assert_not_null(f, "cannot write %s", path);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* Makes dir (a mkdtemp template) a fresh model folder holding a link named
+ * link_name to src, as a downloaded checkpoint would hold the file. */
+static void make_model_dir(char *dir, const char *src, const char *link_name)
+{
+    cr_assert_not_null(mkdtemp(dir));
+    char p[1200];
+    snprintf(p, sizeof p, "%s/%s", dir, link_name);
+    cr_assert_eq(symlink(src, p), 0);
+}
+
+/* Writes text to dir/name. */
+static void write_in_dir(const char *dir, const char *name, const char *text)
+{
+    char p[1200];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    write_text(p, text);
+}
+
+/* Removes dir/names[0..n) and then dir. */
+static void remove_model_dir(const char *dir, const char *const *names, size_t n)
+{
+    char p[1200];
+    for (size_t i = 0; i < n; i++) {
+        snprintf(p, sizeof p, "%s/%s", dir, names[i]);
+        remove(p);
+    }
+    rmdir(dir);
+}
+
 Test(hf_import, tiny_bitnet_tokenizer_model_matches_its_gguf_vocab)
 {
     char hf[1024], gpath[1024];
@@ -117,26 +155,18 @@ Test(hf_import, reports_missing_and_unsupported_inputs)
     close(fd);
     char json[1100];
     snprintf(json, sizeof json, "%s.json", path);
-    FILE *f = fopen(json, "wb");
-    fputs("{\"model\": {\"type\": \"Unigram\", \"vocab\": []}}", f);
-    fclose(f);
+    write_text(json, "{\"model\": {\"type\": \"Unigram\", \"vocab\": []}}");
     bn_error err2 = {0};
     cr_assert_eq(import(json, &im, &err2), BN_STATUS_UNSUPPORTED, "%s", err2.message);
-    f = fopen(json, "wb");
-    fputs("{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": []},"
-          " \"pre_tokenizer\": {\"type\": \"ByteLevel\"}}", f);
-    fclose(f);
+    write_text(json, "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": []},"
+                     " \"pre_tokenizer\": {\"type\": \"ByteLevel\"}}");
     bn_error err3 = {0};
     cr_assert_eq(import(json, &im, &err3), BN_STATUS_UNSUPPORTED, "%s", err3.message);
-    f = fopen(json, "wb");
-    fputs("{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0,", f);
-    fclose(f);
+    write_text(json, "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0,");
     bn_error err4 = {0};
     cr_assert_eq(import(json, &im, &err4), BN_STATUS_FORMAT, "%s", err4.message);
     cr_assert(strstr(err4.message, "at byte"), "%s", err4.message);
-    f = fopen(path, "wb");
-    fputs("\x0a\xff\xff\xff\x0f", f); /* piece of a 4 GB length */
-    fclose(f);
+    write_text(path, "\x0a\xff\xff\xff\x0f"); /* piece of a 4 GB length */
     bn_error err5 = {0};
     cr_assert_eq(import(path, &im, &err5), BN_STATUS_FORMAT, "%s", err5.message);
     remove(json);
@@ -151,15 +181,13 @@ Test(hf_import, small_bpe_json_with_pair_merges_and_added_tokens)
     close(fd);
     char json[1100];
     snprintf(json, sizeof json, "%s.json", path);
-    FILE *f = fopen(json, "wb");
-    fprintf(f, "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 1, \"ab\": 2, \"\\u0120\": 3,"
-               " \"\\u0120ab\": 4}, \"merges\": [[\"a\", \"b\"], \"\\u0120 ab\"]},"
-               " \"added_tokens\": [{\"id\": 6, \"content\": \"<|end|>\", \"special\": false},"
-               " {\"id\": 7, \"content\": \"<tool>\", \"special\": false}],"
-               " \"pre_tokenizer\": {\"type\": \"Split\", \"pattern\": {\"Regex\": "
-               "\"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\\\r\\\\n\\\\p{L}\\\\p{N}]?\\\\p{L}+|\\\\p{N}{1,3}| "
-               "?[^\\\\s\\\\p{L}\\\\p{N}]+[\\\\r\\\\n]*|\\\\s*[\\\\r\\\\n]+|\\\\s+(?!\\\\S)|\\\\s+\"}}}");
-    fclose(f);
+    write_text(json, "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 1, \"ab\": 2, \"\\u0120\": 3,"
+                     " \"\\u0120ab\": 4}, \"merges\": [[\"a\", \"b\"], \"\\u0120 ab\"]},"
+                     " \"added_tokens\": [{\"id\": 6, \"content\": \"<|end|>\", \"special\": false},"
+                     " {\"id\": 7, \"content\": \"<tool>\", \"special\": false}],"
+                     " \"pre_tokenizer\": {\"type\": \"Split\", \"pattern\": {\"Regex\": "
+                     "\"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\\\r\\\\n\\\\p{L}\\\\p{N}]?\\\\p{L}+|\\\\p{N}{1,3}| "
+                     "?[^\\\\s\\\\p{L}\\\\p{N}]+[\\\\r\\\\n]*|\\\\s*[\\\\r\\\\n]+|\\\\s+(?!\\\\S)|\\\\s+\"}}}");
     imported im;
     bn_error err = {0};
     cr_assert_eq(import(json, &im, &err), BN_STATUS_OK, "%s", err.message);
@@ -220,23 +248,15 @@ Test(hf_import, llama3_directory_takes_ids_flags_and_template_from_sidecars)
     if (!shared_path(src, sizeof src, "data/tokenizer/llama3/tokenizer.json"))
         cr_skip_test("llama3/tokenizer.json is absent");
     char dir[] = "/tmp/bn_test_llama3_dir_XXXXXX";
-    cr_assert_not_null(mkdtemp(dir));
-    char p[1200];
-    snprintf(p, sizeof p, "%s/tokenizer.json", dir);
-    cr_assert_eq(symlink(src, p), 0);
-    snprintf(p, sizeof p, "%s/tokenizer_config.json", dir);
-    FILE *f = fopen(p, "wb");
-    fputs("{\"add_bos_token\": true, \"bos_token\": \"<|begin_of_text|>\","
-          " \"eos_token\": {\"content\": \"<|eot_id|>\"},"
-          " \"chat_template\": \"{{ bos_token }}{% for m in messages %}{{ m.content }}{% endfor %}\","
-          " \"added_tokens_decoder\": {\"128009\": {\"content\": \"<|eot_id|>\", \"special\": true}}}",
-          f);
-    fclose(f);
-    snprintf(p, sizeof p, "%s/config.json", dir);
-    f = fopen(p, "wb");
-    fputs("{\"vocab_size\": 128256, \"bos_token_id\": 128000, \"eos_token_id\": [128001, 128009],"
-          " \"pad_token_id\": 128004}", f);
-    fclose(f);
+    make_model_dir(dir, src, "tokenizer.json");
+    write_in_dir(dir, "tokenizer_config.json",
+                 "{\"add_bos_token\": true, \"bos_token\": \"<|begin_of_text|>\","
+                 " \"eos_token\": {\"content\": \"<|eot_id|>\"},"
+                 " \"chat_template\": \"{{ bos_token }}{% for m in messages %}{{ m.content }}{% endfor %}\","
+                 " \"added_tokens_decoder\": {\"128009\": {\"content\": \"<|eot_id|>\", \"special\": true}}}");
+    write_in_dir(dir, "config.json",
+                 "{\"vocab_size\": 128256, \"bos_token_id\": 128000, \"eos_token_id\": [128001, 128009],"
+                 " \"pad_token_id\": 128004}");
 
     imported im;
     bn_error err = {0};
@@ -255,13 +275,8 @@ Test(hf_import, llama3_directory_takes_ids_flags_and_template_from_sidecars)
     cr_assert_eq(bn_gguf_get_string(im.gguf, "tokenizer.ggml.pre", &pre, &err), BN_STATUS_OK);
     cr_assert(pre.len == 9 && memcmp(pre.data, "llama-bpe", 9) == 0);
     release(&im);
-    snprintf(p, sizeof p, "%s/tokenizer.json", dir);
-    remove(p);
-    snprintf(p, sizeof p, "%s/tokenizer_config.json", dir);
-    remove(p);
-    snprintf(p, sizeof p, "%s/config.json", dir);
-    remove(p);
-    rmdir(dir);
+    const char *const names[] = {"tokenizer.json", "tokenizer_config.json", "config.json"};
+    remove_model_dir(dir, names, 3);
 }
 
 Test(hf_import, spm_directory_adds_tokens_from_added_tokens_json_and_the_decoder_map)
@@ -270,19 +285,11 @@ Test(hf_import, spm_directory_adds_tokens_from_added_tokens_json_and_the_decoder
     if (!shared_path(src, sizeof src, "models/tiny-bitnet/hf/tokenizer.model"))
         cr_skip_test("tiny-bitnet/hf is absent");
     char dir[] = "/tmp/bn_test_spm_dir_XXXXXX";
-    cr_assert_not_null(mkdtemp(dir));
-    char p[1200];
-    snprintf(p, sizeof p, "%s/tokenizer.model", dir);
-    cr_assert_eq(symlink(src, p), 0);
-    snprintf(p, sizeof p, "%s/added_tokens.json", dir);
-    FILE *f = fopen(p, "wb");
-    fputs("{\"<pad>\": 2048, \"\\u2581new\\u2581line\": 2050}", f);
-    fclose(f);
-    snprintf(p, sizeof p, "%s/tokenizer_config.json", dir);
-    f = fopen(p, "wb");
-    fputs("{\"added_tokens_decoder\": {\"1\": {\"content\": \"<s>\", \"special\": true},"
-          " \"2049\": {\"content\": \"<|im_end|>\", \"special\": false}}}", f);
-    fclose(f);
+    make_model_dir(dir, src, "tokenizer.model");
+    write_in_dir(dir, "added_tokens.json", "{\"<pad>\": 2048, \"\\u2581new\\u2581line\": 2050}");
+    write_in_dir(dir, "tokenizer_config.json",
+                 "{\"added_tokens_decoder\": {\"1\": {\"content\": \"<s>\", \"special\": true},"
+                 " \"2049\": {\"content\": \"<|im_end|>\", \"special\": false}}}");
     imported im;
     bn_error err = {0};
     cr_assert_eq(import(dir, &im, &err), BN_STATUS_OK, "%s", err.message);
@@ -298,10 +305,6 @@ Test(hf_import, spm_directory_adds_tokens_from_added_tokens_json_and_the_decoder
     cr_assert_eq(bn_tokenizer_encode(im.tok, "a new line", 10, false, false, ids, 16, &n, &err), BN_STATUS_OK);
     cr_assert_eq(ids[n - 1], 2050, "user-defined token split out of raw text");
     release(&im);
-    const char *names[] = {"tokenizer.model", "added_tokens.json", "tokenizer_config.json"};
-    for (int i = 0; i < 3; i++) {
-        snprintf(p, sizeof p, "%s/%s", dir, names[i]);
-        remove(p);
-    }
-    rmdir(dir);
+    const char *const names[] = {"tokenizer.model", "added_tokens.json", "tokenizer_config.json"};
+    remove_model_dir(dir, names, 3);
 }

@@ -42,6 +42,22 @@ static void expect_ids(const bn_tokenizer *tok, const char *text, size_t len, bo
     free(ids);
 }
 
+/* Checks every case of a test-vector pair (no BOS) against the ids it
+ * lists, after expecting exactly n_want cases. */
+static void expect_vectors(const bn_tokenizer *tok, const char *inp, const char *out,
+                           size_t n_want, const char *label)
+{
+    vector_case *v = NULL;
+    size_t n = load_vectors(inp, out, &v);
+    cr_assert_eq(n, n_want, "expected %zu vectors, read %zu", n_want, n);
+    for (size_t i = 0; i < n; i++) {
+        char what[64];
+        snprintf(what, sizeof what, "%s %zu", label, i);
+        expect_ids(tok, v[i].text, v[i].len, false, v[i].ids, v[i].n_ids, what);
+    }
+    free_vectors(v, n);
+}
+
 Test(spm, matches_every_llama_spm_test_vector)
 {
     char gguf_path[1024], inp[1100], out[1100];
@@ -49,15 +65,7 @@ Test(spm, matches_every_llama_spm_test_vector)
     snprintf(inp, sizeof inp, "%s.inp", gguf_path);
     snprintf(out, sizeof out, "%s.out", gguf_path);
     bn_tokenizer *tok = load_tok(gguf_path, NULL);
-    vector_case *v = NULL;
-    size_t n = load_vectors(inp, out, &v);
-    cr_assert_eq(n, 46, "expected 46 vectors, read %zu", n);
-    for (size_t i = 0; i < n; i++) {
-        char what[64];
-        snprintf(what, sizeof what, "vector %zu", i);
-        expect_ids(tok, v[i].text, v[i].len, false, v[i].ids, v[i].n_ids, what);
-    }
-    free_vectors(v, n);
+    expect_vectors(tok, inp, out, 46, "vector");
     bn_tokenizer_free(tok);
 }
 
@@ -107,14 +115,6 @@ Test(spm, matches_the_naive_reference_on_random_mixed_strings)
     snprintf(inp, sizeof inp, "%s/tests/tokenizer/data/llama-spm-random.inp", BN_SOURCE_DIR);
     snprintf(out, sizeof out, "%s/tests/tokenizer/data/llama-spm-random.out", BN_SOURCE_DIR);
     bn_tokenizer *tok = load_tok(gguf_path, NULL);
-    vector_case *v = NULL;
-    size_t n = load_vectors(inp, out, &v);
-    cr_assert_eq(n, 501, "read %zu vectors", n);
-    for (size_t i = 0; i < n; i++) {
-        char what[64];
-        snprintf(what, sizeof what, "random vector %zu", i);
-        expect_ids(tok, v[i].text, v[i].len, false, v[i].ids, v[i].n_ids, what);
-    }
-    free_vectors(v, n);
+    expect_vectors(tok, inp, out, 501, "random vector");
     bn_tokenizer_free(tok);
 }
