@@ -88,18 +88,46 @@ static double compare_values(bn_gguf *a, bn_gguf *b, bn_tensor_type want_b) {
     return worst;
 }
 
+/* src requantized three times in a row (src -> out[0] -> out[1] -> out[2]),
+ * with all four files open: g[0] is src, g[i + 1] is out[i]. */
+typedef struct quant_chain {
+    char out[3][1024];
+    bn_gguf *g[4];
+} quant_chain;
+
+/* Runs the chain; tags name the output files, and total (may be NULL)
+ * receives the statistics of the first step. */
+static void chain_run(quant_chain *c, const char *src, const bn_tensor_type types[3],
+                      const char *const tags[3], bn_quantize_stats *total) {
+    const char *in = src;
+    for (int i = 0; i < 3; i++) {
+        path_of(c->out[i], sizeof c->out[i], tags[i]);
+        quantize_ok(in, c->out[i], types[i], 0, i == 0 ? total : NULL);
+        in = c->out[i];
+    }
+    c->g[0] = bn_test_gguf_open(src);
+    for (int i = 0; i < 3; i++)
+        c->g[i + 1] = bn_test_gguf_open(c->out[i]);
+}
+
+/* Closes the four files and removes the three outputs. */
+static void chain_free(quant_chain *c) {
+    for (int i = 0; i < 4; i++)
+        bn_gguf_close(c->g[i]);
+    for (int i = 0; i < 3; i++)
+        remove(c->out[i]);
+}
+
 Test(quantize, i2_s_to_tq2_0_to_tq1_0_to_i2_s_keeps_every_ternary_value) {
     if (!have_tiny())
         cr_skip_test("../shared/models/tiny-bitnet is absent");
-    char src[1100], a[1024], b[1024], c[1024];
+    char src[1100];
     tiny_path(src, sizeof src, "tiny-bitnet-I2_S.gguf");
-    path_of(a, sizeof a, "tq2");
-    path_of(b, sizeof b, "tq1");
-    path_of(c, sizeof c, "i2s");
-    quantize_ok(src, a, BN_TYPE_TQ2_0, 0, NULL);
-    quantize_ok(a, b, BN_TYPE_TQ1_0, 0, NULL);
-    quantize_ok(b, c, BN_TYPE_I2_S, 0, NULL);
-    bn_gguf *g0 = bn_test_gguf_open(src), *g1 = bn_test_gguf_open(a), *g2 = bn_test_gguf_open(b), *g3 = bn_test_gguf_open(c);
+    const bn_tensor_type types[3] = {BN_TYPE_TQ2_0, BN_TYPE_TQ1_0, BN_TYPE_I2_S};
+    const char *const tags[3] = {"tq2", "tq1", "i2s"};
+    quant_chain ch;
+    chain_run(&ch, src, types, tags, NULL);
+    bn_gguf *g0 = ch.g[0], *g1 = ch.g[1], *g2 = ch.g[2], *g3 = ch.g[3];
     /* Scales only move by the f16 rounding of the TQ block scales. */
     cr_assert_leq(compare_values(g0, g1, BN_TYPE_TQ2_0), 1.0 / 2048);
     cr_assert_leq(compare_values(g0, g2, BN_TYPE_TQ1_0), 1.0 / 2048);
@@ -124,13 +152,7 @@ Test(quantize, i2_s_to_tq2_0_to_tq1_0_to_i2_s_keeps_every_ternary_value) {
     uint32_t ft;
     cr_assert_eq(bn_gguf_get_u32(g1, "general.file_type", &ft, &err), BN_STATUS_OK);
     cr_assert_eq(ft, 37);
-    bn_gguf_close(g0);
-    bn_gguf_close(g1);
-    bn_gguf_close(g2);
-    bn_gguf_close(g3);
-    remove(a);
-    remove(b);
-    remove(c);
+    chain_free(&ch);
 }
 
 Test(quantize, i2_s_to_tq2_0_reproduces_llama_cpp_bytes) {
@@ -161,32 +183,24 @@ Test(quantize, i2_s_to_tq2_0_reproduces_llama_cpp_bytes) {
 Test(quantize, ternary_f32_to_i2_s_is_lossless_and_iq_types_round_trip) {
     if (!have_tiny())
         cr_skip_test("../shared/models/tiny-bitnet is absent");
-    char src[1100], a[1024], b[1024], c[1024];
+    char src[1100];
     tiny_path(src, sizeof src, "tiny-bitnet-f32.gguf");
-    path_of(a, sizeof a, "f32_i2s");
-    path_of(b, sizeof b, "iq2");
-    path_of(c, sizeof c, "iq1");
+    const bn_tensor_type types[3] = {BN_TYPE_I2_S, BN_TYPE_IQ2_BN, BN_TYPE_IQ1_BN};
+    const char *const tags[3] = {"f32_i2s", "iq2", "iq1"};
     bn_quantize_stats total;
-    quantize_ok(src, a, BN_TYPE_I2_S, 0, &total);
+    quant_chain ch;
+    chain_run(&ch, src, types, tags, &total);
     cr_assert_eq(total.n_elements, 4521984);
     cr_assert_eq(total.sum_sq_err, 0.0, "I2_S stores the f32 scale exactly");
     cr_assert_gt(total.sum_sq_ref, 0.0);
     cr_assert_float_eq(bn_quantize_stats_ratio(&total, BN_TYPE_F32), 4.0 * 4521984 / (4521984 / 4 + 42 * 32), 1e-9);
     double zeros = (double)total.n_zeros / (double)total.n_elements;
     cr_assert(zeros > 0.2 && zeros < 0.5, "zero fraction %g", zeros);
-    quantize_ok(a, b, BN_TYPE_IQ2_BN, 0, NULL);
-    quantize_ok(b, c, BN_TYPE_IQ1_BN, 0, NULL);
-    bn_gguf *g0 = bn_test_gguf_open(src), *g1 = bn_test_gguf_open(a), *g2 = bn_test_gguf_open(b), *g3 = bn_test_gguf_open(c);
-    cr_assert_eq(compare_values(g0, g1, BN_TYPE_I2_S), 0.0);
-    cr_assert_eq(compare_values(g0, g2, BN_TYPE_IQ2_BN), 0.0, "IQ2_BN's row scale is f32");
-    cr_assert_leq(compare_values(g0, g3, BN_TYPE_IQ1_BN), 1.0 / 2048);
-    bn_gguf_close(g0);
-    bn_gguf_close(g1);
-    bn_gguf_close(g2);
-    bn_gguf_close(g3);
-    remove(a);
-    remove(b);
-    remove(c);
+    cr_assert_eq(compare_values(ch.g[0], ch.g[1], BN_TYPE_I2_S), 0.0);
+    cr_assert_eq(compare_values(ch.g[0], ch.g[2], BN_TYPE_IQ2_BN), 0.0,
+                 "IQ2_BN's row scale is f32");
+    cr_assert_leq(compare_values(ch.g[0], ch.g[3], BN_TYPE_IQ1_BN), 1.0 / 2048);
+    chain_free(&ch);
 }
 
 /* A small float GGUF: one latent projection [K=512, rows=8] of smooth noise
