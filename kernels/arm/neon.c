@@ -296,17 +296,36 @@ static int32_t bn_i2_rowdot_i8_neon(const uint8_t *row, const int8_t *q, int64_t
     return vaddvq_s32(acc);
 }
 
+/* T3 row x one token: 12 weight vectors per 192 values, each lane of the
+ * two int16 accumulators takes 12 products (|w*q| <= 128) per chunk. */
+static int32_t bn_t3_rowdot_i8_neon(const uint8_t *row, const int8_t *q, int64_t Kp) {
+    int32x4_t acc = vdupq_n_s32(0);
+    for (int64_t k = 0; k < Kp; k += BN_T3_CHUNK, row += BN_T3_CHUNK_BYTES, q += BN_T3_CHUNK) {
+        int8x16_t wv[12];
+        bn_neon_t3_chunk(row, wv);
+        int16x8_t a0 = vdupq_n_s16(0), a1 = a0;
+        for (int i = 0; i < 12; i++) {
+            int8x16_t x = vld1q_s8(q + 16 * i);
+            a0 = vmlal_s8(a0, vget_low_s8(wv[i]), vget_low_s8(x));
+            a1 = vmlal_high_s8(a1, wv[i], x);
+        }
+        acc = vpadalq_s16(acc, a0);
+        acc = vpadalq_s16(acc, a1);
+    }
+    return vaddvq_s32(acc);
+}
+
 static void bn_gemm_mad_i8_neon(const bn_ternary_matrix *w, const bn_act_batch *act,
                                 int64_t row_begin, int64_t row_end, float *y, int64_t y_stride) {
     bn_neon_mad_gemm(w, act, row_begin, row_end, y, NULL, y_stride, bn_tdot_i8_neon,
-                     bn_tdot4_i8_neon, bn_i2_rowdot_i8_neon);
+                     bn_tdot4_i8_neon, bn_i2_rowdot_i8_neon, bn_t3_rowdot_i8_neon);
 }
 
 static void bn_gemm_acc_mad_i8_neon(const bn_ternary_matrix *w, const bn_act_batch *act,
                                     int64_t row_begin, int64_t row_end, int32_t *acc,
                                     int64_t acc_stride) {
     bn_neon_mad_gemm(w, act, row_begin, row_end, NULL, acc, acc_stride, bn_tdot_i8_neon,
-                     bn_tdot4_i8_neon, bn_i2_rowdot_i8_neon);
+                     bn_tdot4_i8_neon, bn_i2_rowdot_i8_neon, bn_t3_rowdot_i8_neon);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -393,7 +412,7 @@ static void bn_lut2_gemm(const bn_ternary_matrix *w, const bn_act_batch *act, in
     if (!act->lut) {
         /* A batch without tables: the MAD way over the same codes. */
         bn_neon_mad_gemm(w, act, row_begin, row_end, y, acc_out, stride, bn_tdot_i8_neon,
-                         bn_tdot4_i8_neon, NULL);
+                         bn_tdot4_i8_neon, NULL, NULL);
         return;
     }
     const int64_t n_pp = w->Kp / 4; /* Kp <= act->stride: tables exist for every pair */

@@ -32,10 +32,10 @@ typedef void (*bn_neon_dot4_fn)(const int8_t *w, const int8_t *q0, const int8_t 
                                 const int8_t *q2, const int8_t *q3, int64_t n,
                                 int32_t out[4]);
 
-/* One token against one whole I2 row, straight from the packed bytes:
- * sum_k c_k * q[k] with the codes c = w + 1 in 0..2 over Kp values (the
- * caller subtracts the token's sum of q: the offset trick). */
-typedef int32_t (*bn_neon_i2_rowdot_fn)(const uint8_t *row, const int8_t *q, int64_t Kp);
+/* One token against one whole row, straight from the packed bytes, over Kp
+ * values. I2: sum_k c_k * q[k] with the codes c = w + 1 in 0..2 (the caller
+ * subtracts the token's sum of q: the offset trick). T3: sum_k w_k * q[k]. */
+typedef int32_t (*bn_neon_rowdot_fn)(const uint8_t *row, const int8_t *q, int64_t Kp);
 
 /* Decodes values [k0, k0 + n) of row r (k0 % BN_NEON_CHUNK == 0, n a multiple
  * of the layout's block) into int8 weights. */
@@ -80,8 +80,9 @@ static inline void bn_neon_decode_t5(const bn_ternary_matrix *m, int64_t r, int6
     }
 }
 
-static inline void bn_neon_decode_t3(const bn_ternary_matrix *m, int64_t r, int64_t k0,
-                                     int64_t n, int8_t *w) {
+/* One T3 chunk (40 bytes) as 12 vectors of int8 weights: w[4p + g] holds
+ * values 64p + 16g .. 64p + 16g + 15 of the chunk's 192. */
+static inline void bn_neon_t3_chunk(const uint8_t *src, int8x16_t w[12]) {
     /* Digit p (value 64p + j) of a positive triplet of magnitude 0..13 as a
      * weight: m = 9*d0 + 3*d1 + d2 (bn_t3_pos_code minus one); 14, 15 -> 0. */
     static const int8_t digit[3][16] = {
@@ -91,23 +92,29 @@ static inline void bn_neon_decode_t3(const bn_ternary_matrix *m, int64_t r, int6
     static const uint8_t bit[16] = {1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128};
     const int8x16_t d0 = vld1q_s8(digit[0]), d1 = vld1q_s8(digit[1]), d2 = vld1q_s8(digit[2]);
     const uint8x16_t bits = vld1q_u8(bit), low4 = vdupq_n_u8(15);
+    uint8x16_t b0 = vld1q_u8(src), b1 = vld1q_u8(src + 16);
+    /* Magnitudes of triplets 16g .. 16g + 15. */
+    uint8x16_t mag[4] = {vandq_u8(b0, low4), vandq_u8(b1, low4), vshrq_n_u8(b0, 4),
+                         vshrq_n_u8(b1, 4)};
+    for (int g = 0; g < 4; g++) {
+        /* Sign bits of those triplets, one byte each: 0xff if negative. */
+        uint8x16_t sb = vcombine_u8(vdup_n_u8(src[32 + 2 * g]), vdup_n_u8(src[33 + 2 * g]));
+        int8x16_t neg = vreinterpretq_s8_u8(vtstq_u8(sb, bits));
+        /* (v ^ neg) - neg: v, or -v where neg is -1. */
+        w[g] = vsubq_s8(veorq_s8(vqtbl1q_s8(d0, mag[g]), neg), neg);
+        w[4 + g] = vsubq_s8(veorq_s8(vqtbl1q_s8(d1, mag[g]), neg), neg);
+        w[8 + g] = vsubq_s8(veorq_s8(vqtbl1q_s8(d2, mag[g]), neg), neg);
+    }
+}
+
+static inline void bn_neon_decode_t3(const bn_ternary_matrix *m, int64_t r, int64_t k0,
+                                     int64_t n, int8_t *w) {
     const uint8_t *src = m->data + (uint64_t)r * m->row_bytes + k0 / BN_T3_CHUNK * BN_T3_CHUNK_BYTES;
     for (int64_t c = 0; c < n / BN_T3_CHUNK; c++, src += BN_T3_CHUNK_BYTES, w += BN_T3_CHUNK) {
-        uint8x16_t b0 = vld1q_u8(src), b1 = vld1q_u8(src + 16);
-        /* Magnitudes of triplets 16g .. 16g + 15. */
-        uint8x16_t mag[4] = {vandq_u8(b0, low4), vandq_u8(b1, low4), vshrq_n_u8(b0, 4),
-                             vshrq_n_u8(b1, 4)};
-        for (int g = 0; g < 4; g++) {
-            /* Sign bits of those triplets, one byte each: 0xff if negative. */
-            uint8x16_t sb = vcombine_u8(vdup_n_u8(src[32 + 2 * g]), vdup_n_u8(src[33 + 2 * g]));
-            int8x16_t neg = vreinterpretq_s8_u8(vtstq_u8(sb, bits));
-            int8x16_t v0 = vqtbl1q_s8(d0, mag[g]), v1 = vqtbl1q_s8(d1, mag[g]);
-            int8x16_t v2 = vqtbl1q_s8(d2, mag[g]);
-            /* (v ^ neg) - neg: v, or -v where neg is -1. */
-            vst1q_s8(w + 16 * g, vsubq_s8(veorq_s8(v0, neg), neg));
-            vst1q_s8(w + 64 + 16 * g, vsubq_s8(veorq_s8(v1, neg), neg));
-            vst1q_s8(w + 128 + 16 * g, vsubq_s8(veorq_s8(v2, neg), neg));
-        }
+        int8x16_t v[12];
+        bn_neon_t3_chunk(src, v);
+        for (int i = 0; i < 12; i++)
+            vst1q_s8(w + 16 * i, v[i]);
     }
 }
 
@@ -148,14 +155,20 @@ static inline void bn_neon_decode(const bn_ternary_matrix *m, int64_t r, int64_t
 static inline void bn_neon_mad_gemm(const bn_ternary_matrix *w, const bn_act_batch *act,
                                     int64_t row_begin, int64_t row_end, float *y,
                                     int32_t *acc_out, int64_t stride, bn_neon_dot_fn dot,
-                                    bn_neon_dot4_fn dot4, bn_neon_i2_rowdot_fn i2_rowdot) {
+                                    bn_neon_dot4_fn dot4, bn_neon_rowdot_fn i2_rowdot,
+                                    bn_neon_rowdot_fn t3_rowdot) {
     const int64_t Kp = w->Kp, nt = act->n_tokens;
     const bool block = w->scale_kind == BN_TERNARY_SCALE_BLOCK256 && y;
-    if (nt == 1 && w->layout == BN_LAYOUT_I2 && !block && i2_rowdot) {
-        /* Decode (one token): the codes go from the loaded bytes straight
-         * into the dot, no buffer; the row sum of q removes the +1 offset. */
+    bn_neon_rowdot_fn rowdot = w->layout == BN_LAYOUT_I2   ? i2_rowdot
+                               : w->layout == BN_LAYOUT_T3 ? t3_rowdot
+                                                           : NULL;
+    if (nt == 1 && !block && rowdot) {
+        /* Decode (one token): the weights go from the loaded bytes straight
+         * into the dot, no buffer; for I2 the row sum of q removes the +1
+         * offset of the codes. */
+        const int32_t offset = w->layout == BN_LAYOUT_I2 ? act->sum[0] : 0;
         for (int64_t r = row_begin; r < row_end; r++) {
-            int32_t acc = i2_rowdot(w->data + (uint64_t)r * w->row_bytes, act->q, Kp) - act->sum[0];
+            int32_t acc = rowdot(w->data + (uint64_t)r * w->row_bytes, act->q, Kp) - offset;
             if (!y)
                 acc_out[r] = acc;
             else

@@ -58,18 +58,35 @@ static int32_t bn_i2_rowdot_i8_neon_dotprod(const uint8_t *row, const int8_t *q,
     return vaddvq_s32(vaddq_s32(vaddq_s32(a0, a1), vaddq_s32(a2, a3)));
 }
 
+/* T3 row x one token: 12 SDOTs per 192 values on the decoded vectors. */
+static int32_t bn_t3_rowdot_i8_neon_dotprod(const uint8_t *row, const int8_t *q, int64_t Kp) {
+    int32x4_t a0 = vdupq_n_s32(0), a1 = a0, a2 = a0;
+    for (int64_t k = 0; k < Kp; k += BN_T3_CHUNK, row += BN_T3_CHUNK_BYTES, q += BN_T3_CHUNK) {
+        int8x16_t wv[12];
+        bn_neon_t3_chunk(row, wv);
+        for (int g = 0; g < 4; g++) {
+            a0 = vdotq_s32(a0, wv[g], vld1q_s8(q + 16 * g));
+            a1 = vdotq_s32(a1, wv[4 + g], vld1q_s8(q + 64 + 16 * g));
+            a2 = vdotq_s32(a2, wv[8 + g], vld1q_s8(q + 128 + 16 * g));
+        }
+    }
+    return vaddvq_s32(vaddq_s32(vaddq_s32(a0, a1), a2));
+}
+
 static void bn_gemm_mad_i8_neon_dotprod(const bn_ternary_matrix *w, const bn_act_batch *act,
                                         int64_t row_begin, int64_t row_end, float *y,
                                         int64_t y_stride) {
     bn_neon_mad_gemm(w, act, row_begin, row_end, y, NULL, y_stride, bn_dot_i8_neon_dotprod,
-                     bn_dot4_i8_neon_dotprod, bn_i2_rowdot_i8_neon_dotprod);
+                     bn_dot4_i8_neon_dotprod, bn_i2_rowdot_i8_neon_dotprod,
+                     bn_t3_rowdot_i8_neon_dotprod);
 }
 
 static void bn_gemm_acc_mad_i8_neon_dotprod(const bn_ternary_matrix *w, const bn_act_batch *act,
                                             int64_t row_begin, int64_t row_end, int32_t *acc,
                                             int64_t acc_stride) {
     bn_neon_mad_gemm(w, act, row_begin, row_end, NULL, acc, acc_stride, bn_dot_i8_neon_dotprod,
-                     bn_dot4_i8_neon_dotprod, bn_i2_rowdot_i8_neon_dotprod);
+                     bn_dot4_i8_neon_dotprod, bn_i2_rowdot_i8_neon_dotprod,
+                     bn_t3_rowdot_i8_neon_dotprod);
 }
 
 static void bn_dense_gemm_i8_neon_dotprod(const bn_dense_matrix *w, const bn_act_batch *act,
