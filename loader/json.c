@@ -421,42 +421,57 @@ static bn_status expect_word(parser *ps, const char *word)
     return BN_STATUS_OK;
 }
 
+/* Reads what follows an element of an array or object: a ',' (*more = true,
+ * another element follows) or the closing byte `close` (*more = false);
+ * anything else fails with the message `what`. */
+static bn_status next_element(parser *ps, char close, const char *what, bool *more)
+{
+    skip_ws(ps);
+    if (ps->p < ps->end && (*ps->p == ',' || *ps->p == close)) {
+        *more = *ps->p == ',';
+        ps->p++;
+        return BN_STATUS_OK;
+    }
+    return fail(ps, BN_STATUS_FORMAT, what);
+}
+
+/* A copy in the arena of the n_bytes (> 0) of children a container
+ * collected on its scratch stack; NULL when out of memory. */
+static void *arena_copy(bn_json_doc *doc, const void *src, size_t n_bytes)
+{
+    void *dst = arena_alloc(doc, n_bytes);
+    if (dst)
+        memcpy(dst, src, n_bytes);
+    return dst;
+}
+
 static bn_status parse_array(parser *ps, bn_json_value *out, int depth)
 {
     size_t base = ps->n_vals;
     ps->p++; /* [ */
     skip_ws(ps);
+    bool more = true;
     if (ps->p < ps->end && *ps->p == ']') {
         ps->p++;
-    } else {
-        for (;;) {
-            bn_json_value item;
-            if (parse_value(ps, &item, depth + 1) != BN_STATUS_OK)
-                return ps->status;
-            if (!push_val(ps, &item))
-                return fail(ps, BN_STATUS_NO_MEMORY, "");
-            skip_ws(ps);
-            if (ps->p < ps->end && *ps->p == ',') {
-                ps->p++;
-                continue;
-            }
-            if (ps->p < ps->end && *ps->p == ']') {
-                ps->p++;
-                break;
-            }
-            return fail(ps, BN_STATUS_FORMAT, "expected ',' or ']' in array");
-        }
+        more = false;
+    }
+    while (more) {
+        bn_json_value item;
+        if (parse_value(ps, &item, depth + 1) != BN_STATUS_OK)
+            return ps->status;
+        if (!push_val(ps, &item))
+            return fail(ps, BN_STATUS_NO_MEMORY, "");
+        bn_status st = next_element(ps, ']', "expected ',' or ']' in array", &more);
+        if (st != BN_STATUS_OK)
+            return st;
     }
     size_t count = ps->n_vals - base;
     out->type = BN_JSON_ARRAY;
     out->len = count;
     out->u.items = NULL;
-    if (count) {
-        out->u.items = arena_alloc(ps->doc, count * sizeof(bn_json_value));
-        if (!out->u.items)
-            return fail(ps, BN_STATUS_NO_MEMORY, "");
-        memcpy(out->u.items, ps->vals + base, count * sizeof(bn_json_value));
-    }
+    if (count &&
+        !(out->u.items = arena_copy(ps->doc, ps->vals + base, count * sizeof(bn_json_value))))
+        return fail(ps, BN_STATUS_NO_MEMORY, "");
     ps->n_vals = base;
     return BN_STATUS_OK;
 }
@@ -466,46 +481,37 @@ static bn_status parse_object(parser *ps, bn_json_value *out, int depth)
     size_t base = ps->n_mems;
     ps->p++; /* { */
     skip_ws(ps);
+    bool more = true;
     if (ps->p < ps->end && *ps->p == '}') {
         ps->p++;
-    } else {
-        for (;;) {
-            bn_json_member m;
-            skip_ws(ps);
-            if (ps->p >= ps->end || *ps->p != '"')
-                return fail(ps, BN_STATUS_FORMAT, "expected a string key in object");
-            if (parse_string(ps, &m.key, &m.key_len) != BN_STATUS_OK)
-                return ps->status;
-            skip_ws(ps);
-            if (ps->p >= ps->end || *ps->p != ':')
-                return fail(ps, BN_STATUS_FORMAT, "expected ':' after object key");
-            ps->p++;
-            if (parse_value(ps, &m.value, depth + 1) != BN_STATUS_OK)
-                return ps->status;
-            if (!push_mem(ps, &m))
-                return fail(ps, BN_STATUS_NO_MEMORY, "");
-            skip_ws(ps);
-            if (ps->p < ps->end && *ps->p == ',') {
-                ps->p++;
-                continue;
-            }
-            if (ps->p < ps->end && *ps->p == '}') {
-                ps->p++;
-                break;
-            }
-            return fail(ps, BN_STATUS_FORMAT, "expected ',' or '}' in object");
-        }
+        more = false;
+    }
+    while (more) {
+        bn_json_member m;
+        skip_ws(ps);
+        if (ps->p >= ps->end || *ps->p != '"')
+            return fail(ps, BN_STATUS_FORMAT, "expected a string key in object");
+        if (parse_string(ps, &m.key, &m.key_len) != BN_STATUS_OK)
+            return ps->status;
+        skip_ws(ps);
+        if (ps->p >= ps->end || *ps->p != ':')
+            return fail(ps, BN_STATUS_FORMAT, "expected ':' after object key");
+        ps->p++;
+        if (parse_value(ps, &m.value, depth + 1) != BN_STATUS_OK)
+            return ps->status;
+        if (!push_mem(ps, &m))
+            return fail(ps, BN_STATUS_NO_MEMORY, "");
+        bn_status st = next_element(ps, '}', "expected ',' or '}' in object", &more);
+        if (st != BN_STATUS_OK)
+            return st;
     }
     size_t count = ps->n_mems - base;
     out->type = BN_JSON_OBJECT;
     out->len = count;
     out->u.members = NULL;
-    if (count) {
-        out->u.members = arena_alloc(ps->doc, count * sizeof(bn_json_member));
-        if (!out->u.members)
-            return fail(ps, BN_STATUS_NO_MEMORY, "");
-        memcpy(out->u.members, ps->mems + base, count * sizeof(bn_json_member));
-    }
+    if (count &&
+        !(out->u.members = arena_copy(ps->doc, ps->mems + base, count * sizeof(bn_json_member))))
+        return fail(ps, BN_STATUS_NO_MEMORY, "");
     ps->n_mems = base;
     return BN_STATUS_OK;
 }
