@@ -14,14 +14,9 @@
 #include <string.h>
 
 #include "runtime/error.h"
-#include "tokenizer/bigram_heap.h"
+#include "tokenizer/merge_queue.h"
 #include "tokenizer/tokenizer_internal.h"
 #include "tokenizer/unicode.h"
-
-typedef struct bpe_symbol {
-    size_t start, n; /* bytes of the mapped word; n == 0 once merged away */
-    int64_t prev, next;
-} bpe_symbol;
 
 typedef struct bpe_bigram {
     int64_t left, right;
@@ -40,17 +35,17 @@ BN_BIGRAM_HEAP_DEFINE(bpe_heap, bpe_bigram, before)
 typedef struct bpe_scratch {
     char *word;        /* the mapped pre-token (each byte -> 1..2 UTF-8 bytes) */
     size_t word_cap;
-    bpe_symbol *syms;  /* (word bytes) */
+    bn_merge_symbol *syms;  /* (word bytes) */
     size_t syms_cap;
     bpe_heap heap;
 } bpe_scratch;
 
-static bool add_bigram(const bn_tokenizer *tok, const char *w, const bpe_symbol *syms,
+static bool add_bigram(const bn_tokenizer *tok, const char *w, const bn_merge_symbol *syms,
                        bpe_heap *h, int64_t left, int64_t right)
 {
     if (left < 0 || right < 0)
         return true;
-    const bpe_symbol *l = &syms[left], *r = &syms[right];
+    const bn_merge_symbol *l = &syms[left], *r = &syms[right];
     int32_t rank = bn_tok_merge_rank(tok, w + l->start, l->n, w + r->start, r->n);
     if (rank < 0)
         return true;
@@ -67,13 +62,13 @@ static bool encode_word(const bn_tokenizer *tok, bpe_scratch *sc, const char *w,
         if (id >= 0)
             return bn_id_list_push(out, id);
     }
-    bpe_symbol *syms = sc->syms;
+    bn_merge_symbol *syms = sc->syms;
     int64_t n_syms = 0;
     for (size_t off = 0; off < n;) {
         size_t len = bn_utf8_len_from_lead((unsigned char)w[off]);
         if (len > n - off)
             len = n - off;
-        syms[n_syms] = (bpe_symbol){off, len, n_syms - 1, off + len == n ? -1 : n_syms + 1};
+        syms[n_syms] = (bn_merge_symbol){off, len, n_syms - 1, off + len == n ? -1 : n_syms + 1};
         off += len;
         n_syms++;
     }
@@ -84,21 +79,17 @@ static bool encode_word(const bn_tokenizer *tok, bpe_scratch *sc, const char *w,
     }
     while (sc->heap.n) {
         bpe_bigram b = bpe_heap_pop(&sc->heap);
-        bpe_symbol *l = &syms[b.left], *r = &syms[b.right];
+        bn_merge_symbol *l = &syms[b.left], *r = &syms[b.right];
         /* Stale when either side changed: the pair's span no longer matches. */
         if (l->n == 0 || r->n == 0 || l->n + r->n != b.size)
             continue;
-        l->n += r->n;
-        r->n = 0;
-        l->next = r->next;
-        if (r->next >= 0)
-            syms[r->next].prev = b.left;
+        bn_merge_symbol_join(syms, b.left, b.right);
         if (!add_bigram(tok, w, syms, &sc->heap, l->prev, b.left) ||
             !add_bigram(tok, w, syms, &sc->heap, b.left, l->next))
             return false;
     }
     for (int64_t i = 0; i != -1 && n_syms > 0; i = syms[i].next) {
-        const bpe_symbol *s = &syms[i];
+        const bn_merge_symbol *s = &syms[i];
         int32_t id = bn_tok_lookup(tok, w + s->start, s->n);
         if (id >= 0) {
             if (!bn_id_list_push(out, id))
@@ -143,7 +134,7 @@ bn_status bn_bpe_encode(const bn_tokenizer *tok, const char *text, size_t len, b
         }
         if (need > sc.word_cap) {
             char *nw = realloc(sc.word, need);
-            bpe_symbol *ns = realloc(sc.syms, need * sizeof *ns);
+            bn_merge_symbol *ns = realloc(sc.syms, need * sizeof *ns);
             if (nw)
                 sc.word = nw;
             if (ns)

@@ -1,8 +1,12 @@
-/* bigram_heap.h: the priority queue of adjacent symbol pairs that both merge
- * tokenizers (spm.c, bpe.c) pop their next merge from. Private to
- * tokenizer/.
+/* merge_queue.h: the pieces both merge tokenizers (spm.c, bpe.c) are built
+ * from: the linked list of symbols being merged and the priority queue of
+ * adjacent pairs they pop their next merge from. Private to tokenizer/.
  *
- * The two queues hold different records (SPM keeps a 12-byte pair ordered
+ * Symbols: a byte span of the text with links to its neighbours; merging a
+ * pair grows the left symbol over the right one, which is left empty
+ * (n == 0) and unlinked.
+ *
+ * Queue: the two hold different records (SPM keeps a 12-byte pair ordered
  * by score, BPE a pair ordered by merge rank) and differ only in which pair
  * comes out first, so the heap is written once as a template:
  * BN_BIGRAM_HEAP_DEFINE(name, elem, before) defines the struct `name`
@@ -13,11 +17,28 @@
  * inlined and its elements copied by value, as the hand-written heaps did:
  * a megabyte of text queues millions of pairs.
  */
-#ifndef BN_TOKENIZER_BIGRAM_HEAP_H
-#define BN_TOKENIZER_BIGRAM_HEAP_H
+#ifndef BN_TOKENIZER_MERGE_QUEUE_H
+#define BN_TOKENIZER_MERGE_QUEUE_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
+
+typedef struct bn_merge_symbol {
+    size_t start, n;     /* bytes of the text; n == 0 once merged away */
+    int64_t prev, next;  /* neighbours' indices, -1 at the ends */
+} bn_merge_symbol;
+
+/* Merges syms[right] (the right neighbour of syms[left]) into syms[left]. */
+static inline void bn_merge_symbol_join(bn_merge_symbol *syms, int64_t left, int64_t right)
+{
+    bn_merge_symbol *l = &syms[left], *r = &syms[right];
+    l->n += r->n;
+    r->n = 0;
+    l->next = r->next;
+    if (r->next >= 0)
+        syms[r->next].prev = left;
+}
 
 #define BN_BIGRAM_HEAP_DEFINE(name, elem, before)                                  \
     typedef struct name {                                                          \

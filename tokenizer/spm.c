@@ -15,14 +15,9 @@
 #include <string.h>
 
 #include "runtime/error.h"
-#include "tokenizer/bigram_heap.h"
+#include "tokenizer/merge_queue.h"
 #include "tokenizer/tokenizer_internal.h"
 #include "tokenizer/unicode.h"
-
-typedef struct spm_symbol {
-    size_t start, n; /* bytes of the escaped text; n == 0 once merged away */
-    int64_t prev, next;
-} spm_symbol;
 
 /* 12 bytes: a megabyte of text queues millions of these, and the heap's
  * speed is its cache footprint. The right symbol is not stored: it is
@@ -41,12 +36,12 @@ static bool before(const spm_bigram *a, const spm_bigram *b)
 
 BN_BIGRAM_HEAP_DEFINE(spm_heap, spm_bigram, before)
 
-static bool is_space_sym(const char *esc, const spm_symbol *s)
+static bool is_space_sym(const char *esc, const bn_merge_symbol *s)
 {
     return s->n == 3 && memcmp(esc + s->start, "\xe2\x96\x81", 3) == 0;
 }
 
-static bool try_add_bigram(const bn_tokenizer *tok, const char *text, const spm_symbol *syms,
+static bool try_add_bigram(const bn_tokenizer *tok, const char *text, const bn_merge_symbol *syms,
                            spm_heap *h, int64_t left, int64_t right)
 {
     if (left < 0 || right < 0)
@@ -64,7 +59,7 @@ bn_status bn_spm_encode(const bn_tokenizer *tok, const char *text, size_t len, b
 {
     bn_status st = BN_STATUS_OK;
     char *esc = NULL;
-    spm_symbol *syms = NULL;
+    bn_merge_symbol *syms = NULL;
     spm_heap heap = {0};
     size_t n_sp = 0;
 
@@ -104,7 +99,7 @@ bn_status bn_spm_encode(const bn_tokenizer *tok, const char *text, size_t len, b
         size_t n = bn_utf8_len_from_lead((unsigned char)esc[off]);
         if (n > esc_len - off)
             n = esc_len - off;
-        syms[n_syms] = (spm_symbol){off, n, n_syms - 1, n_syms + 1};
+        syms[n_syms] = (bn_merge_symbol){off, n, n_syms - 1, n_syms + 1};
         off += n;
         n_syms++;
     }
@@ -132,7 +127,7 @@ bn_status bn_spm_encode(const bn_tokenizer *tok, const char *text, size_t len, b
         }
         while (heap.n) {
             spm_bigram b = spm_heap_pop(&heap);
-            spm_symbol *l = &syms[b.left];
+            bn_merge_symbol *l = &syms[b.left];
             /* Stale when either side changed since the push: the left symbol
              * was merged away (n == 0), or it or its right neighbour grew, so
              * the two no longer span `size` bytes. While the pair is current,
@@ -140,14 +135,10 @@ bn_status bn_spm_encode(const bn_tokenizer *tok, const char *text, size_t len, b
              * absorb it. */
             if (l->n == 0 || l->next < 0)
                 continue;
-            spm_symbol *r = &syms[l->next];
+            bn_merge_symbol *r = &syms[l->next];
             if (l->n + r->n != b.size)
                 continue;
-            l->n += r->n;
-            r->n = 0;
-            l->next = r->next;
-            if (r->next >= 0)
-                syms[r->next].prev = b.left;
+            bn_merge_symbol_join(syms, b.left, l->next);
             if (!try_add_bigram(tok, esc, syms, &heap, l->prev, b.left) ||
                 !try_add_bigram(tok, esc, syms, &heap, b.left, l->next))
                 goto oom;
@@ -155,7 +146,7 @@ bn_status bn_spm_encode(const bn_tokenizer *tok, const char *text, size_t len, b
 
         /* Emit: a piece, or the byte tokens of a character the vocab lacks. */
         for (int64_t i = seg; i != -1; i = syms[i].next) {
-            const spm_symbol *sy = &syms[i];
+            const bn_merge_symbol *sy = &syms[i];
             int32_t id = bn_tok_lookup(tok, esc + sy->start, sy->n);
             if (id >= 0) {
                 if (!bn_id_list_push(out, id))
