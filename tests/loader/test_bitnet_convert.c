@@ -8,17 +8,16 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "tests/support/model_files.h"
 #include "tests/support/run_tool.h"
 
 #define CONVERT BN_BUILD_DIR "/tools/bitnet-convert"
 #define QUANTIZE BN_BUILD_DIR "/tools/bitnet-quantize"
 #define TINY BN_SHARED_DIR "/models/tiny-bitnet"
 
-static bool have_tiny(void) { return access(TINY "/hf/config.json", R_OK) == 0; }
 
 Test(bitnet_convert, converts_the_tiny_checkpoint_and_quantizes_it_with_stats) {
-    if (!have_tiny())
-        cr_skip_test("../shared/models/tiny-bitnet is absent");
+    bn_test_require_tiny("hf/config.json");
     char out[512], out2[512];
     snprintf(out, sizeof out, "%s/cli_convert_%d.gguf", BN_BUILD_DIR, (int)getpid());
     snprintf(out2, sizeof out2, "%s/cli_quantize_%d.gguf", BN_BUILD_DIR, (int)getpid());

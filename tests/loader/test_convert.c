@@ -22,23 +22,11 @@
 #include "loader/ternary_codec.h"
 #include "tests/support/model_files.h"
 
-static char tiny_dir[1024];
-
-static bool have_tiny(void) {
-    snprintf(tiny_dir, sizeof tiny_dir, "%s/models/tiny-bitnet", BN_SHARED_DIR);
-    char path[1100];
-    snprintf(path, sizeof path, "%s/hf/model.safetensors", tiny_dir);
-    return access(path, R_OK) == 0;
-}
-
-static void out_path(char *buf, size_t size, const char *tag) {
-    snprintf(buf, size, "%s/convert_%s_%d.gguf", BN_BUILD_DIR, tag, (int)getpid());
-}
+static void require_tiny(void) { bn_test_require_tiny("hf/model.safetensors"); }
 
 static bn_gguf *open_tiny(const char *file) {
     char path[1200];
-    snprintf(path, sizeof path, "%s/%s", tiny_dir, file);
-    return bn_test_gguf_open(path);
+    return bn_test_gguf_open(bn_test_tiny_path(path, sizeof path, file));
 }
 
 static void convert_ok(const char *dir, bn_tensor_type type, bool tokenizer, const char *out) {
@@ -68,11 +56,10 @@ static void assert_same_tensors(bn_gguf *ref, bn_gguf *got, bool projections_onl
 }
 
 Test(convert, tiny_bitnet_to_f32_is_bit_identical_to_the_pytorch_export) {
-    if (!have_tiny())
-        cr_skip_test("../shared/models/tiny-bitnet is absent");
+    require_tiny();
     char hf[1100], out[1024];
-    snprintf(hf, sizeof hf, "%s/hf", tiny_dir);
-    out_path(out, sizeof out, "f32");
+    bn_test_tiny_path(hf, sizeof hf, "hf");
+    bn_test_out_path(out, sizeof out, "convert", "f32");
     convert_ok(hf, BN_TYPE_F32, true, out);
     bn_gguf *ref = open_tiny("tiny-bitnet-f32.gguf"), *got = bn_test_gguf_open(out);
     assert_same_tensors(ref, got, false); /* all 68: embedding, norms, projections */
@@ -104,14 +91,13 @@ Test(convert, tiny_bitnet_to_f32_is_bit_identical_to_the_pytorch_export) {
 }
 
 Test(convert, tiny_bitnet_to_tq2_0_and_tq1_0_is_byte_identical_to_llama_cpp) {
-    if (!have_tiny())
-        cr_skip_test("../shared/models/tiny-bitnet is absent");
+    require_tiny();
     char hf[1100], out[1024];
-    snprintf(hf, sizeof hf, "%s/hf", tiny_dir);
+    bn_test_tiny_path(hf, sizeof hf, "hf");
     const char *files[2] = {"tiny-bitnet-TQ2_0.gguf", "tiny-bitnet-TQ1_0.gguf"};
     bn_tensor_type types[2] = {BN_TYPE_TQ2_0, BN_TYPE_TQ1_0};
     for (int i = 0; i < 2; i++) {
-        out_path(out, sizeof out, "tq");
+        bn_test_out_path(out, sizeof out, "convert", "tq");
         convert_ok(hf, types[i], false, out);
         bn_gguf *ref = open_tiny(files[i]), *got = bn_test_gguf_open(out);
         assert_same_tensors(ref, got, false); /* F16 embedding too */
@@ -155,11 +141,10 @@ static void assert_same_ternary(bn_gguf *ref, bn_gguf *got) {
 }
 
 Test(convert, tiny_bitnet_to_i2_s_decodes_to_bitnet_cpp_values_and_scales) {
-    if (!have_tiny())
-        cr_skip_test("../shared/models/tiny-bitnet is absent");
+    require_tiny();
     char hf[1100], out[1024];
-    snprintf(hf, sizeof hf, "%s/hf", tiny_dir);
-    out_path(out, sizeof out, "i2s");
+    bn_test_tiny_path(hf, sizeof hf, "hf");
+    bn_test_out_path(out, sizeof out, "convert", "i2s");
     convert_ok(hf, BN_TYPE_I2_S, false, out);
     bn_gguf *ref = open_tiny("tiny-bitnet-I2_S.gguf"), *got = bn_test_gguf_open(out);
     assert_same_ternary(ref, got);
@@ -342,8 +327,7 @@ static void build_packed(const char *dir, const char *config, bool divide, const
     "\"tie_word_embeddings\":true"
 
 Test(convert, packed_2b4t_checkpoints_multiply_by_weight_scale) {
-    if (!have_tiny())
-        cr_skip_test("../shared/models/tiny-bitnet is absent");
+    require_tiny();
     char dir[1024], out[1024];
     make_dir(dir, sizeof dir, "packed_mul");
     build_packed(dir,
@@ -351,7 +335,7 @@ Test(convert, packed_2b4t_checkpoints_multiply_by_weight_scale) {
                  ",\"quantization_config\":{\"quant_method\":\"bitnet\","
                  "\"linear_class\":\"autobitlinear\",\"quantization_mode\":\"offline\"}}",
                  false, "self_attn.attn_sub_norm", "mlp.ffn_sub_norm");
-    out_path(out, sizeof out, "packed_mul");
+    bn_test_out_path(out, sizeof out, "convert", "packed_mul");
     convert_ok(dir, BN_TYPE_F32, false, out);
     bn_gguf *ref = open_tiny("tiny-bitnet-f32.gguf"), *got = bn_test_gguf_open(out);
     assert_same_ternary(ref, got);
@@ -370,13 +354,12 @@ Test(convert, packed_2b4t_checkpoints_multiply_by_weight_scale) {
 }
 
 Test(convert, packed_1bitllm_style_checkpoints_divide_by_weight_scale) {
-    if (!have_tiny())
-        cr_skip_test("../shared/models/tiny-bitnet is absent");
+    require_tiny();
     char dir[1024], out[1024];
     make_dir(dir, sizeof dir, "packed_div");
     build_packed(dir, "{\"architectures\":[\"BitnetForCausalLM\"],\"hidden_act\":\"relu2\"," TINY_SIZES "}",
                  true, "self_attn.inner_attn_ln", "mlp.ffn_layernorm");
-    out_path(out, sizeof out, "packed_div");
+    bn_test_out_path(out, sizeof out, "convert", "packed_div");
     convert_ok(dir, BN_TYPE_F32, false, out);
     bn_gguf *ref = open_tiny("tiny-bitnet-f32.gguf"), *got = bn_test_gguf_open(out);
     assert_same_ternary(ref, got); /* scales within 2e-7 relative: 1/(1/s) */
@@ -439,7 +422,7 @@ Test(convert, llama_checkpoints_get_the_q_k_row_permutation_and_an_untied_output
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
     st_write(&b, path);
 
-    out_path(out, sizeof out, "llama");
+    bn_test_out_path(out, sizeof out, "convert", "llama");
     char notes[1024] = "";
     bn_convert_options copt = {.type = BN_TYPE_I2_S, .skip_tokenizer = true, .note = collect_note,
                                .user = notes};
@@ -496,7 +479,7 @@ Test(convert, llama_checkpoints_get_the_q_k_row_permutation_and_an_untied_output
 Test(convert, broken_folders_give_clear_errors) {
     char dir[1024], out[1024], path[1200];
     make_dir(dir, sizeof dir, "broken");
-    out_path(out, sizeof out, "broken");
+    bn_test_out_path(out, sizeof out, "convert", "broken");
     bn_convert_options opt = {.type = BN_TYPE_F32, .skip_tokenizer = true};
     bn_error err = {0};
     /* No config.json. */
@@ -588,10 +571,9 @@ static float logits_max_diff(const char *a_path, const char *b_path) {
 }
 
 Test(convert, converted_models_give_the_shipped_files_logits) {
-    if (!have_tiny())
-        cr_skip_test("../shared/models/tiny-bitnet is absent");
+    require_tiny();
     char hf[1100], out[1024], ref[1200];
-    snprintf(hf, sizeof hf, "%s/hf", tiny_dir);
+    bn_test_tiny_path(hf, sizeof hf, "hf");
     struct {
         bn_tensor_type type, embd;
         const char *file;
@@ -599,12 +581,12 @@ Test(convert, converted_models_give_the_shipped_files_logits) {
                  {BN_TYPE_TQ2_0, BN_TYPE_F16, "tiny-bitnet-TQ2_0.gguf"},
                  {BN_TYPE_F32, BN_TYPE_F32, "tiny-bitnet-f32.gguf"}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        out_path(out, sizeof out, "logits");
+        bn_test_out_path(out, sizeof out, "convert", "logits");
         bn_convert_options opt = {.type = cases[i].type, .embd_type = cases[i].embd,
                                   .embd_type_set = true};
         bn_error err = {0};
         cr_assert_eq(bn_convert_hf(hf, out, &opt, &err), BN_STATUS_OK, "%s", err.message);
-        snprintf(ref, sizeof ref, "%s/%s", tiny_dir, cases[i].file);
+        bn_test_tiny_path(ref, sizeof ref, cases[i].file);
         float d = logits_max_diff(ref, out);
         cr_assert_eq(d, 0.0f, "%s: logits differ by up to %g", cases[i].file, (double)d);
         remove(out);

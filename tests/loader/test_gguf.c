@@ -9,6 +9,7 @@
 
 #include "loader/gguf.h"
 #include "tests/support/gguf_bytes.h"
+#include "tests/support/model_files.h"
 
 #define SPM_VOCAB BN_SHARED_DIR "/data/tokenizer/ggml-vocab-llama-spm.gguf"
 #define TINY_DIR BN_SHARED_DIR "/models/tiny-bitnet"
@@ -22,16 +23,6 @@ static bn_status try_open(const bn_bytes *b, bn_error *err)
     cr_assert_eq(st == BN_STATUS_OK, g != NULL);
     bn_gguf_close(g);
     return st;
-}
-
-/* Opens data[0..n), which must be valid; the caller closes it. */
-static bn_gguf *open_ok(const void *data, size_t n)
-{
-    bn_gguf *g = NULL;
-    bn_error err = {0};
-    bn_status st = bn_gguf_open_memory(data, n, &g, &err);
-    cr_assert_eq(st, BN_STATUS_OK, "%s: %s", bn_status_name(st), err.message);
-    return g;
 }
 
 static void expect_error(const bn_bytes *b, bn_status want, const char *needle)
@@ -62,7 +53,7 @@ Test(gguf, opens_a_small_valid_file)
 {
     size_t size;
     uint8_t *file = bn_test_gguf_small(&size);
-    bn_gguf *g = open_ok(file, size);
+    bn_gguf *g = bn_test_gguf_open_bytes(file, size);
     cr_assert_eq(bn_gguf_file_size(g), size);
     cr_assert_eq(bn_gguf_alignment(g), 32);
     cr_assert_not(bn_gguf_is_mmapped(g));
@@ -311,7 +302,7 @@ Test(gguf, places_tensors_at_a_custom_alignment)
     bn_bytes_tensor_info(&b, "b", 1, ne, 0, 64);
     bn_bytes_pad(&b, 64);
     bn_bytes_ramp(&b, 128);
-    bn_gguf *g = open_ok(b.data, b.len);
+    bn_gguf *g = bn_test_gguf_open_bytes(b.data, b.len);
     cr_assert_eq(bn_gguf_data_offset(g) % 64, 0);
     cr_assert_eq(bn_gguf_find_tensor(g, "b")->data[0], 64);
     bn_gguf_close(g);
@@ -499,7 +490,7 @@ Test(gguf, accepts_tensors_out_of_order_and_with_gaps)
     bn_bytes_tensor_info(&b, "first", 1, ne, 0, 0);
     bn_bytes_pad(&b, 32);
     bn_bytes_ramp(&b, 192);
-    bn_gguf *g = open_ok(b.data, b.len);
+    bn_gguf *g = bn_test_gguf_open_bytes(b.data, b.len);
     cr_assert_eq(bn_gguf_find_tensor(g, "second")->data[0], 128);
     bn_gguf_close(g);
     bn_bytes_free(&b);
@@ -511,7 +502,7 @@ Test(gguf, getters_convert_integer_widths_and_check_ranges)
 {
     size_t size;
     uint8_t *file = bn_test_gguf_small(&size);
-    bn_gguf *g = open_ok(file, size);
+    bn_gguf *g = bn_test_gguf_open_bytes(file, size);
     bn_error err = {0};
     uint32_t u32;
     int32_t i32;

@@ -8,20 +8,13 @@
 
 #include "loader/gguf_writer.h"
 #include "tests/support/gguf_bytes.h"
-
-static bn_gguf *open_bytes(const uint8_t *data, size_t size)
-{
-    bn_gguf *g = NULL;
-    bn_error err = {0};
-    cr_assert_eq(bn_gguf_open_memory(data, size, &g, &err), BN_STATUS_OK, "%s", err.message);
-    return g;
-}
+#include "tests/support/model_files.h"
 
 Test(gguf_writer, round_trips_every_scalar_type)
 {
     size_t size;
     uint8_t *file = bn_test_gguf_small(&size);
-    bn_gguf *g = open_bytes(file, size);
+    bn_gguf *g = bn_test_gguf_open_bytes(file, size);
     bn_error err = {0};
     uint32_t u32;
     int32_t i32;
@@ -53,7 +46,7 @@ Test(gguf_writer, round_trips_every_array_element_type)
 {
     size_t size;
     uint8_t *file = bn_test_gguf_small(&size);
-    bn_gguf *g = open_bytes(file, size);
+    bn_gguf *g = bn_test_gguf_open_bytes(file, size);
     bn_error err = {0};
     struct { const char *key; bn_gguf_value_type type; uint64_t n; int64_t last; } ints[] = {
         {"test.arr.u8", BN_GGUF_UINT8, 3, 255},      {"test.arr.i8", BN_GGUF_INT8, 3, 127},
@@ -103,7 +96,7 @@ Test(gguf_writer, round_trips_tensors_at_aligned_offsets)
 {
     size_t size;
     uint8_t *file = bn_test_gguf_small(&size);
-    bn_gguf *g = open_bytes(file, size);
+    bn_gguf *g = bn_test_gguf_open_bytes(file, size);
     cr_assert_eq(bn_gguf_tensor_count(g), 3);
     const bn_gguf_tensor *tq2 = bn_gguf_find_tensor(g, "t.tq2");
     const bn_gguf_tensor *i2s = bn_gguf_find_tensor(g, "t.i2s");
@@ -147,7 +140,7 @@ Test(gguf_writer, honours_a_custom_alignment)
     size_t size;
     cr_assert_eq(bn_gguf_writer_write_memory(w, &file, &size, &err), BN_STATUS_OK, "%s",
                  err.message);
-    bn_gguf *g = open_bytes(file, size);
+    bn_gguf *g = bn_test_gguf_open_bytes(file, size);
     cr_assert_eq(bn_gguf_alignment(g), 64);
     cr_assert_eq(bn_gguf_data_offset(g) % 64, 0);
     cr_assert_eq(bn_gguf_find_tensor(g, "b")->offset, 64);
@@ -167,7 +160,7 @@ Test(gguf_writer, replaces_a_key_set_twice_in_place)
     uint8_t *file;
     size_t size;
     cr_assert_eq(bn_gguf_writer_write_memory(w, &file, &size, &err), BN_STATUS_OK);
-    bn_gguf *g = open_bytes(file, size);
+    bn_gguf *g = bn_test_gguf_open_bytes(file, size);
     cr_assert_eq(bn_gguf_kv_count(g), 2);
     cr_assert_str_eq(bn_gguf_kv_key(g, 0), "k1");
     cr_assert_eq(bn_gguf_kv_type(g, 0), BN_GGUF_STRING);
@@ -232,7 +225,7 @@ Test(gguf_writer, writes_a_vocab_only_file_that_ends_after_its_metadata)
 {
     size_t size;
     uint8_t *file = bn_test_gguf_vocab_only(&size);
-    bn_gguf *g = open_bytes(file, size);
+    bn_gguf *g = bn_test_gguf_open_bytes(file, size);
     cr_assert_eq(bn_gguf_tensor_count(g), 0);
     cr_assert_eq(bn_gguf_kv_count(g), 5);
     /* the last value is the u32 bos id: the file ends right after it */
@@ -253,7 +246,7 @@ Test(gguf_writer, writes_a_file_that_opens_mapped_and_read)
     close(fd);
 
     /* rebuild the same file through write_file */
-    bn_gguf *src = open_bytes(mem, size);
+    bn_gguf *src = bn_test_gguf_open_bytes(mem, size);
     bn_error err = {0};
     bn_gguf_writer *w;
     cr_assert_eq(bn_gguf_writer_new(&w, &err), BN_STATUS_OK);

@@ -17,21 +17,10 @@
 #include "loader/ternary_codec.h"
 #include "tests/support/model_files.h"
 
-static char tiny[1024];
-
-static bool have_tiny(void) {
-    snprintf(tiny, sizeof tiny, "%s/models/tiny-bitnet", BN_SHARED_DIR);
-    char p[1100];
-    snprintf(p, sizeof p, "%s/tiny-bitnet-I2_S.gguf", tiny);
-    return access(p, R_OK) == 0;
-}
+static void require_tiny(void) { bn_test_require_tiny("tiny-bitnet-I2_S.gguf"); }
 
 static void path_of(char *buf, size_t size, const char *tag) {
-    snprintf(buf, size, "%s/quantize_%s_%d.gguf", BN_BUILD_DIR, tag, (int)getpid());
-}
-
-static void tiny_path(char *buf, size_t size, const char *file) {
-    snprintf(buf, size, "%s/%s", tiny, file);
+    bn_test_out_path(buf, size, "quantize", tag);
 }
 
 static void quantize_ok(const char *in, const char *out, bn_tensor_type type, int group,
@@ -119,10 +108,9 @@ static void chain_free(quant_chain *c) {
 }
 
 Test(quantize, i2_s_to_tq2_0_to_tq1_0_to_i2_s_keeps_every_ternary_value) {
-    if (!have_tiny())
-        cr_skip_test("../shared/models/tiny-bitnet is absent");
+    require_tiny();
     char src[1100];
-    tiny_path(src, sizeof src, "tiny-bitnet-I2_S.gguf");
+    bn_test_tiny_path(src, sizeof src, "tiny-bitnet-I2_S.gguf");
     const bn_tensor_type types[3] = {BN_TYPE_TQ2_0, BN_TYPE_TQ1_0, BN_TYPE_I2_S};
     const char *const tags[3] = {"tq2", "tq1", "i2s"};
     quant_chain ch;
@@ -156,11 +144,10 @@ Test(quantize, i2_s_to_tq2_0_to_tq1_0_to_i2_s_keeps_every_ternary_value) {
 }
 
 Test(quantize, i2_s_to_tq2_0_reproduces_llama_cpp_bytes) {
-    if (!have_tiny())
-        cr_skip_test("../shared/models/tiny-bitnet is absent");
+    require_tiny();
     char src[1100], ref[1100], out[1024];
-    tiny_path(src, sizeof src, "tiny-bitnet-I2_S.gguf");
-    tiny_path(ref, sizeof ref, "tiny-bitnet-TQ2_0.gguf");
+    bn_test_tiny_path(src, sizeof src, "tiny-bitnet-I2_S.gguf");
+    bn_test_tiny_path(ref, sizeof ref, "tiny-bitnet-TQ2_0.gguf");
     path_of(out, sizeof out, "llama_bytes");
     quantize_ok(src, out, BN_TYPE_TQ2_0, 0, NULL);
     bn_gguf *r = bn_test_gguf_open(ref), *g = bn_test_gguf_open(out);
@@ -181,10 +168,9 @@ Test(quantize, i2_s_to_tq2_0_reproduces_llama_cpp_bytes) {
 }
 
 Test(quantize, ternary_f32_to_i2_s_is_lossless_and_iq_types_round_trip) {
-    if (!have_tiny())
-        cr_skip_test("../shared/models/tiny-bitnet is absent");
+    require_tiny();
     char src[1100];
-    tiny_path(src, sizeof src, "tiny-bitnet-f32.gguf");
+    bn_test_tiny_path(src, sizeof src, "tiny-bitnet-f32.gguf");
     const bn_tensor_type types[3] = {BN_TYPE_I2_S, BN_TYPE_IQ2_BN, BN_TYPE_IQ1_BN};
     const char *const tags[3] = {"f32_i2s", "iq2", "iq1"};
     bn_quantize_stats total;
@@ -311,13 +297,12 @@ Test(quantize, refuses_bad_options_and_bad_files) {
 }
 
 Test(quantize, latent_master_weights_quantize_to_llama_cpp_tq2_0_bytes) {
-    if (!have_tiny())
-        cr_skip_test("../shared/models/tiny-bitnet is absent");
+    require_tiny();
     char hf[1100], latent[1024], out[1024], ref[1100];
-    snprintf(hf, sizeof hf, "%s/hf", tiny);
+    bn_test_tiny_path(hf, sizeof hf, "hf");
     path_of(latent, sizeof latent, "latent_master");
     path_of(out, sizeof out, "latent_tq2");
-    tiny_path(ref, sizeof ref, "tiny-bitnet-TQ2_0.gguf");
+    bn_test_tiny_path(ref, sizeof ref, "tiny-bitnet-TQ2_0.gguf");
     bn_convert_options copt = {.type = BN_TYPE_F32, .keep_latent = true, .skip_tokenizer = true};
     bn_error err = {0};
     cr_assert_eq(bn_convert_hf(hf, latent, &copt, &err), BN_STATUS_OK, "%s", err.message);
@@ -353,10 +338,9 @@ static void grab_embd(void *user, const bn_quantize_stats *s, size_t index, size
 }
 
 Test(quantize, token_embedding_type_rewrites_the_embedding_only) {
-    if (!have_tiny())
-        cr_skip_test("../shared/models/tiny-bitnet is absent");
+    require_tiny();
     char src[1100], out[1024];
-    tiny_path(src, sizeof src, "tiny-bitnet-I2_S.gguf");
+    bn_test_tiny_path(src, sizeof src, "tiny-bitnet-I2_S.gguf");
     path_of(out, sizeof out, "embd_q6k");
     bn_quantize_options opt = {.type = BN_TYPE_I2_S, .embd_type = BN_TYPE_Q6_K,
                                .embd_type_set = true, .on_tensor = grab_embd};

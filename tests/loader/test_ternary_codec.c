@@ -445,8 +445,7 @@ Test(ternary_codec, refuses_bad_values_shapes_scales_and_short_outputs) {
 
 static bn_gguf *open_shared(const char *file) {
     char path[1024];
-    snprintf(path, sizeof path, "%s/models/tiny-bitnet/%s", BN_SHARED_DIR, file);
-    if (access(path, R_OK) != 0)
+    if (access(bn_test_tiny_path(path, sizeof path, file), R_OK) != 0)
         return NULL;
     return bn_test_gguf_open(path);
 }
