@@ -186,7 +186,9 @@ bn_status bn_hf_config_parse(const char *text, size_t len, bn_hf_config *out, bn
     while (pl > 0 && path[pl - 1] == '/')
         path[--pl] = '\0';
     const char *slash = strrchr(path, '/');
-    snprintf(out->name, sizeof out->name, "%s", slash ? slash + 1 : path);
+    /* Cut to the field (the precision says so, which keeps -Wformat-truncation quiet). */
+    snprintf(out->name, sizeof out->name, "%.*s", (int)(sizeof out->name - 1),
+             slash ? slash + 1 : path);
     out->tied = out->family != BN_HF_FAMILY_LLAMA;
     bn_json_as_bool(bn_json_object_get(root, "tie_word_embeddings"), &out->tied);
     out->bos_id = get_token_id(root, "bos_token_id");
