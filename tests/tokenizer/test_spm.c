@@ -6,6 +6,8 @@
 #include "tokenizer/tokenizer.h"
 #include "vectors.h"
 
+#define SPM_VOCAB BN_SHARED_DIR "/data/tokenizer/ggml-vocab-llama-spm.gguf"
+
 static bn_tokenizer *load_tok(const char *path, bn_gguf **gguf_out)
 {
     if (!file_exists(path))
@@ -60,12 +62,8 @@ static void expect_vectors(const bn_tokenizer *tok, const char *inp, const char 
 
 Test(spm, matches_every_llama_spm_test_vector)
 {
-    char gguf_path[1024], inp[1100], out[1100];
-    snprintf(gguf_path, sizeof gguf_path, "%s/data/tokenizer/ggml-vocab-llama-spm.gguf", BN_SHARED_DIR);
-    snprintf(inp, sizeof inp, "%s.inp", gguf_path);
-    snprintf(out, sizeof out, "%s.out", gguf_path);
-    bn_tokenizer *tok = load_tok(gguf_path, NULL);
-    expect_vectors(tok, inp, out, 46, "vector");
+    bn_tokenizer *tok = load_tok(SPM_VOCAB, NULL);
+    expect_vectors(tok, SPM_VOCAB ".inp", SPM_VOCAB ".out", 46, "vector");
     bn_tokenizer_free(tok);
 }
 
@@ -73,10 +71,9 @@ Test(spm, matches_every_llama_spm_test_vector)
 
 Test(spm, segmented_merging_equals_one_queue_over_the_whole_text)
 {
-    char gguf_path[1024], text_path[1024];
-    snprintf(gguf_path, sizeof gguf_path, "%s/data/tokenizer/ggml-vocab-llama-spm.gguf", BN_SHARED_DIR);
+    char text_path[1024];
     snprintf(text_path, sizeof text_path, "%s/models/tiny-bitnet/reference/ppl-text.txt", BN_SHARED_DIR);
-    bn_tokenizer *tok = load_tok(gguf_path, NULL);
+    bn_tokenizer *tok = load_tok(SPM_VOCAB, NULL);
     size_t len = 0;
     char *text = read_whole_file(text_path, &len);
     if (!text)
@@ -110,11 +107,10 @@ Test(spm, matches_the_naive_reference_on_random_mixed_strings)
     /* tests/tokenizer/data/llama-spm-random.*: made by
      * tools/gen-tokenizer-vectors.py spm (an independent, naive rescan of all
      * pairs each step), 500 random strings of many scripts + invalid UTF-8. */
-    char gguf_path[1024], inp[1100], out[1100];
-    snprintf(gguf_path, sizeof gguf_path, "%s/data/tokenizer/ggml-vocab-llama-spm.gguf", BN_SHARED_DIR);
+    char inp[1100], out[1100];
     snprintf(inp, sizeof inp, "%s/tests/tokenizer/data/llama-spm-random.inp", BN_SOURCE_DIR);
     snprintf(out, sizeof out, "%s/tests/tokenizer/data/llama-spm-random.out", BN_SOURCE_DIR);
-    bn_tokenizer *tok = load_tok(gguf_path, NULL);
+    bn_tokenizer *tok = load_tok(SPM_VOCAB, NULL);
     expect_vectors(tok, inp, out, 501, "random vector");
     bn_tokenizer_free(tok);
 }
