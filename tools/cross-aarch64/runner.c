@@ -23,6 +23,19 @@
 
 static bn_crs_test *bn_crs_list;
 static size_t bn_crs_count;
+static bn_crs_suite *bn_crs_suites;
+
+void bn_crs_register_suite(bn_crs_suite *s) {
+    s->next = bn_crs_suites;
+    bn_crs_suites = s;
+}
+
+static const bn_crs_suite *bn_crs_find_suite(const char *name) {
+    for (const bn_crs_suite *s = bn_crs_suites; s; s = s->next)
+        if (strcmp(s->name, name) == 0)
+            return s;
+    return NULL;
+}
 
 void bn_crs_register(bn_crs_test *t) {
     t->next = bn_crs_list;
@@ -47,6 +60,30 @@ void bn_crs_fail(const char *file, int line, const char *expr, const char *fmt, 
     fflush(stderr);
     bn_crs_outcome = 1;
     longjmp(bn_crs_jump, 1);
+}
+
+static bool bn_crs_expect_failed; /* a cr_expect of the running test failed */
+
+void bn_crs_expect_fail(const char *file, int line, const char *expr, const char *fmt, ...) {
+    fprintf(stderr, "[----] %s:%d: Expectation failed: %s", file, line, expr);
+    if (fmt && fmt[0]) {
+        va_list ap;
+        va_start(ap, fmt);
+        fputs(": ", stderr);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+    }
+    fputc('\n', stderr);
+    bn_crs_expect_failed = true;
+}
+
+void bn_crs_log(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("[----] ", stderr);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
 }
 
 void bn_crs_skip(const char *fmt, ...) {
@@ -74,15 +111,32 @@ static double bn_crs_now(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* 0 passed, 1 failed, 2 skipped. Its own frame holds nothing that a
- * longjmp could clobber. */
-static int bn_crs_run_one(const bn_crs_test *t) {
-    bn_crs_current = t;
+/* Runs fn; 0 returned, 1 failed, 2 skipped. Its own frame holds nothing
+ * that a longjmp could clobber. */
+static int bn_crs_call(void (*fn)(void)) {
     if (setjmp(bn_crs_jump) == 0) {
-        t->fn();
+        fn();
         return 0;
     }
     return bn_crs_outcome;
+}
+
+/* 0 passed, 1 failed, 2 skipped: init (the test's, else its suite's), the
+ * body, then fini whatever the body did (Criterion's order). */
+static int bn_crs_run_one(const bn_crs_test *t) {
+    const bn_crs_suite *s = bn_crs_find_suite(t->suite);
+    void (*init)(void) = t->init ? t->init : s ? s->init : NULL;
+    void (*fini)(void) = t->fini ? t->fini : s ? s->fini : NULL;
+    bn_crs_current = t;
+    bn_crs_expect_failed = false;
+    if (t->disabled || (s && s->disabled))
+        return 2;
+    int outcome = init ? bn_crs_call(init) : 0;
+    if (outcome == 0)
+        outcome = bn_crs_call(t->fn);
+    if (fini && bn_crs_call(fini) == 1)
+        outcome = 1;
+    return bn_crs_expect_failed ? 1 : outcome;
 }
 
 int main(int argc, char **argv) {
