@@ -729,47 +729,6 @@ static void bn_f32_to_f16_avx512(const float *src, uint16_t *dst, int64_t n) {
     }
 }
 
-/* One Q6_K block (ggml's block_q6_K) dequantized exactly into 256 floats:
- * value = d * scale[is] * (6-bit code - 32), low 4 bits in ql, high 2 in
- * qh; in each half of 128, byte l of ql/qh yields values l, l+32, l+64,
- * l+96 (FORMATS-style index math of the reference, dense_matrix.c). */
-static void bn_q6k_block_f32(const uint8_t *blk, float *out /* (256) */) {
-    const __m256i m4 = _mm256_set1_epi8(0x0f), m3 = _mm256_set1_epi8(3),
-                  off = _mm256_set1_epi8(32);
-    uint16_t dh;
-    memcpy(&dh, blk + 208, 2);
-    const float d = bn_f16_to_f32(dh);
-    const int8_t *sc = (const int8_t *)(blk + 192);
-    for (int n = 0; n < 2; n++) {
-        const uint8_t *ql = blk + 64 * n, *qh = blk + 128 + 32 * n;
-        __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
-        __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
-        __m256i h = _mm256_loadu_si256((const __m256i *)qh);
-        __m256i q[4];
-        q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4),
-                               _mm256_slli_epi16(_mm256_and_si256(h, m3), 4));
-        q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4),
-                               _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2), m3), 4));
-        q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
-                               _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 4), m3), 4));
-        q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
-                               _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), m3), 4));
-        for (int g = 0; g < 4; g++) {
-            int8_t qb[32];
-            _mm256_storeu_si256((__m256i *)qb, _mm256_sub_epi8(q[g], off));
-            for (int half = 0; half < 2; half++) {
-                /* d * scale first, then * code: the reference's order. */
-                const __m256 s = _mm256_set1_ps(d * (float)sc[8 * n + 2 * g + half]);
-                for (int e = 0; e < 16; e += 8) {
-                    __m256 v = _mm256_cvtepi32_ps(
-                        _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(qb + 16 * half + e))));
-                    _mm256_storeu_ps(out + 128 * n + 32 * g + 16 * half + e, _mm256_mul_ps(s, v));
-                }
-            }
-        }
-    }
-}
-
 /* ------------------------------------------------------------------------ */
 /* Output layer                                                              */
 
@@ -788,31 +747,92 @@ BN_INLINE __m512 bn_dense_load(bn_tensor_type type, const uint8_t *row, int64_t 
     }
 }
 
-/* Q6_K rows: each 256-block dequantized once (exactly) into L1, then dotted
- * with up to 4 tokens. */
+/* Q6_K rows: each 256-block is decoded straight from the file into 16-value
+ * sub-blocks (one zmm each, never through memory), scaled by
+ * d * scale[sub-block] (the reference's order: d * scale first, then * code,
+ * so each weight equals the dequantized value exactly) and FMA'd with T
+ * tokens.  T is a compile-time constant at each call (1..4) so the 2*T
+ * accumulators stay in registers.  The accumulation order is fixed per row
+ * (even sub-blocks into one accumulator, odd into the other), independent of
+ * the row split and the same as dequantizing the block first. */
+/* Lane i of v in every lane (one vpermps; i is a constant after inlining). */
+BN_INLINE __m512 bn_lane(__m512 v, int i) {
+    return _mm512_permutexvar_ps(_mm512_set1_epi32(i), v);
+}
+
+BN_INLINE void bn_q6k_sub16(__m128i q16, __m512 ds, const float *x, int64_t x_stride, int T,
+                            __m512 *s /* (T) */) {
+    const __m512 wv = _mm512_mul_ps(ds, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q16)));
+    for (int j = 0; j < T; j++)
+        s[j] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(x + j * x_stride), s[j]);
+}
+
+BN_INLINE void bn_q6k_row_dot(const uint8_t *row, int64_t nb, uint64_t ahead, const float *x,
+                              int64_t x_stride, int T, float *y, int64_t y_stride) {
+    const __m512i m4 = _mm512_set1_epi8(0x0f), m3 = _mm512_set1_epi8(3),
+                  off = _mm512_set1_epi8(32);
+    __m512 s0[4], s1[4];
+    for (int j = 0; j < T; j++)
+        s0[j] = s1[j] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *blk = row + b * BN_Q6_K_BYTES;
+        for (int c = 0; c < BN_Q6_K_BYTES; c += 64)
+            _mm_prefetch((const char *)(blk + c + ahead), _MM_HINT_T0);
+        uint16_t dh;
+        memcpy(&dh, blk + 208, 2);
+        /* d * scale of the 16 sub-blocks, one per lane (exact f16 -> f32,
+         * then the reference's single rounding of d * scale). */
+        const __m512 ds = _mm512_mul_ps(
+            _mm512_cvtph_ps(_mm256_set1_epi16((short)dh)),
+            _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(blk + 192)))));
+        for (int n = 0; n < 2; n++) {
+            /* L = ql[64n .. 64n+63]: bytes 0-31 feed values 0-31 (low
+             * nibbles) and 64-95 (high); bytes 32-63 feed 32-63 and 96-127.
+             * qh byte l holds the top 2 bits of values l, l+32, l+64, l+96
+             * in bit pairs 0, 2, 4, 6. */
+            const __m512i L = _mm512_loadu_si512(blk + 64 * n);
+            const __m256i h = _mm256_loadu_si256((const __m256i *)(blk + 128 + 32 * n));
+            const __m512i H = _mm512_inserti64x4(_mm512_castsi256_si512(h), _mm256_srli_epi16(h, 2), 1);
+            const __m512i q01 = _mm512_sub_epi8(
+                _mm512_or_si512(_mm512_and_si512(L, m4), _mm512_slli_epi16(_mm512_and_si512(H, m3), 4)),
+                off); /* values 0-63 of this half, code - 32 */
+            const __m512i q23 = _mm512_sub_epi8(
+                _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(L, 4), m4),
+                                _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(H, 4), m3), 4)),
+                off); /* values 64-127 */
+            const float *xn = x + b * 256 + 128 * n;
+            bn_q6k_sub16(_mm512_castsi512_si128(q01), bn_lane(ds, 8 * n + 0), xn, x_stride, T, s0);
+            bn_q6k_sub16(_mm512_extracti32x4_epi32(q01, 1), bn_lane(ds, 8 * n + 1), xn + 16, x_stride, T, s1);
+            bn_q6k_sub16(_mm512_extracti32x4_epi32(q01, 2), bn_lane(ds, 8 * n + 2), xn + 32, x_stride, T, s0);
+            bn_q6k_sub16(_mm512_extracti32x4_epi32(q01, 3), bn_lane(ds, 8 * n + 3), xn + 48, x_stride, T, s1);
+            bn_q6k_sub16(_mm512_castsi512_si128(q23), bn_lane(ds, 8 * n + 4), xn + 64, x_stride, T, s0);
+            bn_q6k_sub16(_mm512_extracti32x4_epi32(q23, 1), bn_lane(ds, 8 * n + 5), xn + 80, x_stride, T, s1);
+            bn_q6k_sub16(_mm512_extracti32x4_epi32(q23, 2), bn_lane(ds, 8 * n + 6), xn + 96, x_stride, T, s0);
+            bn_q6k_sub16(_mm512_extracti32x4_epi32(q23, 3), bn_lane(ds, 8 * n + 7), xn + 112, x_stride, T, s1);
+        }
+    }
+    for (int j = 0; j < T; j++)
+        y[j * y_stride] = _mm512_reduce_add_ps(_mm512_add_ps(s0[j], s1[j]));
+}
+
 static void bn_dense_gemm_q6k(const bn_dense_matrix *w, const float *x, int64_t x_stride,
                               int64_t n_tokens, int64_t row_begin, int64_t row_end, float *y,
                               int64_t y_stride) {
-    float buf[256];
+    const int64_t nb = w->K / 256;
+    /* Rows stream back to back: fetch a whole number of rows, at least 8 KB,
+     * ahead (the next rows), as the other dense kernels do. */
+    const uint64_t ahead = w->row_bytes * ((8192 + w->row_bytes - 1) / w->row_bytes);
     for (int64_t r = row_begin; r < row_end; r++) {
         const uint8_t *row = w->data + (uint64_t)r * w->row_bytes;
         for (int64_t t0 = 0; t0 < n_tokens; t0 += 4) {
-            int T = n_tokens - t0 < 4 ? (int)(n_tokens - t0) : 4;
-            __m512 s[4][2];
-            for (int j = 0; j < 4; j++)
-                s[j][0] = s[j][1] = _mm512_setzero_ps();
-            for (int64_t b = 0; b < w->K / 256; b++) {
-                bn_q6k_block_f32(row + b * BN_Q6_K_BYTES, buf);
-                for (int j = 0; j < T; j++) {
-                    const float *xt = x + (t0 + j) * x_stride + b * 256;
-                    for (int e = 0; e < 256; e += 32) {
-                        s[j][0] = _mm512_fmadd_ps(_mm512_loadu_ps(buf + e), _mm512_loadu_ps(xt + e), s[j][0]);
-                        s[j][1] = _mm512_fmadd_ps(_mm512_loadu_ps(buf + e + 16), _mm512_loadu_ps(xt + e + 16), s[j][1]);
-                    }
-                }
+            const float *xt = x + t0 * x_stride;
+            float *yt = y + t0 * y_stride + r;
+            switch (n_tokens - t0 < 4 ? n_tokens - t0 : 4) {
+            case 1: bn_q6k_row_dot(row, nb, ahead, xt, x_stride, 1, yt, y_stride); break;
+            case 2: bn_q6k_row_dot(row, nb, ahead, xt, x_stride, 2, yt, y_stride); break;
+            case 3: bn_q6k_row_dot(row, nb, ahead, xt, x_stride, 3, yt, y_stride); break;
+            default: bn_q6k_row_dot(row, nb, ahead, xt, x_stride, 4, yt, y_stride); break;
             }
-            for (int j = 0; j < T; j++)
-                y[(t0 + j) * y_stride + r] = _mm512_reduce_add_ps(_mm512_add_ps(s[j][0], s[j][1]));
         }
     }
 }
