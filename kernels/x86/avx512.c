@@ -815,6 +815,70 @@ BN_INLINE void bn_q6k_row_dot(const uint8_t *row, int64_t nb, uint64_t ahead, co
         y[j * y_stride] = _mm512_reduce_add_ps(_mm512_add_ps(s0[j], s1[j]));
 }
 
+/* Decode (at most 4 tokens, K <= 4096): the codes are widened without any
+ * shuffle.  Dword lane i of a 64-code vector holds codes 4i..4i+3, so
+ * shifting pulls out codes 4i+k (k = 0..3) sign-extended, and x is permuted
+ * once per call to match: xp[64g + 16k + i] = x[64g + 4i + k].  Lane i's 4
+ * codes share sub-block i/4, so the 4 partial products of a 64-group are
+ * summed first and scaled once: acc += (d*scale) * sum_k code_k * x_k.  The
+ * order is fixed per row (independent of the row split). */
+#define BN_Q6K_PX_MAX_K 4096
+
+BN_INLINE __m512 bn_q6k_code_k(__m512i q, int k) {
+    return _mm512_cvtepi32_ps(
+        _mm512_srai_epi32(k == 3 ? q : _mm512_slli_epi32(q, 24 - 8 * k), 24));
+}
+
+BN_INLINE __m512 bn_q6k_group(__m512i q, const float *xp) {
+    __m512 p = _mm512_mul_ps(bn_q6k_code_k(q, 0), _mm512_loadu_ps(xp));
+    p = _mm512_fmadd_ps(bn_q6k_code_k(q, 1), _mm512_loadu_ps(xp + 16), p);
+    p = _mm512_fmadd_ps(bn_q6k_code_k(q, 2), _mm512_loadu_ps(xp + 32), p);
+    return _mm512_fmadd_ps(bn_q6k_code_k(q, 3), _mm512_loadu_ps(xp + 48), p);
+}
+
+BN_INLINE void bn_q6k_row_dot_px(const uint8_t *row, int64_t nb, uint64_t ahead, const float *xp,
+                                 int64_t xp_stride, int T, float *y, int64_t y_stride) {
+    const __m512i m4 = _mm512_set1_epi8(0x0f), m3 = _mm512_set1_epi8(3),
+                  off = _mm512_set1_epi8(32);
+    /* lane i -> sub-block (4g + i/4) of the block for 64-group g. */
+    const __m512i i4 = _mm512_srli_epi32(
+        _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), 2);
+    __m512 s0[4], s1[4];
+    for (int j = 0; j < T; j++)
+        s0[j] = s1[j] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *blk = row + b * BN_Q6_K_BYTES;
+        for (int c = 0; c < BN_Q6_K_BYTES; c += 64)
+            _mm_prefetch((const char *)(blk + c + ahead), _MM_HINT_T0);
+        uint16_t dh;
+        memcpy(&dh, blk + 208, 2);
+        const __m512 ds = _mm512_mul_ps(
+            _mm512_cvtph_ps(_mm256_set1_epi16((short)dh)),
+            _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(blk + 192)))));
+        for (int n = 0; n < 2; n++) {
+            const __m512i L = _mm512_loadu_si512(blk + 64 * n);
+            const __m256i h = _mm256_loadu_si256((const __m256i *)(blk + 128 + 32 * n));
+            const __m512i H = _mm512_inserti64x4(_mm512_castsi256_si512(h), _mm256_srli_epi16(h, 2), 1);
+            const __m512i q01 = _mm512_sub_epi8(
+                _mm512_or_si512(_mm512_and_si512(L, m4), _mm512_slli_epi16(_mm512_and_si512(H, m3), 4)),
+                off);
+            const __m512i q23 = _mm512_sub_epi8(
+                _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(L, 4), m4),
+                                _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(H, 4), m3), 4)),
+                off);
+            const __m512 sc01 = _mm512_permutexvar_ps(_mm512_add_epi32(i4, _mm512_set1_epi32(8 * n)), ds);
+            const __m512 sc23 = _mm512_permutexvar_ps(_mm512_add_epi32(i4, _mm512_set1_epi32(8 * n + 4)), ds);
+            for (int j = 0; j < T; j++) {
+                const float *xn = xp + j * xp_stride + b * 256 + 128 * n;
+                s0[j] = _mm512_fmadd_ps(sc01, bn_q6k_group(q01, xn), s0[j]);
+                s1[j] = _mm512_fmadd_ps(sc23, bn_q6k_group(q23, xn + 64), s1[j]);
+            }
+        }
+    }
+    for (int j = 0; j < T; j++)
+        y[j * y_stride] = _mm512_reduce_add_ps(_mm512_add_ps(s0[j], s1[j]));
+}
+
 static void bn_dense_gemm_q6k(const bn_dense_matrix *w, const float *x, int64_t x_stride,
                               int64_t n_tokens, int64_t row_begin, int64_t row_end, float *y,
                               int64_t y_stride) {
@@ -822,6 +886,25 @@ static void bn_dense_gemm_q6k(const bn_dense_matrix *w, const float *x, int64_t 
     /* Rows stream back to back: fetch a whole number of rows, at least 8 KB,
      * ahead (the next rows), as the other dense kernels do. */
     const uint64_t ahead = w->row_bytes * ((8192 + w->row_bytes - 1) / w->row_bytes);
+    if (n_tokens <= 4 && w->K <= BN_Q6K_PX_MAX_K) {
+        float xp[4 * BN_Q6K_PX_MAX_K]; /* (n_tokens, K) permuted x */
+        const int64_t K = w->K;
+        for (int64_t t = 0; t < n_tokens; t++)
+            for (int64_t g = 0; g < K; g += 64)
+                for (int k = 0; k < 4; k++)
+                    for (int i = 0; i < 16; i++)
+                        xp[t * K + g + 16 * k + i] = x[t * x_stride + g + 4 * i + k];
+        for (int64_t r = row_begin; r < row_end; r++) {
+            const uint8_t *row = w->data + (uint64_t)r * w->row_bytes;
+            switch (n_tokens) {
+            case 1: bn_q6k_row_dot_px(row, nb, ahead, xp, K, 1, y + r, y_stride); break;
+            case 2: bn_q6k_row_dot_px(row, nb, ahead, xp, K, 2, y + r, y_stride); break;
+            case 3: bn_q6k_row_dot_px(row, nb, ahead, xp, K, 3, y + r, y_stride); break;
+            default: bn_q6k_row_dot_px(row, nb, ahead, xp, K, 4, y + r, y_stride); break;
+            }
+        }
+        return;
+    }
     for (int64_t r = row_begin; r < row_end; r++) {
         const uint8_t *row = w->data + (uint64_t)r * w->row_bytes;
         for (int64_t t0 = 0; t0 < n_tokens; t0 += 4) {
