@@ -755,11 +755,106 @@ BN_INLINE __m256 bn_dense_load(bn_tensor_type type, const uint8_t *row, int64_t 
     }
 }
 
+/* Decode (at most 4 tokens, K <= 4096): the codes are widened without any
+ * shuffle.  Dword lane i of a 32-code vector holds codes 4i..4i+3, so
+ * shifting pulls out codes 4i+k (k = 0..3) sign-extended, and x is permuted
+ * once per call to match: xp[32g + 8k + i] = x[32g + 4i + k].  Lane i's 4
+ * codes share sub-block 2g + i/4, so the 4 partial products of a 32-group
+ * are summed first and scaled once: acc += (d*scale) * sum_k code_k * x_k.
+ * The order is fixed per row (independent of the row split). */
+#define BN_Q6K_PX_MAX_K 4096
+
+BN_INLINE __m256 bn_q6k_code_k(__m256i q, int k) {
+    return _mm256_cvtepi32_ps(
+        _mm256_srai_epi32(k == 3 ? q : _mm256_slli_epi32(q, 24 - 8 * k), 24));
+}
+
+BN_INLINE __m256 bn_q6k_group(__m256i q, const float *xp) {
+    __m256 p = _mm256_mul_ps(bn_q6k_code_k(q, 0), _mm256_loadu_ps(xp));
+    p = _mm256_fmadd_ps(bn_q6k_code_k(q, 1), _mm256_loadu_ps(xp + 8), p);
+    p = _mm256_fmadd_ps(bn_q6k_code_k(q, 2), _mm256_loadu_ps(xp + 16), p);
+    return _mm256_fmadd_ps(bn_q6k_code_k(q, 3), _mm256_loadu_ps(xp + 24), p);
+}
+
+BN_INLINE void bn_q6k_row_dot_px(const uint8_t *row, int64_t nb, uint64_t ahead, const float *xp,
+                                 int64_t xp_stride, int T, float *y, int64_t y_stride) {
+    const __m256i m4 = _mm256_set1_epi8(0x0f), m3 = _mm256_set1_epi8(3),
+                  off = _mm256_set1_epi8(32);
+    __m256 s0[4], s1[4];
+    for (int j = 0; j < T; j++)
+        s0[j] = s1[j] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *blk = row + b * BN_Q6_K_BYTES;
+        for (int c = 0; c < BN_Q6_K_BYTES; c += 64)
+            _mm_prefetch((const char *)(blk + c + ahead), _MM_HINT_T0);
+        uint16_t dh;
+        memcpy(&dh, blk + 208, 2);
+        const __m256 d = _mm256_cvtph_ps(_mm_set1_epi16((short)dh));
+        float dsa[16]; /* d * scale per sub-block, (16) */
+        _mm256_storeu_ps(dsa, _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(
+                                                   _mm_loadl_epi64((const __m128i *)(blk + 192))))));
+        _mm256_storeu_ps(dsa + 8, _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(
+                                                       _mm_loadl_epi64((const __m128i *)(blk + 200))))));
+        for (int n = 0; n < 2; n++) {
+            const uint8_t *ql = blk + 64 * n, *qh = blk + 128 + 32 * n;
+            const __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
+            const __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
+            const __m256i h = _mm256_loadu_si256((const __m256i *)qh);
+            __m256i q[4]; /* values 32g .. 32g+31 of this half, code - 32 */
+            q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(h, m3), 4));
+            q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2), m3), 4));
+            q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 4), m3), 4));
+            q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), m3), 4));
+            for (int g = 0; g < 4; g++) {
+                const __m256i qg = _mm256_sub_epi8(q[g], off);
+                const __m256 sc = _mm256_insertf128_ps(
+                    _mm256_castps128_ps256(_mm_broadcast_ss(dsa + 8 * n + 2 * g)),
+                    _mm_broadcast_ss(dsa + 8 * n + 2 * g + 1), 1);
+                for (int j = 0; j < T; j++) {
+                    const float *xg = xp + j * xp_stride + b * 256 + 128 * n + 32 * g;
+                    if (g & 1)
+                        s1[j] = _mm256_fmadd_ps(sc, bn_q6k_group(qg, xg), s1[j]);
+                    else
+                        s0[j] = _mm256_fmadd_ps(sc, bn_q6k_group(qg, xg), s0[j]);
+                }
+            }
+        }
+    }
+    for (int j = 0; j < T; j++)
+        y[j * y_stride] = bn_hadd8(_mm256_add_ps(s0[j], s1[j]));
+}
+
 /* Q6_K rows: each 256-block dequantized once (exactly) into L1, then dotted
  * with up to 4 tokens. */
 static void bn_dense_gemm_q6k(const bn_dense_matrix *w, const float *x, int64_t x_stride,
                               int64_t n_tokens, int64_t row_begin, int64_t row_end, float *y,
                               int64_t y_stride) {
+    if (n_tokens <= 4 && w->K <= BN_Q6K_PX_MAX_K) {
+        const int64_t K = w->K, nb = K / 256;
+        /* Rows stream back to back: fetch a whole number of rows, at least
+         * 8 KB, ahead (the next rows). */
+        const uint64_t ahead = w->row_bytes * ((8192 + w->row_bytes - 1) / w->row_bytes);
+        float xp[4 * BN_Q6K_PX_MAX_K]; /* (n_tokens, K) permuted x */
+        for (int64_t t = 0; t < n_tokens; t++)
+            for (int64_t g = 0; g < K; g += 32)
+                for (int k = 0; k < 4; k++)
+                    for (int i = 0; i < 8; i++)
+                        xp[t * K + g + 8 * k + i] = x[t * x_stride + g + 4 * i + k];
+        for (int64_t r = row_begin; r < row_end; r++) {
+            const uint8_t *row = w->data + (uint64_t)r * w->row_bytes;
+            switch (n_tokens) {
+            case 1: bn_q6k_row_dot_px(row, nb, ahead, xp, K, 1, y + r, y_stride); break;
+            case 2: bn_q6k_row_dot_px(row, nb, ahead, xp, K, 2, y + r, y_stride); break;
+            case 3: bn_q6k_row_dot_px(row, nb, ahead, xp, K, 3, y + r, y_stride); break;
+            default: bn_q6k_row_dot_px(row, nb, ahead, xp, K, 4, y + r, y_stride); break;
+            }
+        }
+        return;
+    }
     float buf[256];
     for (int64_t r = row_begin; r < row_end; r++) {
         const uint8_t *row = w->data + (uint64_t)r * w->row_bytes;
