@@ -123,26 +123,13 @@ void bn_act_lut_row_ref(bn_act_batch *act, int64_t t);
 /* The 16-lane sum of squares of the header's exact order. */
 float bn_sumsq16_ref(const float *x, int64_t n);
 
-void bn_gemm_i2_i8_ref(const bn_ternary_matrix *w, const bn_act_batch *act, int64_t row_begin,
-                       int64_t row_end, float *y, int64_t y_stride);
-void bn_gemm_acc_i2_i8_ref(const bn_ternary_matrix *w, const bn_act_batch *act,
-                           int64_t row_begin, int64_t row_end, int32_t *acc,
-                           int64_t acc_stride);
-void bn_gemm_t5_i8_ref(const bn_ternary_matrix *w, const bn_act_batch *act, int64_t row_begin,
-                       int64_t row_end, float *y, int64_t y_stride);
-void bn_gemm_acc_t5_i8_ref(const bn_ternary_matrix *w, const bn_act_batch *act,
-                           int64_t row_begin, int64_t row_end, int32_t *acc,
-                           int64_t acc_stride);
-void bn_gemm_t3_i8_ref(const bn_ternary_matrix *w, const bn_act_batch *act, int64_t row_begin,
-                       int64_t row_end, float *y, int64_t y_stride);
-void bn_gemm_acc_t3_i8_ref(const bn_ternary_matrix *w, const bn_act_batch *act,
-                           int64_t row_begin, int64_t row_end, int32_t *acc,
-                           int64_t acc_stride);
-void bn_gemm_lut2_i8_ref(const bn_ternary_matrix *w, const bn_act_batch *act, int64_t row_begin,
-                         int64_t row_end, float *y, int64_t y_stride);
-void bn_gemm_acc_lut2_i8_ref(const bn_ternary_matrix *w, const bn_act_batch *act,
-                             int64_t row_begin, int64_t row_end, int32_t *acc,
-                             int64_t acc_stride);
+/* The reference ternary product for every layout: it reads codes through
+ * the layout's own accessor, so one function serves I2, T5, T3 and LUT2. */
+void bn_gemm_ternary_i8_ref(const bn_ternary_matrix *w, const bn_act_batch *act,
+                            int64_t row_begin, int64_t row_end, float *y, int64_t y_stride);
+void bn_gemm_acc_ternary_i8_ref(const bn_ternary_matrix *w, const bn_act_batch *act,
+                                int64_t row_begin, int64_t row_end, int32_t *acc,
+                                int64_t acc_stride);
 
 void bn_dense_gemm_f32_ref(const bn_dense_matrix *w, const float *x, int64_t x_stride,
                            int64_t n_tokens, int64_t row_begin, int64_t row_end, float *y,

@@ -12,10 +12,10 @@ const bn_kernels bn_kernels_ref = {
     .act_rmsnorm_quant = bn_act_rmsnorm_quant_i8_ref,
     .ternary =
         {
-            [BN_LAYOUT_I2] = {bn_gemm_i2_i8_ref, bn_gemm_acc_i2_i8_ref},
-            [BN_LAYOUT_T5] = {bn_gemm_t5_i8_ref, bn_gemm_acc_t5_i8_ref},
-            [BN_LAYOUT_LUT2] = {bn_gemm_lut2_i8_ref, bn_gemm_acc_lut2_i8_ref},
-            [BN_LAYOUT_T3] = {bn_gemm_t3_i8_ref, bn_gemm_acc_t3_i8_ref},
+            [BN_LAYOUT_I2] = {bn_gemm_ternary_i8_ref, bn_gemm_acc_ternary_i8_ref},
+            [BN_LAYOUT_T5] = {bn_gemm_ternary_i8_ref, bn_gemm_acc_ternary_i8_ref},
+            [BN_LAYOUT_LUT2] = {bn_gemm_ternary_i8_ref, bn_gemm_acc_ternary_i8_ref},
+            [BN_LAYOUT_T3] = {bn_gemm_ternary_i8_ref, bn_gemm_acc_ternary_i8_ref},
         },
     .dense_gemm = bn_dense_gemm_f32_ref,
     .dense_gemm_i8 = bn_dense_gemm_i8_ref,

@@ -84,50 +84,13 @@ static void bn_ref_gemm(const bn_ternary_matrix *w, const bn_act_batch *act, int
     }
 }
 
-static void bn_gemm_codes(const bn_ternary_matrix *w, const bn_act_batch *act,
-                          int64_t row_begin, int64_t row_end, float *y, int64_t y_stride) {
+void bn_gemm_ternary_i8_ref(const bn_ternary_matrix *w, const bn_act_batch *act,
+                            int64_t row_begin, int64_t row_end, float *y, int64_t y_stride) {
     bn_ref_gemm(w, act, row_begin, row_end, (bn_ref_out){y, NULL, y_stride});
 }
 
-static void bn_gemm_acc_codes(const bn_ternary_matrix *w, const bn_act_batch *act,
-                              int64_t row_begin, int64_t row_end, int32_t *acc,
-                              int64_t acc_stride) {
+void bn_gemm_acc_ternary_i8_ref(const bn_ternary_matrix *w, const bn_act_batch *act,
+                                int64_t row_begin, int64_t row_end, int32_t *acc,
+                                int64_t acc_stride) {
     bn_ref_gemm(w, act, row_begin, row_end, (bn_ref_out){NULL, acc, acc_stride});
-}
-
-void bn_gemm_i2_i8_ref(const bn_ternary_matrix *w, const bn_act_batch *act, int64_t row_begin,
-                       int64_t row_end, float *y, int64_t y_stride) {
-    bn_gemm_codes(w, act, row_begin, row_end, y, y_stride);
-}
-void bn_gemm_acc_i2_i8_ref(const bn_ternary_matrix *w, const bn_act_batch *act,
-                           int64_t row_begin, int64_t row_end, int32_t *acc,
-                           int64_t acc_stride) {
-    bn_gemm_acc_codes(w, act, row_begin, row_end, acc, acc_stride);
-}
-void bn_gemm_t5_i8_ref(const bn_ternary_matrix *w, const bn_act_batch *act, int64_t row_begin,
-                       int64_t row_end, float *y, int64_t y_stride) {
-    bn_gemm_codes(w, act, row_begin, row_end, y, y_stride);
-}
-void bn_gemm_acc_t5_i8_ref(const bn_ternary_matrix *w, const bn_act_batch *act,
-                           int64_t row_begin, int64_t row_end, int32_t *acc,
-                           int64_t acc_stride) {
-    bn_gemm_acc_codes(w, act, row_begin, row_end, acc, acc_stride);
-}
-void bn_gemm_lut2_i8_ref(const bn_ternary_matrix *w, const bn_act_batch *act, int64_t row_begin,
-                         int64_t row_end, float *y, int64_t y_stride) {
-    bn_gemm_codes(w, act, row_begin, row_end, y, y_stride);
-}
-void bn_gemm_acc_lut2_i8_ref(const bn_ternary_matrix *w, const bn_act_batch *act,
-                             int64_t row_begin, int64_t row_end, int32_t *acc,
-                             int64_t acc_stride) {
-    bn_gemm_acc_codes(w, act, row_begin, row_end, acc, acc_stride);
-}
-void bn_gemm_t3_i8_ref(const bn_ternary_matrix *w, const bn_act_batch *act, int64_t row_begin,
-                       int64_t row_end, float *y, int64_t y_stride) {
-    bn_gemm_codes(w, act, row_begin, row_end, y, y_stride);
-}
-void bn_gemm_acc_t3_i8_ref(const bn_ternary_matrix *w, const bn_act_batch *act,
-                           int64_t row_begin, int64_t row_end, int32_t *acc,
-                           int64_t acc_stride) {
-    bn_gemm_acc_codes(w, act, row_begin, row_end, acc, acc_stride);
 }

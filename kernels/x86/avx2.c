@@ -304,7 +304,7 @@ static void bn_tiled_gemm(const bn_tile_fn tiles[2][2], const bn_ternary_matrix 
 static void bn_gemm_i2_i8_avx2(const bn_ternary_matrix *w, const bn_act_batch *act,
                                int64_t row_begin, int64_t row_end, float *y, int64_t y_stride) {
     if (w->scale_kind == BN_TERNARY_SCALE_BLOCK256) {
-        bn_gemm_i2_i8_ref(w, act, row_begin, row_end, y, y_stride);
+        bn_gemm_ternary_i8_ref(w, act, row_begin, row_end, y, y_stride);
         return;
     }
     bn_tiled_gemm(bn_i2_tiles, w, act, row_begin, row_end, y, NULL, y_stride);
@@ -555,7 +555,7 @@ static void bn_gemm_lut2_i8_avx2(const bn_ternary_matrix *w, const bn_act_batch 
                                  int64_t row_begin, int64_t row_end, float *y,
                                  int64_t y_stride) {
     if (!act->lut || w->scale_kind == BN_TERNARY_SCALE_BLOCK256) {
-        bn_gemm_lut2_i8_ref(w, act, row_begin, row_end, y, y_stride);
+        bn_gemm_ternary_i8_ref(w, act, row_begin, row_end, y, y_stride);
         return;
     }
     bn_lut2_gemm(w, act, row_begin, row_end, y, NULL, y_stride);
@@ -565,7 +565,7 @@ static void bn_gemm_acc_lut2_i8_avx2(const bn_ternary_matrix *w, const bn_act_ba
                                      int64_t row_begin, int64_t row_end, int32_t *acc,
                                      int64_t acc_stride) {
     if (!act->lut) {
-        bn_gemm_acc_lut2_i8_ref(w, act, row_begin, row_end, acc, acc_stride);
+        bn_gemm_acc_ternary_i8_ref(w, act, row_begin, row_end, acc, acc_stride);
         return;
     }
     bn_lut2_gemm(w, act, row_begin, row_end, NULL, acc, acc_stride);
