@@ -25,6 +25,7 @@
 #include "loader/half.h"
 #include "loader/ternary_codec.h"
 #include "runtime/bitnet.h"
+#include "tools/synthetic_vocab.h"
 
 typedef struct shape {
     const char *name;
@@ -175,70 +176,6 @@ static int add_floats(bn_gguf_writer *w, keep_list *k, bn_tensor_type type, cons
     return 0;
 }
 
-static int add_tokenizer(bn_gguf_writer *w, keep_list *k, int n, bn_error *err)
-{
-    const char **tok = keep(k, (size_t)n * sizeof *tok);
-    float *scores = keep(k, (size_t)n * sizeof *scores);
-    int32_t *types = keep(k, (size_t)n * sizeof *types);
-    char *text = keep(k, (size_t)n * 16);
-    if (!tok || !scores || !types || !text)
-        return oom();
-    static const char *letters = "etaoinshrdlucmfwypvbgkjqxz";
-    for (int i = 0; i < n; i++) {
-        char *t = text + (size_t)i * 16;
-        tok[i] = t;
-        scores[i] = 0.0f;
-        if (i == 0) {
-            strcpy(t, "<unk>");
-            types[i] = 2;
-        } else if (i == 1) {
-            strcpy(t, "<s>");
-            types[i] = 3;
-        } else if (i == 2) {
-            strcpy(t, "</s>");
-            types[i] = 3;
-        } else if (i < 259) {
-            snprintf(t, 16, "<0x%02X>", i - 3);
-            types[i] = 6;
-        } else {
-            /* Filler pieces: single letters, "▁" + letter, then "▁" + a
-             * base-26 word (unique, so the vocabulary has no duplicates). */
-            int j = i - 259;
-            types[i] = 1;
-            scores[i] = -(float)j;
-            if (j < 26) {
-                snprintf(t, 16, "%c", letters[j]);
-            } else if (j < 52) {
-                snprintf(t, 16, "\xe2\x96\x81%c", letters[j - 26]);
-            } else {
-                /* bijective base 26 from 27 on: unique words of 2+ letters */
-                int v = j - 52 + 27;
-                char word[12];
-                int len = 0;
-                while (v > 0 && len < 11) {
-                    v -= 1;
-                    word[len++] = letters[v % 26];
-                    v /= 26;
-                }
-                word[len] = '\0';
-                snprintf(t, 16, "\xe2\x96\x81%s", word);
-            }
-        }
-    }
-    if (bn_gguf_writer_set_string(w, "tokenizer.ggml.model", "llama", err) ||
-        bn_gguf_writer_set_string_array(w, "tokenizer.ggml.tokens", tok, NULL, (uint64_t)n, err) ||
-        bn_gguf_writer_set_array(w, "tokenizer.ggml.scores", BN_GGUF_FLOAT32, scores,
-                                 (uint64_t)n, err) ||
-        bn_gguf_writer_set_array(w, "tokenizer.ggml.token_type", BN_GGUF_INT32, types,
-                                 (uint64_t)n, err) ||
-        bn_gguf_writer_set_u32(w, "tokenizer.ggml.bos_token_id", 1, err) ||
-        bn_gguf_writer_set_u32(w, "tokenizer.ggml.eos_token_id", 2, err) ||
-        bn_gguf_writer_set_u32(w, "tokenizer.ggml.unknown_token_id", 0, err) ||
-        bn_gguf_writer_set_bool(w, "tokenizer.ggml.add_bos_token", true, err))
-        return lib_fail(err);
-    return 0;
-}
-
 int main(int argc, char **argv)
 {
     const char *shape_name = NULL, *type_name = NULL, *embd_name = "f16", *out = NULL;
@@ -355,8 +292,10 @@ int main(int argc, char **argv)
         goto done;
     }
 #undef KEY
-    if ((rc = add_tokenizer(w, &k, sh->n_vocab, &err)))
+    if (bn_synthetic_vocab_write(w, sh->n_vocab, &err) != BN_STATUS_OK) {
+        rc = lib_fail(&err);
         goto done;
+    }
     rc = 1;
     int64_t E = sh->n_embd, F = sh->n_ff, NKV = (int64_t)hd * sh->n_head_kv;
     vals = malloc((size_t)(E > F ? E : F) * (size_t)(E > F ? E : F));

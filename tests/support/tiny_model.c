@@ -17,6 +17,7 @@
 #include "loader/gguf_writer.h"
 #include "loader/half.h"
 #include "loader/ternary_codec.h"
+#include "tools/synthetic_vocab.h"
 #include "runtime/error.h"
 
 void bn_tiny_model_spec_default(bn_tiny_model_spec *s)
@@ -184,63 +185,6 @@ done:
     return ret;
 }
 
-static bn_status add_tokenizer(bn_gguf_writer *w, keep_list *k, const bn_tiny_model_spec *s,
-                               bn_error *err)
-{
-    int n = s->n_vocab;
-    if (n < 260)
-        return bn_error_set(err, BN_STATUS_INVALID_ARG, "tiny model: a tokenizer needs n_vocab >= 260");
-    char **tok = keep(k, (size_t)n * sizeof *tok);
-    float *scores = keep(k, (size_t)n * sizeof *scores);
-    int32_t *types = keep(k, (size_t)n * sizeof *types);
-    if (!tok || !scores || !types)
-        return bn_error_set(err, BN_STATUS_NO_MEMORY, "tiny model: out of memory");
-    for (int i = 0; i < n; i++) {
-        char *t = keep(k, 16);
-        if (!t)
-            return bn_error_set(err, BN_STATUS_NO_MEMORY, "tiny model: out of memory");
-        tok[i] = t;
-        if (i == 0) {
-            strcpy(t, "<unk>");
-            types[i] = 2;
-        } else if (i == 1) {
-            strcpy(t, "<s>");
-            types[i] = 3;
-        } else if (i == 2) {
-            strcpy(t, "</s>");
-            types[i] = 3;
-        } else if (i < 259) {
-            snprintf(t, 16, "<0x%02X>", i - 3);
-            types[i] = 6;
-        } else {
-            /* "\xe2\x96\x81" is U+2581, SentencePiece's space marker. */
-            int j = i - 259;
-            if (j < 26)
-                snprintf(t, 16, "%c", 'a' + j);
-            else if (j < 52)
-                snprintf(t, 16, "\xe2\x96\x81%c", 'a' + j - 26);
-            else
-                snprintf(t, 16, "\xe2\x96\x81%c%c", 'a' + (j / 26 - 2) % 26, 'a' + j % 26);
-            types[i] = 1;
-        }
-        scores[i] = i < 259 ? 0.0f : -(float)(i - 259);
-    }
-    bn_status st;
-    if ((st = bn_gguf_writer_set_string(w, "tokenizer.ggml.model", "llama", err)) ||
-        (st = bn_gguf_writer_set_string_array(w, "tokenizer.ggml.tokens", (const char *const *)tok,
-                                              NULL, (uint64_t)n, err)) ||
-        (st = bn_gguf_writer_set_array(w, "tokenizer.ggml.scores", BN_GGUF_FLOAT32, scores,
-                                       (uint64_t)n, err)) ||
-        (st = bn_gguf_writer_set_array(w, "tokenizer.ggml.token_type", BN_GGUF_INT32, types,
-                                       (uint64_t)n, err)) ||
-        (st = bn_gguf_writer_set_u32(w, "tokenizer.ggml.bos_token_id", 1, err)) ||
-        (st = bn_gguf_writer_set_u32(w, "tokenizer.ggml.eos_token_id", 2, err)) ||
-        (st = bn_gguf_writer_set_u32(w, "tokenizer.ggml.unknown_token_id", 0, err)) ||
-        (st = bn_gguf_writer_set_bool(w, "tokenizer.ggml.add_bos_token", true, err)))
-        return st;
-    return BN_STATUS_OK;
-}
-
 bn_status bn_tiny_model_write(const bn_tiny_model_spec *s, const char *path, bn_error *err)
 {
     bn_status st;
@@ -271,7 +215,7 @@ bn_status bn_tiny_model_write(const bn_tiny_model_spec *s, const char *path, bn_
         (st = bn_gguf_writer_set_string(w, KEY("hidden_activation"), s->hidden_activation, err)))
         goto done;
 #undef KEY
-    if (s->with_tokenizer && (st = add_tokenizer(w, &k, s, err)))
+    if (s->with_tokenizer && (st = bn_synthetic_vocab_write(w, s->n_vocab, err)))
         goto done;
 
     if ((st = add_floats(w, &k, s, &rs, "token_embd.weight", s->embd_type, s->n_embd, s->n_vocab,
