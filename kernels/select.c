@@ -13,7 +13,8 @@
 typedef struct bn_table_entry {
     const char *name;
     const bn_kernels *table; /* NULL when not built */
-    int feature;             /* 0 none, 1 avx2, 2 avx512, 3 neon, 4 neon-dotprod */
+    int feature;             /* 0 none, 1 avx2, 2 avx512, 3 neon, 4 neon-dotprod,
+                              * 5 avx512vbmi */
 } bn_table_entry;
 
 static const bn_table_entry bn_tables[] = {
@@ -21,9 +22,11 @@ static const bn_table_entry bn_tables[] = {
 #if defined(BN_HAVE_KERNELS_X86)
     {"avx2", &bn_kernels_avx2, 1},
     {"avx512", &bn_kernels_avx512, 2},
+    {"avx512vbmi", &bn_kernels_avx512vbmi, 5},
 #else
     {"avx2", NULL, 1},
     {"avx512", NULL, 2},
+    {"avx512vbmi", NULL, 5},
 #endif
 #if defined(BN_HAVE_KERNELS_ARM)
     {"neon", &bn_kernels_neon, 3},
@@ -42,6 +45,7 @@ static bool bn_cpu_runs(const bn_cpu_features *f, int feature) {
     case 2: return f->avx512;
     case 3: return f->neon;
     case 4: return f->neon_dotprod;
+    case 5: return f->avx512vbmi;
     default: return false;
     }
 }
@@ -94,8 +98,8 @@ bn_status bn_kernels_select(const char *override, const bn_kernels **out, bn_err
         return BN_STATUS_OK;
     }
     return bn_error_set(err, BN_STATUS_INVALID_ARG,
-                        "unknown kernel table '%s' (expected ref, avx2, avx512, neon or "
-                        "neon-dotprod)",
+                        "unknown kernel table '%s' (expected ref, avx2, avx512, avx512vbmi, "
+                        "neon or neon-dotprod)",
                         override);
 }
 

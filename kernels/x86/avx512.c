@@ -1032,3 +1032,30 @@ const bn_kernels bn_kernels_avx512 = {
     .f16_to_f32 = bn_f16_to_f32_avx512,
     .f32_to_f16 = bn_f32_to_f16_avx512,
 };
+
+/* The same table on CPUs with VBMI and BF16 as well (see x86/avx512_vbmi.c):
+ * every entry is the avx512 one but those of avx512_vbmi.c. Entries added to
+ * the avx512 table above belong here too. */
+const bn_kernels bn_kernels_avx512vbmi = {
+    .name = "avx512vbmi",
+    .row_granule = BN_ROW_GRANULE,
+    .act_quant = bn_act_quant_i8_avx512,
+    .act_rmsnorm_quant = bn_act_rmsnorm_quant_i8_avx512,
+    .ternary =
+        {
+            [BN_LAYOUT_I2] = {bn_gemm_i2_i8_avx512, bn_gemm_acc_i2_i8_avx512},
+            [BN_LAYOUT_T5] = {bn_gemm_t5_i8_avx512, bn_gemm_acc_t5_i8_avx512},
+            [BN_LAYOUT_LUT2] = {bn_gemm_lut2_i8_avx512, bn_gemm_acc_lut2_i8_avx512},
+            [BN_LAYOUT_T3] = {bn_gemm_t3_i8_avx512, bn_gemm_acc_t3_i8_avx512},
+        },
+    .dense_gemm = bn_dense_gemm_avx512vbmi,
+    .dense_gemm_i8 = bn_dense_gemm_i8_avx512,
+    .dot_f32 = bn_dot_f32_avx512,
+    .dot_f16 = bn_dot_f16_avx512,
+    .axpy_f32 = bn_axpy_f32_avx512,
+    .axpy_f16 = bn_axpy_f16_avx512,
+    .rmsnorm = bn_rmsnorm_f32_avx512,
+    .softmax = bn_softmax_f32_avx512,
+    .f16_to_f32 = bn_f16_to_f32_avx512,
+    .f32_to_f16 = bn_f32_to_f16_avx512,
+};

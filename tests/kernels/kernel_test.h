@@ -58,6 +58,7 @@ static inline const bn_kernels *kt_table(const char *name) {
     Test(suite, test##_with_ref) { body(kt_table("ref")); }                              \
     Test(suite, test##_with_avx2) { body(kt_table("avx2")); }                            \
     Test(suite, test##_with_avx512) { body(kt_table("avx512")); }                        \
+    Test(suite, test##_with_avx512vbmi) { body(kt_table("avx512vbmi")); }                \
     Test(suite, test##_with_neon) { body(kt_table("neon")); }                            \
     Test(suite, test##_with_neon_dotprod) { body(kt_table("neon-dotprod")); }
 

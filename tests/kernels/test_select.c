@@ -30,8 +30,8 @@ Test(select, unknown_name_is_an_invalid_argument) {
 }
 
 Test(select, every_known_name_is_ok_or_unsupported_with_a_reason) {
-    const char *names[] = {"ref", "avx2", "avx512", "neon", "neon-dotprod"};
-    for (size_t i = 0; i < 5; i++) {
+    const char *names[] = {"ref", "avx2", "avx512", "avx512vbmi", "neon", "neon-dotprod"};
+    for (size_t i = 0; i < 6; i++) {
         const bn_kernels *k = NULL;
         bn_error err = {0};
         bn_status st = bn_kernels_select(names[i], &k, &err);

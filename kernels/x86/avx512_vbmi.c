@@ -1,0 +1,174 @@
+/* x86/avx512_vbmi.c: the kernels of the "avx512vbmi" table that need more
+ * than the avx512 table's F/BW/VL/DQ/VNNI: AVX512-VBMI (vpermb) and
+ * AVX512-BF16 (vdpbf16ps), both present on AMD Zen 4 / Zen 5 and Intel
+ * Sapphire Rapids and later. Compiled with only those flags
+ * (kernels/CMakeLists.txt); the table itself sits next to the avx512 one at
+ * the bottom of x86/avx512.c and takes every other entry from there.
+ *
+ * Owns: the exact Q6_K output-layer product for decode (at most 4 tokens at
+ * a time, K <= 4096). Everything else is the avx512 table's.
+ *
+ * Q6_K with vdpbf16ps, still an exact float product: every 6-bit code minus
+ * 32 is an integer in [-32, 31], exact in bf16; each activation x is split
+ * once per call into three bf16 parts, x = hi + mid + lo exactly (hi = x with
+ * its low 16 bits cleared, mid the same of x - hi, lo = x - hi - mid, which
+ * has at most 8 significant bits), so every product code * part is exact in
+ * f32 and only the f32 additions round, as in an FMA loop. vdpbf16ps adds
+ * two such products per f32 lane; it flushes bf16 subnormal inputs and f32
+ * subnormal results to zero, which only touches activations below ~1e-33.
+ * Codes become bf16 words with one vpermt2w on a 64-entry table (the index
+ * is the low 6 bits of each word, so the code bytes need no masking):
+ * per 64 codes 2 lookups and 6 vdpbf16ps, against 4 int->float conversions,
+ * 4 FMAs and 7 shifts in the avx512 table's version.
+ */
+#include <immintrin.h>
+#include <string.h>
+
+#include "kernels/internal.h"
+
+#define BN_INLINE static inline __attribute__((always_inline))
+
+/* ------------------------------------------------------------------------ */
+/* Q6_K output layer                                                         */
+
+#define BN_Q6K_BF_MAX_K 4096
+/* bf16 words of one token's activations per 64-value group: 3 parts x
+ * (even, odd code vector) x 32 words. */
+#define BN_Q6K_BF_GROUP 192
+
+/* Lane i of a 64-code vector Q (byte j = value j of the group) gets the
+ * codes of bytes 4i..4i+3, all in sub-block i/4: the even vector E has in
+ * words 2i, 2i+1 the codes of bytes 4i, 4i+2, the odd vector O those of
+ * 4i+1, 4i+3. The activations are laid out to match, per group g:
+ * xb[192g + 64p + 32v + 2i + e] = part p of x[64g + 4i + 2e + v]
+ * (p: 0 hi, 1 mid, 2 lo; v: 0 even, 1 odd). */
+static void bn_q6k_split_x(const float *x, int64_t K, uint16_t *xb) {
+    for (int64_t g = 0; g < K / 64; g++)
+        for (int i = 0; i < 16; i++)
+            for (int e = 0; e < 2; e++)
+                for (int v = 0; v < 2; v++) {
+                    float f = x[64 * g + 4 * i + 2 * e + v], hi, mid, lo;
+                    uint32_t b;
+                    memcpy(&b, &f, 4);
+                    b &= 0xffff0000u;
+                    memcpy(&hi, &b, 4);
+                    float r = f - hi; /* exact: the low 16 bits of f */
+                    uint32_t rb;
+                    memcpy(&rb, &r, 4);
+                    rb &= 0xffff0000u;
+                    memcpy(&mid, &rb, 4);
+                    lo = r - mid; /* exact, at most 8 significant bits */
+                    uint32_t lb;
+                    memcpy(&lb, &lo, 4);
+                    uint16_t *w = xb + BN_Q6K_BF_GROUP * g + 32 * v + 2 * i + e;
+                    w[0] = (uint16_t)(b >> 16);
+                    w[64] = (uint16_t)(rb >> 16);
+                    w[128] = (uint16_t)(lb >> 16);
+                }
+}
+
+/* b: 64-byte aligned (so the load folds into the instruction). */
+BN_INLINE __m512 bn_dpbf16(__m512 acc, __m512i a, const uint16_t *b) {
+    __asm__("vdpbf16ps %2, %1, %0" : "+v"(acc) : "v"(a), "m"(*(const __m512i *)b));
+    return acc;
+}
+
+/* One row against T tokens (xb: T rows of xb_stride words). */
+BN_INLINE void bn_q6k_row_bf16(const uint8_t *row, int64_t nb, uint64_t ahead,
+                               const uint16_t *xb, int64_t xb_stride, int T, __m512i tlo,
+                               __m512i thi, float *y, int64_t y_stride) {
+    const __m512i m4 = _mm512_set1_epi8(0x0f);
+    /* lane i -> sub-block i/4 (+ 4 per 64-group). */
+    const __m512i i4 = _mm512_srli_epi32(
+        _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), 2);
+    __m512 s[2][2][4]; /* [half][code vector][token]: independent chains */
+    for (int j = 0; j < T; j++)
+        s[0][0][j] = s[0][1][j] = s[1][0][j] = s[1][1][j] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *blk = row + b * BN_Q6_K_BYTES;
+        for (int c = 0; c < BN_Q6_K_BYTES; c += 64)
+            _mm_prefetch((const char *)(blk + c + ahead), _MM_HINT_T0);
+        uint16_t dh;
+        memcpy(&dh, blk + 208, 2);
+        /* d * scale of the 16 sub-blocks, one per lane (exact f16 -> f32,
+         * then the reference's single rounding of d * scale). */
+        const __m512 ds = _mm512_mul_ps(
+            _mm512_cvtph_ps(_mm256_set1_epi16((short)dh)),
+            _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(blk + 192)))));
+#pragma GCC unroll 2
+        for (int n = 0; n < 2; n++) {
+            /* L = ql[64n ..]: low nibbles are values 0-63 of this half, high
+             * nibbles 64-127; qh byte l has the top 2 bits of values l,
+             * l+32, l+64, l+96 in bit pairs 0, 2, 4, 6, so H (qh, then
+             * qh >> 2) has those of values j and 64 + j in bits 0-1 and
+             * 4-5 of byte j. Bits 6-7 of a code byte are left over. */
+            const __m512i L = _mm512_loadu_si512(blk + 64 * n);
+            const __m256i h = _mm256_loadu_si256((const __m256i *)(blk + 128 + 32 * n));
+            const __m512i H = _mm512_inserti64x4(_mm512_castsi256_si512(h), _mm256_srli_epi16(h, 2), 1);
+            __m512i Q[2];
+            Q[0] = _mm512_ternarylogic_epi32(m4, L, _mm512_slli_epi16(H, 4), 0xca);
+            Q[1] = _mm512_ternarylogic_epi32(m4, _mm512_srli_epi16(L, 4), H, 0xca);
+#pragma GCC unroll 2
+            for (int u = 0; u < 2; u++) {
+                const __m512i E = _mm512_permutex2var_epi16(tlo, Q[u], thi);
+                const __m512i O = _mm512_permutex2var_epi16(tlo, _mm512_srli_epi16(Q[u], 8), thi);
+                const __m512 sc =
+                    _mm512_permutexvar_ps(_mm512_add_epi32(i4, _mm512_set1_epi32(8 * n + 4 * u)), ds);
+                const int64_t g = 4 * b + 2 * n + u;
+                for (int j = 0; j < T; j++) {
+                    const uint16_t *xg = xb + j * xb_stride + BN_Q6K_BF_GROUP * g;
+                    /* the lo parts first */
+                    __m512 p = bn_dpbf16(_mm512_setzero_ps(), E, xg + 128);
+                    p = bn_dpbf16(p, O, xg + 160);
+                    p = bn_dpbf16(p, E, xg + 64);
+                    p = bn_dpbf16(p, O, xg + 96);
+                    p = bn_dpbf16(p, E, xg);
+                    p = bn_dpbf16(p, O, xg + 32);
+                    s[n][u][j] = _mm512_fmadd_ps(sc, p, s[n][u][j]);
+                }
+            }
+        }
+    }
+    for (int j = 0; j < T; j++)
+        y[j * y_stride] = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s[0][0][j], s[0][1][j]),
+                                                             _mm512_add_ps(s[1][0][j], s[1][1][j])));
+}
+
+void bn_dense_gemm_avx512vbmi(const bn_dense_matrix *w, const float *x, int64_t x_stride,
+                              int64_t n_tokens, int64_t row_begin, int64_t row_end, float *y,
+                              int64_t y_stride) {
+    if (w->type != BN_TYPE_Q6_K || w->K > BN_Q6K_BF_MAX_K) {
+        bn_kernels_avx512.dense_gemm(w, x, x_stride, n_tokens, row_begin, row_end, y, y_stride);
+        return;
+    }
+    const int64_t K = w->K, nb = K / 256;
+    /* Rows stream back to back: fetch a whole number of rows, at least 8 KB,
+     * ahead (the next rows), as the other dense kernels do. */
+    const uint64_t ahead = w->row_bytes * ((8192 + w->row_bytes - 1) / w->row_bytes);
+    uint16_t tab[64];
+    for (int c = 0; c < 64; c++) {
+        float f = (float)(c - 32);
+        uint32_t b;
+        memcpy(&b, &f, 4);
+        tab[c] = (uint16_t)(b >> 16); /* exact: small integers */
+    }
+    const __m512i tlo = _mm512_loadu_si512(tab), thi = _mm512_loadu_si512(tab + 32);
+    /* Tokens in groups of 4, each with the same per-token arithmetic, so a
+     * token's logits do not depend on how many tokens share the call. */
+    _Alignas(64) uint16_t xb[4 * 3 * BN_Q6K_BF_MAX_K]; /* (4, 3 K) split activations, 96 KB */
+    for (int64_t t0 = 0; t0 < n_tokens; t0 += 4) {
+        const int T = n_tokens - t0 < 4 ? (int)(n_tokens - t0) : 4;
+        for (int j = 0; j < T; j++)
+            bn_q6k_split_x(x + (t0 + j) * x_stride, K, xb + j * 3 * K);
+        for (int64_t r = row_begin; r < row_end; r++) {
+            const uint8_t *row = w->data + (uint64_t)r * w->row_bytes;
+            float *yr = y + t0 * y_stride + r;
+            switch (T) {
+            case 1: bn_q6k_row_bf16(row, nb, ahead, xb, 3 * K, 1, tlo, thi, yr, y_stride); break;
+            case 2: bn_q6k_row_bf16(row, nb, ahead, xb, 3 * K, 2, tlo, thi, yr, y_stride); break;
+            case 3: bn_q6k_row_bf16(row, nb, ahead, xb, 3 * K, 3, tlo, thi, yr, y_stride); break;
+            default: bn_q6k_row_bf16(row, nb, ahead, xb, 3 * K, 4, tlo, thi, yr, y_stride); break;
+            }
+        }
+    }
+}
