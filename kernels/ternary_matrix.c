@@ -1,11 +1,13 @@
 /* ternary_matrix.c: building ternary weight matrices in the kernel layouts.
  *
  * Owns the choice of layout for a (family, stored type) pair, the zero-copy
- * path for I2_S, the packing of plain trits into I2 / T5 / LUT2 (kernels.h
- * describes each layout), the scale canonicalisation (equal block scales
- * become one tensor or row scale) and the way back to trits for tests.
- * Stored formats other than the zero-copy one are decoded with the ternary
- * codec (loader/ternary_codec.h) and packed from trits.
+ * path for I2_S, the packing of plain trits into I2 / T5 / T3 / LUT2
+ * (kernels.h describes each layout), the scale canonicalisation (equal block
+ * scales become one tensor or row scale) and the way back to trits for tests.
+ * Stored formats other than the zero-copy one are decoded a row at a time
+ * with the ternary codec (bn_ternary_decode_rows) and packed while the row
+ * is in L1: no rows*K trit buffer. bn_pack / init_values are the plain
+ * definition of each layout; the row packers must give the same bytes.
  * Runs once at load; allocates; never touches activations.
  */
 #include <math.h>
@@ -75,12 +77,13 @@ void bn_ternary_matrix_codes(const bn_ternary_matrix *m, int64_t r, int64_t k0, 
         codes[k] = (uint8_t)bn_ternary_matrix_code(m, r, k0 + k);
 }
 
-/* Does any value of this run differ from zero? */
+/* Does any value of this run differ from zero? (An OR over the run, no
+ * early exit: it vectorizes, and the load path calls it on every block.) */
 static bool bn_any_nonzero(const int8_t *v, int64_t n) {
+    uint8_t acc = 0;
     for (int64_t i = 0; i < n; i++)
-        if (v[i])
-            return true;
-    return false;
+        acc |= (uint8_t)v[i];
+    return acc != 0;
 }
 
 /* Replaces BLOCK256 scales by ROW ones (and ROW by TENSOR) when they are
@@ -201,6 +204,246 @@ static void bn_pack(bn_ternary_matrix *m, const int8_t *values) {
 #undef BN_CODE
 }
 
+/* Kp, row_bytes and total bytes of a layout for (K, rows). */
+static uint64_t bn_layout_shape(bn_ternary_layout layout, int64_t K, int64_t rows, int64_t *Kp,
+                                uint64_t *row_bytes) {
+    switch (layout) {
+    case BN_LAYOUT_I2:
+        *Kp = bn_round_up(K, BN_I2_BLOCK);
+        *row_bytes = (uint64_t)*Kp / 4;
+        return *row_bytes * (uint64_t)rows;
+    case BN_LAYOUT_T5:
+        *Kp = bn_round_up(K, BN_T5_CHUNK);
+        *row_bytes = (uint64_t)(*Kp / BN_T5_CHUNK) * BN_T5_CHUNK_BYTES;
+        return *row_bytes * (uint64_t)rows;
+    case BN_LAYOUT_T3:
+        *Kp = bn_round_up(K, BN_T3_CHUNK);
+        *row_bytes = (uint64_t)(*Kp / BN_T3_CHUNK) * BN_T3_CHUNK_BYTES;
+        return *row_bytes * (uint64_t)rows;
+    default: /* BN_LAYOUT_LUT2 */
+        *Kp = bn_round_up(K, BN_LUT_KBLOCK);
+        *row_bytes = (uint64_t)*Kp / 4 * BN_LUT_TILE_ROWS;
+        return *row_bytes * (uint64_t)((rows + BN_LUT_TILE_ROWS - 1) / BN_LUT_TILE_ROWS);
+    }
+}
+
+/* ---- the load path: one row (LUT2: one 64-row tile) at a time ----------
+ *
+ * bn_pack above is the plain definition of each layout; the packers below
+ * produce the same bytes (tests/kernels/test_ternary_matrix.c compares them)
+ * from a row of Kp trits already zero-padded past K, in loops the compiler
+ * vectorizes, so a matrix is decoded and packed while its row is in L1. */
+
+/* w: (Kp) trits -> one I2 row. */
+static void bn_pack_row_i2(const int8_t *w, int64_t Kp, uint8_t *row) {
+    for (int64_t b = 0; b < Kp / BN_I2_BLOCK; b++, w += BN_I2_BLOCK, row += BN_I2_BLOCK_BYTES)
+        for (int j = 0; j < 32; j++)
+            row[j] = (uint8_t)((w[j] + 1) << 6 | (w[32 + j] + 1) << 4 | (w[64 + j] + 1) << 2 |
+                               (w[96 + j] + 1));
+}
+
+/* w: (Kp) trits -> one T5 row. */
+static void bn_pack_row_t5(const int8_t *w, int64_t Kp, uint8_t *row) {
+    for (int64_t c = 0; c < Kp / BN_T5_CHUNK; c++, w += BN_T5_CHUNK, row += BN_T5_CHUNK_BYTES)
+        for (int j = 0; j < 64; j++) {
+            unsigned n = (unsigned)(w[j] + 1) * 81 + (unsigned)(w[64 + j] + 1) * 27 +
+                         (unsigned)(w[128 + j] + 1) * 9 + (unsigned)(w[192 + j] + 1) * 3 +
+                         (unsigned)(w[256 + j] + 1);
+            row[j] = (uint8_t)((n * 256 + 242) / 243);
+        }
+}
+
+/* w: (Kp) trits -> one T3 row. Byte arithmetic throughout (v = 9a + 3b + c
+ * fits an int8; |v| by sign mask) so the loop vectorizes at full width. The
+ * 8 sign bytes gather one flag byte each from 8 triplets with a multiply:
+ * flag byte i (0 or 1) times bit 7 + 7*(7-i) of the constant lands on bit
+ * 56 + i, and no two products share a bit. */
+static void bn_pack_row_t3(const int8_t *w, int64_t Kp, uint8_t *row) {
+    for (int64_t c = 0; c < Kp / BN_T3_CHUNK; c++, w += BN_T3_CHUNK, row += BN_T3_CHUNK_BYTES) {
+        uint8_t mag[64], neg[64];
+        for (int j = 0; j < 64; j++) {
+            int8_t a = w[j], b = w[64 + j], d = w[128 + j];
+            int8_t v = (int8_t)(a + a + a + b);
+            v = (int8_t)(v + v + v + d);
+            int8_t sm = (int8_t)(v >> 7); /* 0 or -1 */
+            mag[j] = (uint8_t)((v ^ sm) - sm);
+            neg[j] = (uint8_t)(sm & 1);
+        }
+        for (int j = 0; j < 32; j++)
+            row[j] = (uint8_t)(mag[j] | (uint8_t)(mag[32 + j] << 4));
+        for (int q = 0; q < 8; q++) {
+            uint64_t x = 0; /* flag byte i at bits 8i */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+            memcpy(&x, neg + 8 * q, 8);
+#else
+            for (int i = 0; i < 8; i++)
+                x |= (uint64_t)neg[8 * q + i] << (8 * i);
+#endif
+            row[32 + q] = (uint8_t)((x * 0x0102040810204080ull) >> 56);
+        }
+    }
+}
+
+/* w: (64, Kp) trits, rows past the matrix zero -> one LUT2 tile, through
+ * tmp (64, Kp / 4): each row's index bytes first (contiguous, vectorizes),
+ * then a byte transpose into the tile's row-fastest order. */
+static void bn_pack_tile_lut2(const int8_t *w, int64_t Kp, uint8_t *tmp, uint8_t *tile) {
+    const int64_t np = Kp / 4;
+    for (int j = 0; j < BN_LUT_TILE_ROWS; j++) {
+        const int8_t *x = w + j * Kp;
+        uint8_t *o = tmp + j * np;
+        for (int64_t pp = 0; pp < np; pp++)
+            o[pp] = (uint8_t)((uint8_t)(x[4 * pp] + 1) | (uint8_t)(x[4 * pp + 1] + 1) << 2 |
+                              (uint8_t)(x[4 * pp + 2] + 1) << 4 |
+                              (uint8_t)(x[4 * pp + 3] + 1) << 6);
+    }
+    /* Eight bytes of a row at a time (np is a multiple of 64): one load
+     * feeds eight stores, one into each of eight 64-byte tile lines. */
+    for (int64_t p0 = 0; p0 < np; p0 += 8, tile += 8 * BN_LUT_TILE_ROWS)
+        for (int j = 0; j < BN_LUT_TILE_ROWS; j++) {
+            const uint8_t *x = tmp + j * np + p0;
+            for (int i = 0; i < 8; i++)
+                tile[i * BN_LUT_TILE_ROWS + j] = x[i];
+        }
+}
+
+static bool bn_same_bits(float a, float b) {
+    return memcmp(&a, &b, sizeof a) == 0;
+}
+
+/* Decodes the stored tensor a row at a time and packs it into `layout`,
+ * folding the scales as bn_scales_canonical does (same result as
+ * bn_ternary_decode + bn_ternary_matrix_init_values, without the rows*K
+ * trit buffer). Block scales that stay unequal need I2: the caller retries
+ * then (returned as *need_i2, nothing built). */
+static bn_status bn_init_streamed(bn_ternary_layout layout, bn_tensor_type type,
+                                  const uint8_t *data, uint64_t n_bytes, int64_t K, int64_t rows,
+                                  bn_ternary_matrix *out, bool *need_i2, bn_error *err) {
+    bn_status st = BN_STATUS_OK;
+    int8_t *buf = NULL; /* (group, Kp) trits, zero past K; LUT2: + (64, Kp/4) */
+    float *sc = NULL;   /* BLOCK256: (rows, K/256) block scales */
+    float *rs = NULL;   /* (rows) row scales */
+    *need_i2 = false;
+    memset(out, 0, sizeof *out);
+    int64_t Kp;
+    uint64_t row_bytes, total = bn_layout_shape(layout, K, rows, &Kp, &row_bytes);
+    const int64_t group = layout == BN_LAYOUT_LUT2 ? BN_LUT_TILE_ROWS : 1;
+    const int64_t nb = K / 256;
+    buf = calloc((size_t)(group * Kp + (group > 1 ? group * Kp / 4 : 0)), 1);
+    rs = malloc((size_t)rows * sizeof *rs);
+    float *row_sc = malloc((size_t)(nb > 1 ? nb : 1) * sizeof *row_sc); /* one row's scales */
+    out->owned = aligned_alloc(64, (size_t)bn_round_up((int64_t)total, 64));
+    if (!buf || !rs || !row_sc || !out->owned) {
+        st = bn_error_set(err, BN_STATUS_NO_MEMORY,
+                          "ternary matrix: cannot allocate %llu bytes for %lld x %lld",
+                          (unsigned long long)total, (long long)rows, (long long)K);
+        goto done;
+    }
+    bn_ternary_scale_kind kind = BN_TERNARY_SCALE_TENSOR;
+    bool row_eq = true, tensor_eq = true, have_t = false;
+    float s_t = 0.0f, s_tensor = 0.0f;
+    uint8_t *dst = out->owned;
+    for (int64_t r0 = 0; r0 < rows; r0 += group) {
+        int64_t n = rows - r0 < group ? rows - r0 : group;
+        for (int64_t i = 0; i < n; i++) {
+            int8_t *w = buf + i * Kp;
+            int64_t r = r0 + i;
+            st = bn_ternary_decode_rows(type, data, n_bytes, K, rows, r, 1, w, row_sc, &kind,
+                                        err);
+            if (st != BN_STATUS_OK)
+                goto done;
+            if (kind == BN_TERNARY_SCALE_TENSOR) {
+                s_tensor = row_sc[0];
+            } else if (kind == BN_TERNARY_SCALE_ROW) {
+                rs[r] = row_sc[0];
+                /* Only a scale that differs needs the row's zero test. */
+                bool same = have_t && bn_same_bits(row_sc[0], s_t);
+                if (tensor_eq && !same && bn_any_nonzero(w, K)) {
+                    if (have_t && !bn_same_bits(row_sc[0], s_t))
+                        tensor_eq = false;
+                    have_t = true;
+                    s_t = row_sc[0];
+                }
+            } else { /* BLOCK256 */
+                if (!sc) {
+                    sc = malloc((size_t)(rows * nb) * sizeof *sc);
+                    if (!sc) {
+                        st = bn_error_set(err, BN_STATUS_NO_MEMORY,
+                                          "ternary matrix: no memory for %lld scales",
+                                          (long long)(rows * nb));
+                        goto done;
+                    }
+                }
+                memcpy(sc + r * nb, row_sc, (size_t)nb * sizeof *sc);
+                bool have_r = false;
+                float s_r = 0.0f;
+                for (int64_t b = 0; b < nb; b++) {
+                    /* A block whose scale matches both runs changes nothing,
+                     * zero or not: skip its zero test. */
+                    if (have_r && have_t && bn_same_bits(row_sc[b], s_r) &&
+                        bn_same_bits(row_sc[b], s_t))
+                        continue;
+                    if (!bn_any_nonzero(w + b * 256, 256))
+                        continue;
+                    if (have_r && !bn_same_bits(row_sc[b], s_r))
+                        row_eq = false;
+                    if (have_t && !bn_same_bits(row_sc[b], s_t))
+                        tensor_eq = false;
+                    have_r = have_t = true;
+                    s_r = s_t = row_sc[b];
+                }
+                rs[r] = s_r;
+            }
+        }
+        if (layout == BN_LAYOUT_LUT2) {
+            if (n < group)
+                memset(buf + n * Kp, 0, (size_t)((group - n) * Kp));
+            bn_pack_tile_lut2(buf, Kp, (uint8_t *)buf + group * Kp,
+                              dst + (uint64_t)(r0 / group) * row_bytes);
+        } else {
+            uint8_t *row = dst + (uint64_t)r0 * row_bytes;
+            if (layout == BN_LAYOUT_I2)
+                bn_pack_row_i2(buf, Kp, row);
+            else if (layout == BN_LAYOUT_T5)
+                bn_pack_row_t5(buf, Kp, row);
+            else
+                bn_pack_row_t3(buf, Kp, row);
+        }
+    }
+    out->layout = layout;
+    out->K = K;
+    out->rows = rows;
+    out->Kp = Kp;
+    out->row_bytes = row_bytes;
+    out->data = out->owned;
+    out->data_bytes = total;
+    if (kind == BN_TERNARY_SCALE_TENSOR) {
+        out->scale_kind = BN_TERNARY_SCALE_TENSOR;
+        out->scale = s_tensor;
+    } else if (tensor_eq && row_eq) {
+        out->scale_kind = BN_TERNARY_SCALE_TENSOR;
+        out->scale = have_t ? s_t : 0.0f;
+    } else if (row_eq) {
+        out->scale_kind = BN_TERNARY_SCALE_ROW;
+        out->scales = out->owned_scales = rs;
+        rs = NULL;
+    } else if (layout == BN_LAYOUT_I2) {
+        out->scale_kind = BN_TERNARY_SCALE_BLOCK256;
+        out->scales = out->owned_scales = sc;
+        sc = NULL;
+    } else {
+        *need_i2 = true; /* only I2 kernels apply block scales */
+    }
+done:
+    if (st != BN_STATUS_OK || *need_i2)
+        bn_ternary_matrix_free(out);
+    free(buf);
+    free(sc);
+    free(rs);
+    free(row_sc);
+    return st;
+}
+
 bn_status bn_ternary_matrix_init_values(bn_ternary_layout layout, const int8_t *values,
                                         const float *scales, bn_ternary_scale_kind kind,
                                         int64_t K, int64_t rows, bn_ternary_matrix *out,
@@ -241,29 +484,7 @@ bn_status bn_ternary_matrix_init_values(bn_ternary_layout layout, const int8_t *
     out->K = K;
     out->rows = rows;
     out->scale_kind = kind;
-    uint64_t total;
-    switch (layout) {
-    case BN_LAYOUT_I2:
-        out->Kp = bn_round_up(K, BN_I2_BLOCK);
-        out->row_bytes = (uint64_t)out->Kp / 4;
-        total = out->row_bytes * (uint64_t)rows;
-        break;
-    case BN_LAYOUT_T5:
-        out->Kp = bn_round_up(K, BN_T5_CHUNK);
-        out->row_bytes = (uint64_t)(out->Kp / BN_T5_CHUNK) * BN_T5_CHUNK_BYTES;
-        total = out->row_bytes * (uint64_t)rows;
-        break;
-    case BN_LAYOUT_T3:
-        out->Kp = bn_round_up(K, BN_T3_CHUNK);
-        out->row_bytes = (uint64_t)(out->Kp / BN_T3_CHUNK) * BN_T3_CHUNK_BYTES;
-        total = out->row_bytes * (uint64_t)rows;
-        break;
-    default: /* BN_LAYOUT_LUT2 */
-        out->Kp = bn_round_up(K, BN_LUT_KBLOCK);
-        out->row_bytes = (uint64_t)out->Kp / 4 * BN_LUT_TILE_ROWS;
-        total = out->row_bytes * (uint64_t)((rows + BN_LUT_TILE_ROWS - 1) / BN_LUT_TILE_ROWS);
-        break;
-    }
+    uint64_t total = bn_layout_shape(layout, K, rows, &out->Kp, &out->row_bytes);
     out->owned = aligned_alloc(64, (size_t)bn_round_up((int64_t)total, 64));
     if (!out->owned) {
         st = bn_error_set(err, BN_STATUS_NO_MEMORY,
@@ -311,106 +532,11 @@ static bn_status bn_init_i2s_in_place(const uint8_t *data, uint64_t n_bytes, int
     return BN_STATUS_OK;
 }
 
-/* TQ2_0 -> I2 without decoding: a TQ2_0 block's 64 code bytes are two I2
- * blocks whose 2-bit fields sit in the opposite order (value 32l + m at bits
- * 2l instead of 6 - 2l), so each byte only has its bit pairs reversed. The
- * f16 block scales become one TENSOR or ROW scale when they agree (over the
- * blocks that hold a nonzero weight), else BLOCK256 floats. Runs at memory
- * speed: this is the load path of TQ2_0 files for the MAD family. */
-#define BN_TQ2_BYTES 66
-static bn_status bn_init_tq2_direct(const uint8_t *data, uint64_t n_bytes, int64_t K,
-                                    int64_t rows, bn_ternary_matrix *out, bn_error *err) {
-    bn_status st = BN_STATUS_OK;
-    const int64_t nb = K / 256;
-    uint64_t need = (uint64_t)nb * BN_TQ2_BYTES * (uint64_t)rows;
-    float *sc = NULL, *rs = NULL;
-    if (n_bytes < need)
-        return bn_error_set(err, BN_STATUS_FORMAT,
-                            "TQ2_0 tensor %lld x %lld: %llu bytes, expected %llu", (long long)rows,
-                            (long long)K, (unsigned long long)n_bytes, (unsigned long long)need);
-    sc = malloc((size_t)(rows * nb) * sizeof *sc);
-    rs = malloc((size_t)rows * sizeof *rs);
-    out->owned = aligned_alloc(64, (size_t)bn_round_up(K / 4 * rows, 64));
-    if (!sc || !rs || !out->owned) {
-        st = bn_error_set(err, BN_STATUS_NO_MEMORY, "TQ2_0 tensor %lld x %lld: no memory",
-                          (long long)rows, (long long)K);
-        goto fail;
-    }
-    uint8_t rev[256];
-    for (int b = 0; b < 256; b++)
-        rev[b] = (uint8_t)(((b & 0x03) << 6) | ((b & 0x0c) << 2) | ((b & 0x30) >> 2) |
-                           ((b & 0xc0) >> 6));
-    bool tensor_eq = true, row_eq = true, have_t = false;
-    uint16_t d_t = 0;
-    uint8_t *dst = out->owned;
-    for (int64_t r = 0; r < rows; r++) {
-        bool have_r = false;
-        uint16_t d_r = 0;
-        for (int64_t b = 0; b < nb; b++) {
-            const uint8_t *blk = data + (uint64_t)(r * nb + b) * BN_TQ2_BYTES;
-            uint16_t d;
-            memcpy(&d, blk + 64, 2);
-            sc[r * nb + b] = bn_f16_to_f32(d);
-            bool nonzero = false;
-            for (int i = 0; i < 64; i++) {
-                uint8_t c = blk[i];
-                if (c & (c >> 1) & 0x55) {
-                    st = bn_error_set(err, BN_STATUS_FORMAT,
-                                      "TQ2_0 tensor: 2-bit code 3 in row %lld, block %lld, byte %d",
-                                      (long long)r, (long long)b, i);
-                    goto fail;
-                }
-                nonzero |= c != 0x55;
-                dst[(r * nb + b) * 64 + i] = rev[c];
-            }
-            if (!nonzero)
-                continue;
-            if (have_r && d != d_r)
-                row_eq = false;
-            if (have_t && d != d_t)
-                tensor_eq = false;
-            have_r = have_t = true;
-            d_r = d;
-            d_t = d;
-        }
-        rs[r] = have_r ? bn_f16_to_f32(d_r) : 0.0f;
-    }
-    out->layout = BN_LAYOUT_I2;
-    out->K = K;
-    out->rows = rows;
-    out->Kp = K;
-    out->row_bytes = (uint64_t)K / 4;
-    out->data = out->owned;
-    out->data_bytes = out->row_bytes * (uint64_t)rows;
-    if (row_eq && tensor_eq) {
-        out->scale_kind = BN_TERNARY_SCALE_TENSOR;
-        out->scale = have_t ? bn_f16_to_f32(d_t) : 0.0f;
-        free(sc);
-        free(rs);
-    } else if (row_eq) {
-        out->scale_kind = BN_TERNARY_SCALE_ROW;
-        out->scales = out->owned_scales = rs;
-        free(sc);
-    } else {
-        out->scale_kind = BN_TERNARY_SCALE_BLOCK256;
-        out->scales = out->owned_scales = sc;
-        free(rs);
-    }
-    return BN_STATUS_OK;
-fail:
-    free(sc);
-    free(rs);
-    bn_ternary_matrix_free(out);
-    return st;
-}
-
 bn_status bn_ternary_matrix_init(const bn_kernels *k, bn_kernel_family family,
                                  bn_tensor_type type, const void *data, uint64_t n_bytes,
                                  int64_t K, int64_t rows, bn_ternary_matrix *out,
                                  bn_error *err) {
     bn_status st = BN_STATUS_OK;
-    int8_t *values = NULL;
-    float *scales = NULL;
     memset(out, 0, sizeof *out);
     const bn_tensor_type_traits *tr = bn_tensor_type_traits_of(type);
     bool floats = type == BN_TYPE_F32 || type == BN_TYPE_F16 || type == BN_TYPE_BF16;
@@ -429,22 +555,7 @@ bn_status bn_ternary_matrix_init(const bn_kernels *k, bn_kernel_family family,
     }
     if (family == BN_FAMILY_MAD && type == BN_TYPE_I2_S && K % BN_I2_BLOCK == 0)
         return bn_init_i2s_in_place(data, n_bytes, K, rows, out, err);
-    if (family == BN_FAMILY_MAD && type == BN_TYPE_TQ2_0 && K % 256 == 0)
-        return bn_init_tq2_direct(data, n_bytes, K, rows, out, err);
 
-    size_t n_scales = bn_ternary_scale_count(type, K, rows);
-    values = malloc((size_t)(K * rows));
-    scales = malloc((n_scales ? n_scales : 1) * sizeof *scales);
-    if (!values || !scales) {
-        st = bn_error_set(err, BN_STATUS_NO_MEMORY,
-                          "ternary matrix: no memory to decode %lld x %lld %s", (long long)rows,
-                          (long long)K, tr->name);
-        goto fail;
-    }
-    bn_ternary_scale_kind kind;
-    st = bn_ternary_decode(type, data, n_bytes, K, rows, values, scales, &kind, err);
-    if (st != BN_STATUS_OK)
-        goto fail;
     /* The family's layout, if the table (when given) has a kernel for it:
      * a table still being written may leave an entry NULL; I2 always works. */
     bn_ternary_layout layout = BN_LAYOUT_I2;
@@ -454,15 +565,12 @@ bn_status bn_ternary_matrix_init(const bn_kernels *k, bn_kernel_family family,
         layout = (!k || k->ternary[BN_LAYOUT_T3].gemm) ? BN_LAYOUT_T3 : BN_LAYOUT_T5;
     if (k && !k->ternary[layout].gemm)
         layout = BN_LAYOUT_I2;
-    st = bn_ternary_matrix_init_values(layout, values, scales, kind, K, rows, out, err);
-    if (st != BN_STATUS_OK)
-        goto fail;
-    free(values);
-    free(scales);
-    return BN_STATUS_OK;
+    bool need_i2 = false;
+    st = bn_init_streamed(layout, type, data, n_bytes, K, rows, out, &need_i2, err);
+    if (st == BN_STATUS_OK && need_i2)
+        st = bn_init_streamed(BN_LAYOUT_I2, type, data, n_bytes, K, rows, out, &need_i2, err);
+    return st;
 fail:
-    free(values);
-    free(scales);
     bn_ternary_matrix_free(out);
     return st;
 }

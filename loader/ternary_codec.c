@@ -284,13 +284,13 @@ static float float_at(bn_tensor_type type, const uint8_t *p, uint64_t i) {
     return type == BN_TYPE_F16 ? bn_f16_to_f32(h) : bn_bf16_to_f32(h);
 }
 
-/* Ternary values stored multiplied out. Each row must hold only 0 and +-s_r
- * for its largest magnitude s_r; the tensor gets one scale when all nonzero
- * rows agree. scales (room for rows floats) receives s_r first. */
-static bn_status decode_float(bn_tensor_type type, const uint8_t *p, int64_t K, int64_t rows,
-                              int8_t *values, float *scales, bn_ternary_scale_kind *kind,
-                              bn_error *err) {
-    for (int64_t r = 0; r < rows; r++) {
+/* Ternary values stored multiplied out, rows [r0, r0 + n) (messages name
+ * the tensor's own rows). Each row must hold only 0 and +-s_r for its largest
+ * magnitude s_r; scales[i] receives s_r of row r0 + i (0 for a row of zeros),
+ * values the n*K trits. */
+static bn_status decode_float_rows(bn_tensor_type type, const uint8_t *p, int64_t K, int64_t r0,
+                                   int64_t n, int8_t *values, float *scales, bn_error *err) {
+    for (int64_t r = r0; r < r0 + n; r++) {
         float s = 0.0f;
         for (int64_t k = 0; k < K; k++) {
             float v = float_at(type, p, (uint64_t)(r * K + k));
@@ -317,11 +317,21 @@ static bn_status decode_float(bn_tensor_type type, const uint8_t *p, int64_t K, 
                                     ", column %" PRId64 ") is %.9g, neither 0 nor +-%.9g (the "
                                     "row's largest magnitude): not a ternary tensor",
                                     type_name(type), r * K + k, r, k, (double)v, (double)s);
-            values[r * K + k] = t;
+            values[(r - r0) * K + k] = t;
         }
-        scales[r] = s;
+        scales[r - r0] = s;
     }
-    /* One scale for the tensor when every row that has one agrees. */
+    return BN_STATUS_OK;
+}
+
+/* The whole float tensor: row scales, then one scale for the tensor when
+ * every row that has one agrees. scales has room for rows floats. */
+static bn_status decode_float(bn_tensor_type type, const uint8_t *p, int64_t K, int64_t rows,
+                              int8_t *values, float *scales, bn_ternary_scale_kind *kind,
+                              bn_error *err) {
+    bn_status st = decode_float_rows(type, p, K, 0, rows, values, scales, err);
+    if (st != BN_STATUS_OK)
+        return st;
     float common = 0.0f;
     bool same = true;
     for (int64_t r = 0; r < rows; r++) {
@@ -388,6 +398,289 @@ bn_status bn_ternary_decode(bn_tensor_type type, const void *data, uint64_t n_by
     }
 fail:
     return st;
+}
+
+/* ---- decoding row ranges (the load path) ----------------------------- */
+
+/* Every byte's five base-3 digits, least significant first, minus one: entry
+ * [b][j] is trit_of(b, 4 - j) - 1, IQ1_BN's digit order. Generated from
+ * trit_of (the tests compare bn_ternary_decode_rows with bn_ternary_decode on
+ * every byte value), so one 5-byte copy replaces five multiplies. */
+static const int8_t iq1_digits[256][5] = {
+    {-1, -1, -1, -1, -1}, {-1, -1, -1, -1, -1}, {0, -1, -1, -1, -1}, {1, -1, -1, -1, -1},
+    {-1, 0, -1, -1, -1}, {0, 0, -1, -1, -1}, {1, 0, -1, -1, -1}, {-1, 1, -1, -1, -1},
+    {0, 1, -1, -1, -1}, {1, 1, -1, -1, -1}, {-1, -1, 0, -1, -1}, {0, -1, 0, -1, -1},
+    {1, -1, 0, -1, -1}, {-1, 0, 0, -1, -1}, {0, 0, 0, -1, -1}, {1, 0, 0, -1, -1},
+    {-1, 1, 0, -1, -1}, {0, 1, 0, -1, -1}, {1, 1, 0, -1, -1}, {-1, -1, 1, -1, -1},
+    {-1, -1, 1, -1, -1}, {0, -1, 1, -1, -1}, {1, -1, 1, -1, -1}, {-1, 0, 1, -1, -1},
+    {0, 0, 1, -1, -1}, {1, 0, 1, -1, -1}, {-1, 1, 1, -1, -1}, {0, 1, 1, -1, -1},
+    {1, 1, 1, -1, -1}, {-1, -1, -1, 0, -1}, {0, -1, -1, 0, -1}, {1, -1, -1, 0, -1},
+    {-1, 0, -1, 0, -1}, {0, 0, -1, 0, -1}, {1, 0, -1, 0, -1}, {-1, 1, -1, 0, -1},
+    {0, 1, -1, 0, -1}, {1, 1, -1, 0, -1}, {-1, -1, 0, 0, -1}, {0, -1, 0, 0, -1},
+    {0, -1, 0, 0, -1}, {1, -1, 0, 0, -1}, {-1, 0, 0, 0, -1}, {0, 0, 0, 0, -1}, {1, 0, 0, 0, -1},
+    {-1, 1, 0, 0, -1}, {0, 1, 0, 0, -1}, {1, 1, 0, 0, -1}, {-1, -1, 1, 0, -1}, {0, -1, 1, 0, -1},
+    {1, -1, 1, 0, -1}, {-1, 0, 1, 0, -1}, {0, 0, 1, 0, -1}, {1, 0, 1, 0, -1}, {-1, 1, 1, 0, -1},
+    {0, 1, 1, 0, -1}, {1, 1, 1, 0, -1}, {-1, -1, -1, 1, -1}, {0, -1, -1, 1, -1},
+    {1, -1, -1, 1, -1}, {1, -1, -1, 1, -1}, {-1, 0, -1, 1, -1}, {0, 0, -1, 1, -1},
+    {1, 0, -1, 1, -1}, {-1, 1, -1, 1, -1}, {0, 1, -1, 1, -1}, {1, 1, -1, 1, -1},
+    {-1, -1, 0, 1, -1}, {0, -1, 0, 1, -1}, {1, -1, 0, 1, -1}, {-1, 0, 0, 1, -1}, {0, 0, 0, 1, -1},
+    {1, 0, 0, 1, -1}, {-1, 1, 0, 1, -1}, {0, 1, 0, 1, -1}, {1, 1, 0, 1, -1}, {-1, -1, 1, 1, -1},
+    {0, -1, 1, 1, -1}, {1, -1, 1, 1, -1}, {1, -1, 1, 1, -1}, {-1, 0, 1, 1, -1}, {0, 0, 1, 1, -1},
+    {1, 0, 1, 1, -1}, {-1, 1, 1, 1, -1}, {0, 1, 1, 1, -1}, {1, 1, 1, 1, -1}, {-1, -1, -1, -1, 0},
+    {0, -1, -1, -1, 0}, {1, -1, -1, -1, 0}, {-1, 0, -1, -1, 0}, {0, 0, -1, -1, 0},
+    {1, 0, -1, -1, 0}, {-1, 1, -1, -1, 0}, {0, 1, -1, -1, 0}, {1, 1, -1, -1, 0},
+    {-1, -1, 0, -1, 0}, {0, -1, 0, -1, 0}, {1, -1, 0, -1, 0}, {-1, 0, 0, -1, 0},
+    {-1, 0, 0, -1, 0}, {0, 0, 0, -1, 0}, {1, 0, 0, -1, 0}, {-1, 1, 0, -1, 0}, {0, 1, 0, -1, 0},
+    {1, 1, 0, -1, 0}, {-1, -1, 1, -1, 0}, {0, -1, 1, -1, 0}, {1, -1, 1, -1, 0}, {-1, 0, 1, -1, 0},
+    {0, 0, 1, -1, 0}, {1, 0, 1, -1, 0}, {-1, 1, 1, -1, 0}, {0, 1, 1, -1, 0}, {1, 1, 1, -1, 0},
+    {-1, -1, -1, 0, 0}, {0, -1, -1, 0, 0}, {1, -1, -1, 0, 0}, {-1, 0, -1, 0, 0}, {0, 0, -1, 0, 0},
+    {0, 0, -1, 0, 0}, {1, 0, -1, 0, 0}, {-1, 1, -1, 0, 0}, {0, 1, -1, 0, 0}, {1, 1, -1, 0, 0},
+    {-1, -1, 0, 0, 0}, {0, -1, 0, 0, 0}, {1, -1, 0, 0, 0}, {-1, 0, 0, 0, 0}, {0, 0, 0, 0, 0},
+    {1, 0, 0, 0, 0}, {-1, 1, 0, 0, 0}, {0, 1, 0, 0, 0}, {1, 1, 0, 0, 0}, {-1, -1, 1, 0, 0},
+    {0, -1, 1, 0, 0}, {1, -1, 1, 0, 0}, {-1, 0, 1, 0, 0}, {0, 0, 1, 0, 0}, {0, 0, 1, 0, 0},
+    {1, 0, 1, 0, 0}, {-1, 1, 1, 0, 0}, {0, 1, 1, 0, 0}, {1, 1, 1, 0, 0}, {-1, -1, -1, 1, 0},
+    {0, -1, -1, 1, 0}, {1, -1, -1, 1, 0}, {-1, 0, -1, 1, 0}, {0, 0, -1, 1, 0}, {1, 0, -1, 1, 0},
+    {-1, 1, -1, 1, 0}, {0, 1, -1, 1, 0}, {1, 1, -1, 1, 0}, {-1, -1, 0, 1, 0}, {0, -1, 0, 1, 0},
+    {1, -1, 0, 1, 0}, {-1, 0, 0, 1, 0}, {0, 0, 0, 1, 0}, {1, 0, 0, 1, 0}, {1, 0, 0, 1, 0},
+    {-1, 1, 0, 1, 0}, {0, 1, 0, 1, 0}, {1, 1, 0, 1, 0}, {-1, -1, 1, 1, 0}, {0, -1, 1, 1, 0},
+    {1, -1, 1, 1, 0}, {-1, 0, 1, 1, 0}, {0, 0, 1, 1, 0}, {1, 0, 1, 1, 0}, {-1, 1, 1, 1, 0},
+    {0, 1, 1, 1, 0}, {1, 1, 1, 1, 0}, {-1, -1, -1, -1, 1}, {0, -1, -1, -1, 1}, {1, -1, -1, -1, 1},
+    {-1, 0, -1, -1, 1}, {0, 0, -1, -1, 1}, {1, 0, -1, -1, 1}, {-1, 1, -1, -1, 1},
+    {-1, 1, -1, -1, 1}, {0, 1, -1, -1, 1}, {1, 1, -1, -1, 1}, {-1, -1, 0, -1, 1},
+    {0, -1, 0, -1, 1}, {1, -1, 0, -1, 1}, {-1, 0, 0, -1, 1}, {0, 0, 0, -1, 1}, {1, 0, 0, -1, 1},
+    {-1, 1, 0, -1, 1}, {0, 1, 0, -1, 1}, {1, 1, 0, -1, 1}, {-1, -1, 1, -1, 1}, {0, -1, 1, -1, 1},
+    {1, -1, 1, -1, 1}, {-1, 0, 1, -1, 1}, {0, 0, 1, -1, 1}, {1, 0, 1, -1, 1}, {-1, 1, 1, -1, 1},
+    {-1, 1, 1, -1, 1}, {0, 1, 1, -1, 1}, {1, 1, 1, -1, 1}, {-1, -1, -1, 0, 1}, {0, -1, -1, 0, 1},
+    {1, -1, -1, 0, 1}, {-1, 0, -1, 0, 1}, {0, 0, -1, 0, 1}, {1, 0, -1, 0, 1}, {-1, 1, -1, 0, 1},
+    {0, 1, -1, 0, 1}, {1, 1, -1, 0, 1}, {-1, -1, 0, 0, 1}, {0, -1, 0, 0, 1}, {1, -1, 0, 0, 1},
+    {-1, 0, 0, 0, 1}, {0, 0, 0, 0, 1}, {1, 0, 0, 0, 1}, {-1, 1, 0, 0, 1}, {0, 1, 0, 0, 1},
+    {0, 1, 0, 0, 1}, {1, 1, 0, 0, 1}, {-1, -1, 1, 0, 1}, {0, -1, 1, 0, 1}, {1, -1, 1, 0, 1},
+    {-1, 0, 1, 0, 1}, {0, 0, 1, 0, 1}, {1, 0, 1, 0, 1}, {-1, 1, 1, 0, 1}, {0, 1, 1, 0, 1},
+    {1, 1, 1, 0, 1}, {-1, -1, -1, 1, 1}, {0, -1, -1, 1, 1}, {1, -1, -1, 1, 1}, {-1, 0, -1, 1, 1},
+    {0, 0, -1, 1, 1}, {1, 0, -1, 1, 1}, {-1, 1, -1, 1, 1}, {0, 1, -1, 1, 1}, {1, 1, -1, 1, 1},
+    {1, 1, -1, 1, 1}, {-1, -1, 0, 1, 1}, {0, -1, 0, 1, 1}, {1, -1, 0, 1, 1}, {-1, 0, 0, 1, 1},
+    {0, 0, 0, 1, 1}, {1, 0, 0, 1, 1}, {-1, 1, 0, 1, 1}, {0, 1, 0, 1, 1}, {1, 1, 0, 1, 1},
+    {-1, -1, 1, 1, 1}, {0, -1, 1, 1, 1}, {1, -1, 1, 1, 1}, {-1, 0, 1, 1, 1}, {0, 0, 1, 1, 1},
+    {1, 0, 1, 1, 1}, {-1, 1, 1, 1, 1}, {0, 1, 1, 1, 1}, {1, 1, 1, 1, 1},
+};
+
+/* trit_of(b, n) - 1 from u = b * 3^n mod 256, kept in a byte: the digit is
+ * 0 below 86, 1 from 86, 2 from 171 (u * 3 >> 8). Compares and byte adds
+ * only, so loops over bytes vectorize at full width. */
+static inline int8_t digit_m1(uint8_t u) {
+    return (int8_t)((u >= 86) + (u >= 171) - 1);
+}
+
+/* Where the 2-bit code of weight i (tensor-wide index) sits: byte offset
+ * from the tensor start and shift. For the error message of a code 3. */
+static void code2_pos(bn_tensor_type type, int64_t K, uint64_t i, uint64_t *byte, int *shift) {
+    uint64_t r = i / (uint64_t)K, k = i % (uint64_t)K;
+    switch (type) {
+    case BN_TYPE_I2_S: {
+        uint64_t in = i % I2S_BLOCK;
+        *byte = i / I2S_BLOCK * 32 + in % 32;
+        *shift = 6 - 2 * (int)(in / 32);
+        break;
+    }
+    case BN_TYPE_TQ2_0: {
+        uint64_t in = i % TQ_BLOCK;
+        *byte = i / TQ_BLOCK * TQ2_BYTES + 32 * (in / 128) + in % 32;
+        *shift = 2 * (int)(in % 128 / 32);
+        break;
+    }
+    default: { /* IQ2_BN */
+        uint64_t in = k % BN_BLOCK;
+        *byte = r * (4 + (uint64_t)K / BN_BLOCK * IQ2BN_BYTES) + 4 + k / BN_BLOCK * IQ2BN_BYTES +
+                in % 16;
+        *shift = 2 * (int)(in / 16);
+        break;
+    }
+    }
+}
+
+/* The first code 3 among rows [r0, r0 + n), reported as the whole-tensor
+ * decoders do (they scan the weights in ascending order too). Only called
+ * after a fast loop has seen one. */
+static bn_status first_bad_code(bn_tensor_type type, const uint8_t *p, int64_t K, int64_t r0,
+                                int64_t n, bn_error *err) {
+    for (uint64_t i = (uint64_t)(r0 * K); i < (uint64_t)((r0 + n) * K); i++) {
+        uint64_t byte;
+        int shift;
+        code2_pos(type, K, i, &byte, &shift);
+        if (((p[byte] >> shift) & 3) == 3)
+            return bad_code(type, i, K, byte, err);
+    }
+    return bn_error_set(err, BN_STATUS_FORMAT, "%s tensor: bad 2-bit code", type_name(type));
+}
+
+/* I2_S weights [i0, i0 + n) of the tensor, in place of any alignment: whole
+ * 128-blocks take the vector loop. Returns nonzero if a code 3 was seen. */
+static unsigned rows_i2s(const uint8_t *p, uint64_t i0, uint64_t n, int8_t *w) {
+    unsigned bad = 0;
+    for (uint64_t i = 0; i < n;) {
+        uint64_t idx = i0 + i;
+        if (idx % I2S_BLOCK == 0 && n - i >= I2S_BLOCK) {
+            const uint8_t *b = p + idx / 4;
+            int8_t *o = w + i;
+            uint8_t any3 = 0;
+            for (int j = 0; j < 32; j++) {
+                uint8_t x = b[j];
+                any3 |= x & (x >> 1) & 0x55;
+                o[j] = (int8_t)((x >> 6) - 1);
+                o[32 + j] = (int8_t)(((x >> 4) & 3) - 1);
+                o[64 + j] = (int8_t)(((x >> 2) & 3) - 1);
+                o[96 + j] = (int8_t)((x & 3) - 1);
+            }
+            bad |= any3;
+            i += I2S_BLOCK;
+        } else {
+            uint64_t in = idx % I2S_BLOCK;
+            unsigned c = (p[idx / I2S_BLOCK * 32 + in % 32] >> (6 - 2 * (in / 32))) & 3;
+            bad |= c & (c >> 1);
+            w[i++] = (int8_t)((int)c - 1);
+        }
+    }
+    return bad;
+}
+
+/* One TQ2_0 row (K / 256 blocks at b): values and block scales. */
+static unsigned row_tq2(const uint8_t *b, int64_t K, int8_t *w, float *scales) {
+    unsigned bad = 0;
+    for (int64_t blk = 0; blk < K / TQ_BLOCK; blk++, b += TQ2_BYTES, w += TQ_BLOCK) {
+        uint8_t any3 = 0;
+        for (int h = 0; h < 2; h++)
+            for (int m = 0; m < 32; m++) {
+                uint8_t x = b[32 * h + m];
+                int8_t *o = w + 128 * h + m;
+                any3 |= x & (x >> 1) & 0x55;
+                o[0] = (int8_t)((x & 3) - 1);
+                o[32] = (int8_t)(((x >> 2) & 3) - 1);
+                o[64] = (int8_t)(((x >> 4) & 3) - 1);
+                o[96] = (int8_t)((x >> 6) - 1);
+            }
+        bad |= any3;
+        scales[blk] = bn_f16_to_f32(rd_u16(b + 64));
+    }
+    return bad;
+}
+
+/* One TQ1_0 row: the layout of decode_tq1, each byte's digits most
+ * significant first by repeated u = 3u (mod 256). */
+static void row_tq1(const uint8_t *b, int64_t K, int8_t *w, float *scales) {
+    for (int64_t blk = 0; blk < K / TQ_BLOCK; blk++, b += TQ1_BYTES, w += TQ_BLOCK) {
+        for (int m = 0; m < 32; m++) {
+            uint8_t u = b[m];
+            for (int n = 0; n < 5; n++, u = (uint8_t)(u + u + u))
+                w[m + 32 * n] = digit_m1(u);
+        }
+        for (int m = 0; m < 16; m++) {
+            uint8_t u = b[32 + m];
+            for (int n = 0; n < 5; n++, u = (uint8_t)(u + u + u))
+                w[160 + m + 16 * n] = digit_m1(u);
+        }
+        for (int j = 0; j < 4; j++) {
+            uint8_t u = b[48 + j];
+            for (int n = 0; n < 4; n++, u = (uint8_t)(u + u + u))
+                w[240 + j + 4 * n] = digit_m1(u);
+        }
+        scales[blk] = bn_f16_to_f32(rd_u16(b + 52));
+    }
+}
+
+/* One IQ2_BN row (after its f32 scale). */
+static unsigned row_iq2bn(const uint8_t *b, int64_t K, int8_t *w) {
+    unsigned bad = 0;
+    for (int64_t blk = 0; blk < K / BN_BLOCK; blk++, b += IQ2BN_BYTES, w += BN_BLOCK) {
+        uint8_t any3 = 0;
+        for (int j = 0; j < 16; j++) {
+            uint8_t x = b[j];
+            any3 |= x & (x >> 1) & 0x55;
+            w[j] = (int8_t)((x & 3) - 1);
+            w[16 + j] = (int8_t)(((x >> 2) & 3) - 1);
+            w[32 + j] = (int8_t)(((x >> 4) & 3) - 1);
+            w[48 + j] = (int8_t)((x >> 6) - 1);
+        }
+        bad |= any3;
+    }
+    return bad;
+}
+
+/* One IQ1_BN row (after its f16 scale): a table copy per byte. */
+static void row_iq1bn(const uint8_t *b, int64_t K, int8_t *w) {
+    for (int64_t blk = 0; blk < K / BN_BLOCK; blk++, b += IQ1BN_BYTES, w += BN_BLOCK)
+        for (int g = 0; g < 4; g++) {
+            for (int k = 0; k < 3; k++)
+                memcpy(w + 16 * g + 5 * k, iq1_digits[b[3 * g + k]], 5);
+            w[16 * g + 15] = iq1_digits[b[12]][g];
+        }
+}
+
+bn_status bn_ternary_decode_rows(bn_tensor_type type, const void *data, uint64_t n_bytes,
+                                 int64_t K, int64_t rows, int64_t r0, int64_t n, int8_t *values,
+                                 float *scales, bn_ternary_scale_kind *kind, bn_error *err) {
+    uint64_t need = 0;
+    if (!data || !values || !scales || !kind)
+        return bn_error_set(err, BN_STATUS_INVALID_ARG, "bn_ternary_decode_rows: NULL argument");
+    bn_status st = layout_bytes(type, K, rows, &need, BN_STATUS_FORMAT, err);
+    if (st != BN_STATUS_OK)
+        return st;
+    if (n_bytes < need)
+        return bn_error_set(err, BN_STATUS_FORMAT,
+                            "%s tensor of %" PRId64 " x %" PRId64 " needs %" PRIu64
+                            " bytes, only %" PRIu64 " given (truncated)",
+                            type_name(type), rows, K, need, n_bytes);
+    if (r0 < 0 || n < 1 || r0 > rows - n)
+        return bn_error_set(err, BN_STATUS_INVALID_ARG,
+                            "bn_ternary_decode_rows: rows [%" PRId64 ", %" PRId64
+                            ") outside the tensor's %" PRId64,
+                            r0, r0 + n, rows);
+    const uint8_t *p = data;
+    unsigned bad = 0;
+    switch (type) {
+    case BN_TYPE_I2_S:
+        *kind = BN_TERNARY_SCALE_TENSOR;
+        bad = rows_i2s(p, (uint64_t)(r0 * K), (uint64_t)(n * K), values);
+        scales[0] = rd_f32(p + (uint64_t)K * (uint64_t)rows / 4);
+        break;
+    case BN_TYPE_TQ2_0:
+    case BN_TYPE_TQ1_0: {
+        *kind = BN_TERNARY_SCALE_BLOCK256;
+        uint64_t bytes = type == BN_TYPE_TQ2_0 ? TQ2_BYTES : TQ1_BYTES,
+                 row_bytes = (uint64_t)K / TQ_BLOCK * bytes;
+        for (int64_t i = 0; i < n; i++) {
+            const uint8_t *b = p + (uint64_t)(r0 + i) * row_bytes;
+            if (type == BN_TYPE_TQ2_0)
+                bad |= row_tq2(b, K, values + i * K, scales + i * (K / TQ_BLOCK));
+            else
+                row_tq1(b, K, values + i * K, scales + i * (K / TQ_BLOCK));
+        }
+        break;
+    }
+    case BN_TYPE_IQ2_BN:
+    case BN_TYPE_IQ1_BN: {
+        *kind = BN_TERNARY_SCALE_ROW;
+        bool two = type == BN_TYPE_IQ2_BN;
+        uint64_t row_bytes = two ? 4 + (uint64_t)K / BN_BLOCK * IQ2BN_BYTES
+                                 : 2 + (uint64_t)K / BN_BLOCK * IQ1BN_BYTES;
+        for (int64_t i = 0; i < n; i++) {
+            const uint8_t *row = p + (uint64_t)(r0 + i) * row_bytes;
+            if (two) {
+                scales[i] = rd_f32(row);
+                bad |= row_iq2bn(row + 4, K, values + i * K);
+            } else {
+                scales[i] = bn_f16_to_f32(rd_u16(row));
+                row_iq1bn(row + 2, K, values + i * K);
+            }
+        }
+        break;
+    }
+    default: /* layout_bytes let only the float types through */
+        *kind = BN_TERNARY_SCALE_ROW;
+        return decode_float_rows(type, p, K, r0, n, values, scales, err);
+    }
+    if (bad)
+        return first_bad_code(type, p, K, r0, n, err);
+    return BN_STATUS_OK;
 }
 
 /* ---- encoding ---------------------------------------------------------- */

@@ -48,6 +48,18 @@ bn_status bn_ternary_decode(bn_tensor_type type, const void *data, uint64_t n_by
                             int64_t rows, int8_t *values, float *scales,
                             bn_ternary_scale_kind *kind, bn_error *err);
 
+/* Decodes rows [r0, r0 + n) of the stored tensor of shape (K, rows) into
+ * values (n*K) and the scales of those rows, indexed from r0: I2_S -> TENSOR
+ * (scales[0]); TQ2_0, TQ1_0 -> BLOCK256 (n*K/256); IQ2_BN, IQ1_BN -> ROW (n);
+ * F32/F16/BF16 -> ROW (n): each row's magnitude, 0 for a row of zeros (no
+ * tensor scale is chosen here, unlike bn_ternary_decode). The same values,
+ * checks and messages (which name the tensor's own rows) as bn_ternary_decode,
+ * table-driven and vectorizable: the load path repacks a row at a time with
+ * it, so the trits stay in cache. */
+bn_status bn_ternary_decode_rows(bn_tensor_type type, const void *data, uint64_t n_bytes,
+                                 int64_t K, int64_t rows, int64_t r0, int64_t n, int8_t *values,
+                                 float *scales, bn_ternary_scale_kind *kind, bn_error *err);
+
 /* Floats a caller must provide for bn_ternary_decode's scales: 1 for I2_S,
  * rows for IQ*_BN and for F32/F16/BF16 (which may need a scale per row),
  * rows*K/256 for TQ*_0. 0 for a non-ternary type or a bad shape. */

@@ -260,3 +260,165 @@ Test(ternary_matrix, tiny_model_files_load_to_the_same_trits) {
     for (int f = 0; f < 3; f++)
         bn_gguf_close(g[f]);
 }
+
+/* ---- the row-at-a-time load path against the generic one ---------------
+ *
+ * bn_ternary_matrix_init decodes and packs a row at a time; the generic path
+ * (bn_ternary_decode of the whole tensor, then bn_ternary_matrix_init_values
+ * with the family's layout) is the definition. Both must give the same
+ * layout, shape, bytes and scales, or the same failure. */
+
+/* Stored bytes of (type, K, rows) from random trits with scales of `kind`
+ * (values zeroed in some rows and blocks so that scale folding has blocks of
+ * zeros to skip), or NULL when the type cannot hold this shape. */
+static uint8_t *kt_stored(bn_tensor_type type, int64_t K, int64_t rows, int variant,
+                          kt_rng *rng, uint64_t *nb_out) {
+    uint64_t nb = bn_ternary_encoded_bytes(type, K, rows);
+    if (nb == 0)
+        return NULL;
+    int8_t *v = malloc((size_t)(K * rows));
+    kt_fill_trits(rng, v, K * rows);
+    if (rows > 2)
+        memset(v + K, 0, (size_t)K); /* row 1 is all zero */
+    if (K >= 512)
+        memset(v, 0, 256); /* block 0 of row 0 is zero */
+    size_t ns = (size_t)(rows * (K / 256 > 0 ? K / 256 : 1));
+    float *s = malloc(ns * sizeof *s);
+    bn_ternary_scale_kind kind = BN_TERNARY_SCALE_TENSOR;
+    bool tq = type == BN_TYPE_TQ2_0 || type == BN_TYPE_TQ1_0;
+    for (size_t i = 0; i < ns; i++)
+        s[i] = 0.5f;
+    if (variant == 1 && type != BN_TYPE_I2_S) { /* a scale per row */
+        kind = BN_TERNARY_SCALE_ROW;
+        for (int64_t r = 0; r < rows; r++)
+            s[r] = 0.25f * (float)(1 + r % 5);
+    } else if (variant == 2 && tq) { /* unequal blocks: stays BLOCK256 */
+        kind = BN_TERNARY_SCALE_BLOCK256;
+        for (size_t i = 0; i < ns; i++)
+            s[i] = 0.125f * (float)(1 + i % 3);
+    } else if (variant == 3 && tq) { /* unequal only where the block is zero */
+        kind = BN_TERNARY_SCALE_BLOCK256;
+        s[0] = 4.0f;
+    }
+    uint8_t *bytes = malloc(nb);
+    bn_error err = {0};
+    cr_assert_eq(bn_ternary_encode(type, v, s, kind, K, rows, bytes, nb, &err), BN_STATUS_OK,
+                 "%s K=%lld: %s", bn_tensor_type_name(type), (long long)K, err.message);
+    free(v);
+    free(s);
+    *nb_out = nb;
+    return bytes;
+}
+
+static void kt_same_as_generic(const bn_kernels *k, bn_kernel_family fam, bn_tensor_type type,
+                               const uint8_t *bytes, uint64_t nb, int64_t K, int64_t rows) {
+    const char *tn = bn_tensor_type_name(type);
+    if (fam == BN_FAMILY_MAD && type == BN_TYPE_I2_S && K % 128 == 0)
+        return; /* zero-copy: nothing is decoded */
+    bn_ternary_matrix fast, slow;
+    bn_error ef = {0}, es = {0};
+    bn_status sf = bn_ternary_matrix_init(k, fam, type, bytes, nb, K, rows, &fast, &ef);
+
+    /* The generic path, with the layout init chooses for this family. */
+    size_t ns = bn_ternary_scale_count(type, K, rows);
+    int8_t *v = malloc((size_t)(K * rows));
+    float *s = malloc((ns ? ns : 1) * sizeof *s);
+    bn_ternary_scale_kind kind;
+    bn_status ss = bn_ternary_decode(type, bytes, nb, K, rows, v, s, &kind, &es);
+    bn_ternary_layout layout = fam == BN_FAMILY_LUT ? BN_LAYOUT_LUT2 : BN_LAYOUT_I2;
+    if (fam == BN_FAMILY_MAD && (type == BN_TYPE_TQ1_0 || type == BN_TYPE_IQ1_BN))
+        layout = k->ternary[BN_LAYOUT_T3].gemm ? BN_LAYOUT_T3 : BN_LAYOUT_T5;
+    if (ss == BN_STATUS_OK)
+        ss = bn_ternary_matrix_init_values(layout, v, s, kind, K, rows, &slow, &es);
+    cr_assert_eq(sf, ss, "%s fam %d K=%lld rows=%lld: %s / %s", tn, fam, (long long)K,
+                 (long long)rows, ef.message, es.message);
+    if (sf != BN_STATUS_OK) {
+        cr_assert_str_eq(ef.message, es.message);
+    } else if (!fast.zero_copy) {
+        cr_assert_eq(fast.layout, slow.layout, "%s fam %d K=%lld", tn, fam, (long long)K);
+        cr_assert_eq(fast.Kp, slow.Kp);
+        cr_assert_eq(fast.row_bytes, slow.row_bytes);
+        cr_assert_eq(fast.data_bytes, slow.data_bytes);
+        cr_assert(memcmp(fast.data, slow.data, (size_t)fast.data_bytes) == 0,
+                  "%s fam %d layout %d K=%lld rows=%lld: bytes differ", tn, fam, fast.layout,
+                  (long long)K, (long long)rows);
+        cr_assert_eq(fast.scale_kind, slow.scale_kind, "%s K=%lld", tn, (long long)K);
+        if (fast.scale_kind == BN_TERNARY_SCALE_TENSOR)
+            cr_assert(memcmp(&fast.scale, &slow.scale, sizeof fast.scale) == 0);
+        else
+            cr_assert(memcmp(fast.scales, slow.scales,
+                             sizeof(float) * (size_t)(fast.scale_kind == BN_TERNARY_SCALE_ROW
+                                                          ? rows
+                                                          : rows * (K / 256))) == 0);
+    }
+    if (sf == BN_STATUS_OK)
+        bn_ternary_matrix_free(&fast);
+    if (ss == BN_STATUS_OK && sf == BN_STATUS_OK)
+        bn_ternary_matrix_free(&slow);
+    free(v);
+    free(s);
+}
+
+static void kt_load_path_matches(const bn_kernels *k) {
+    const bn_tensor_type types[] = {BN_TYPE_I2_S,   BN_TYPE_TQ2_0, BN_TYPE_TQ1_0, BN_TYPE_IQ2_BN,
+                                    BN_TYPE_IQ1_BN, BN_TYPE_F32,   BN_TYPE_F16,   BN_TYPE_BF16};
+    const int64_t Ks[] = {64, 256, 320, 512, 2560, 3200, 8640};
+    const int64_t rows[] = {1, 3, 65};
+    kt_rng rng = {42};
+    for (size_t t = 0; t < sizeof types / sizeof types[0]; t++)
+        for (size_t i = 0; i < sizeof Ks / sizeof Ks[0]; i++)
+            for (size_t j = 0; j < sizeof rows / sizeof rows[0]; j++)
+                for (int variant = 0; variant < 4; variant++) {
+                    bool floats = types[t] == BN_TYPE_F32 || types[t] == BN_TYPE_F16 ||
+                                  types[t] == BN_TYPE_BF16;
+                    if (floats && Ks[i] > 512)
+                        continue; /* slow to encode, and the same code for any K */
+                    uint64_t nb;
+                    uint8_t *bytes = kt_stored(types[t], Ks[i], rows[j], variant, &rng, &nb);
+                    if (!bytes)
+                        continue;
+                    for (int f = 0; f < BN_FAMILY_COUNT; f++)
+                        kt_same_as_generic(k, (bn_kernel_family)f, types[t], bytes, nb, Ks[i],
+                                           rows[j]);
+                    free(bytes);
+                }
+}
+
+Test(ternary_matrix, the_load_path_gives_the_generic_bytes_for_every_type_and_scale_kind) {
+    kt_load_path_matches(kt_table("ref"));
+}
+
+Test(ternary_matrix, the_load_path_gives_the_generic_bytes_in_t5_too) {
+    bn_kernels no_t3 = *kt_table("ref"); /* a table without T3: 1.6-bit types go to T5 */
+    no_t3.ternary[BN_LAYOUT_T3].gemm = NULL;
+    kt_load_path_matches(&no_t3);
+}
+
+/* Raw random bytes: every byte value in the base-3 types (codes of 3 in the
+ * 2-bit ones: the same error, named the same way). */
+Test(ternary_matrix, the_load_path_matches_on_random_stored_bytes) {
+    const bn_tensor_type types[] = {BN_TYPE_I2_S, BN_TYPE_TQ2_0, BN_TYPE_TQ1_0, BN_TYPE_IQ2_BN,
+                                    BN_TYPE_IQ1_BN};
+    kt_rng rng = {7};
+    const bn_kernels *k = kt_table("ref");
+    for (size_t t = 0; t < sizeof types / sizeof types[0]; t++)
+        for (int twos = 0; twos < 2; twos++) {
+            const int64_t K = 2560, rows = 66;
+            uint64_t nb = bn_ternary_encoded_bytes(types[t], K, rows);
+            uint8_t *bytes = malloc(nb);
+            for (uint64_t i = 0; i < nb; i++) {
+                uint8_t b = (uint8_t)kt_next(&rng);
+                /* twos == 0: every pair of 3 becomes 2, so 2-bit types hold
+                 * codes 0..2 only (the base-3 ones still see any byte). */
+                bytes[i] = twos ? b : (uint8_t)(b ^ (b & (b >> 1) & 0x55));
+            }
+            /* keep the scale fields finite */
+            if (types[t] == BN_TYPE_I2_S) {
+                float s = 0.5f;
+                memcpy(bytes + K * rows / 4, &s, 4);
+            }
+            for (int f = 0; f < BN_FAMILY_COUNT; f++)
+                kt_same_as_generic(k, (bn_kernel_family)f, types[t], bytes, nb, K, rows);
+            free(bytes);
+        }
+}

@@ -513,3 +513,107 @@ Test(ternary_codec, tiny_bitnet_tq2_0_decodes_to_the_f32_ternary_values) {
 Test(ternary_codec, tiny_bitnet_tq1_0_decodes_to_the_f32_ternary_values) {
     compare_with_f32("tiny-bitnet-TQ1_0.gguf", BN_TYPE_TQ1_0);
 }
+
+/* ---- bn_ternary_decode_rows: the load path's decoder --------------------- */
+
+/* Every row range of random stored bytes decodes to the rows and scales the
+ * whole-tensor decoder gives (floats: their row magnitudes), or fails with
+ * the same message. Random bytes hold every byte value, so the base-3 tables
+ * are checked against trit_of for all 256. */
+static void rows_match_whole(bn_tensor_type type, int64_t K, int64_t rows, bool any_code,
+                             uint32_t seed) {
+    uint64_t nb = bn_ternary_encoded_bytes(type, K, rows);
+    cr_assert(nb > 0);
+    uint8_t *b = malloc(nb);
+    bool floats = type == BN_TYPE_F32 || type == BN_TYPE_F16 || type == BN_TYPE_BF16;
+    if (floats) {
+        int8_t *v = malloc((size_t)(K * rows));
+        float *s = malloc(sizeof(float) * (size_t)rows);
+        random_trits(v, K * rows, seed);
+        for (int64_t r = 0; r < rows; r++)
+            s[r] = 0.5f + (float)(r % 2);
+        cr_assert_eq(bn_ternary_encode(type, v, s, BN_TERNARY_SCALE_ROW, K, rows, b, nb, NULL),
+                     BN_STATUS_OK);
+        free(v);
+        free(s);
+    } else {
+        for (uint64_t i = 0; i < nb; i++) {
+            uint8_t x = (uint8_t)lcg_next(&seed);
+            b[i] = any_code ? x : (uint8_t)(x ^ (x & (x >> 1) & 0x55)); /* 3 -> 2 */
+        }
+    }
+    decoded whole;
+    bn_error ew = {0};
+    bn_status sw = decode_alloc(type, b, nb, K, rows, &whole, &ew);
+    size_t per_row = type == BN_TYPE_TQ2_0 || type == BN_TYPE_TQ1_0 ? (size_t)(K / 256) : 1;
+    int8_t *v = malloc((size_t)(K * rows));
+    float *s = malloc(sizeof(float) * per_row * (size_t)rows);
+    /* Whole tensor, then uneven ranges. */
+    int64_t starts[] = {0, 0, 1, rows / 2, rows - 1};
+    int64_t counts[] = {rows, 1, rows - 1, rows - rows / 2, 1};
+    for (int c = 0; c < 5; c++) {
+        int64_t r0 = starts[c], n = counts[c];
+        if (n < 1)
+            continue;
+        bn_ternary_scale_kind kind;
+        bn_error er = {0};
+        bn_status sr = bn_ternary_decode_rows(type, b, nb, K, rows, r0, n, v, s, &kind, &er);
+        if (sw != BN_STATUS_OK) {
+            if (c == 0) { /* the whole range finds the same first bad weight */
+                cr_assert_eq(sr, sw, "%s: %s", bn_tensor_type_name(type), er.message);
+                cr_assert_str_eq(er.message, ew.message);
+            }
+            continue;
+        }
+        cr_assert_eq(sr, BN_STATUS_OK, "%s rows %lld+%lld: %s", bn_tensor_type_name(type),
+                     (long long)r0, (long long)n, er.message);
+        cr_assert(memcmp(v, whole.values + r0 * K, (size_t)(n * K)) == 0, "%s rows %lld+%lld",
+                  bn_tensor_type_name(type), (long long)r0, (long long)n);
+        if (floats) {
+            cr_assert_eq(kind, BN_TERNARY_SCALE_ROW);
+            for (int64_t r = 0; r < n; r++)
+                cr_assert_eq(s[r], 0.5f + (float)((r0 + r) % 2));
+        } else {
+            cr_assert_eq(kind, whole.kind);
+            if (kind == BN_TERNARY_SCALE_TENSOR)
+                cr_assert(memcmp(s, whole.scales, sizeof(float)) == 0);
+            else
+                cr_assert(memcmp(s, whole.scales + (size_t)r0 * per_row,
+                                 sizeof(float) * per_row * (size_t)n) == 0);
+        }
+    }
+    free(v);
+    free(s);
+    decoded_free(&whole); /* allocated either way */
+    free(b);
+}
+
+Test(ternary_codec, decoding_row_ranges_matches_the_whole_tensor_for_every_type) {
+    const bn_tensor_type types[] = {BN_TYPE_I2_S,   BN_TYPE_TQ2_0, BN_TYPE_TQ1_0, BN_TYPE_IQ2_BN,
+                                    BN_TYPE_IQ1_BN, BN_TYPE_F32,   BN_TYPE_F16,   BN_TYPE_BF16};
+    const int64_t Ks[] = {64, 256, 512, 3200, 8640};
+    for (size_t t = 0; t < sizeof types / sizeof types[0]; t++)
+        for (size_t i = 0; i < sizeof Ks / sizeof Ks[0]; i++) {
+            if (bn_ternary_encoded_bytes(types[t], Ks[i], 6) == 0)
+                continue; /* the type cannot hold this K */
+            for (int any = 0; any < 2; any++)
+                rows_match_whole(types[t], Ks[i], 6, any, (uint32_t)(t * 100 + i * 10 + any));
+        }
+}
+
+Test(ternary_codec, decoding_row_ranges_refuses_ranges_outside_the_tensor) {
+    uint8_t b[64 + 32] = {0};
+    int8_t v[256];
+    float s[4];
+    bn_ternary_scale_kind kind;
+    bn_error err = {0};
+    cr_assert_eq(bn_ternary_decode_rows(BN_TYPE_I2_S, b, sizeof b, 128, 2, 1, 2, v, s, &kind,
+                                        &err),
+                 BN_STATUS_INVALID_ARG);
+    cr_assert_eq(bn_ternary_decode_rows(BN_TYPE_I2_S, b, sizeof b, 128, 2, -1, 1, v, s, &kind,
+                                        NULL),
+                 BN_STATUS_INVALID_ARG);
+    cr_assert_eq(bn_ternary_decode_rows(BN_TYPE_I2_S, b, sizeof b - 1, 128, 2, 0, 1, v, s, &kind,
+                                        NULL),
+                 BN_STATUS_FORMAT, "truncated");
+}
