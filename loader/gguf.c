@@ -6,7 +6,8 @@
  * lookups afterwards. Every check of FORMATS.md 1.4 (items 1-9) happens in
  * bn_gguf_parse before bn_gguf_open_* returns, so the getters never touch an
  * unchecked byte: a kv records where its value starts, and a string array
- * records where each of its strings starts.
+ * records where each of its strings starts. Also the hint that a tensor's
+ * pages may leave memory once the caller has copied it (bn_gguf_release).
  *
  * Not here: what the keys mean or which tensors a model needs (runtime/).
  * Thread safety: a bn_gguf is immutable after open.
@@ -868,6 +869,26 @@ uint64_t bn_gguf_file_size(const bn_gguf *g) { return g ? g->size : 0; }
 uint64_t bn_gguf_alignment(const bn_gguf *g) { return g ? g->alignment : 0; }
 uint64_t bn_gguf_data_offset(const bn_gguf *g) { return g ? g->data_offset : 0; }
 bool bn_gguf_is_mmapped(const bn_gguf *g) { return g && g->mmapped; }
+
+void bn_gguf_release(const bn_gguf *g, const bn_gguf_tensor *t)
+{
+#ifdef MADV_DONTNEED
+    if (!g || !t || !g->mmapped || t->n_bytes == 0)
+        return;
+    long ps = sysconf(_SC_PAGESIZE);
+    if (ps <= 0)
+        return;
+    /* Only pages wholly inside [data, data + n_bytes): the tensor table was
+     * checked at open to lie inside the file, so the range is mapped. */
+    uintptr_t page = (uintptr_t)ps, a = (uintptr_t)t->data, e = a + (uintptr_t)t->n_bytes;
+    uintptr_t lo = (a + page - 1) / page * page, hi = e / page * page;
+    if (hi > lo)
+        (void)madvise((void *)lo, hi - lo, MADV_DONTNEED); /* a hint: failure changes nothing */
+#else
+    (void)g;
+    (void)t;
+#endif
+}
 
 /* ---- metadata ---- */
 

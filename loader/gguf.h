@@ -117,4 +117,14 @@ size_t bn_gguf_tensor_count(const bn_gguf *gguf);
 const bn_gguf_tensor *bn_gguf_tensor_at(const bn_gguf *gguf, size_t index);
 const bn_gguf_tensor *bn_gguf_find_tensor(const bn_gguf *gguf, const char *name); /* NULL if absent */
 
+/* A hint that the caller is done with this tensor's bytes (it copied them,
+ * e.g. repacked a weight matrix): when the file is mapped, the whole pages
+ * inside the tensor's range leave this process's memory (madvise
+ * MADV_DONTNEED on the read-only private mapping). Nothing is lost: a later
+ * read faults the same bytes in again from the file, so the bn_gguf stays
+ * logically immutable and other threads may read any tensor meanwhile.
+ * Pages shared with a neighbouring tensor are kept. No-op when the file was
+ * read into memory, for NULL arguments, or where madvise is missing. */
+void bn_gguf_release(const bn_gguf *gguf, const bn_gguf_tensor *tensor);
+
 #endif /* BN_GGUF_H */

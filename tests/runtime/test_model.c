@@ -2,6 +2,7 @@
  * checks, clear errors for broken files, getters and token wrappers. */
 #include <criterion/criterion.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -278,4 +279,95 @@ Test(model, corrupted_or_truncated_files_fail_cleanly_or_run)
     free(bytes);
     cr_log_info("corruption sweep: %d loaded, %d refused", loaded, refused);
     cr_assert(refused > 0);
+}
+
+/* ---- released source pages ------------------------------------------------
+ *
+ * A mapped file's repacked projections have their file pages released after
+ * load (bn_gguf_release); a file read into memory keeps them. The logits
+ * must not care: same bits either way, for every stored type, both kernel
+ * families, and two kernel sets. */
+
+/* Logits of 5 tokens (all rows) of the model at `file`; caller frees. */
+static float *logits_of(const char *file, bool use_mmap, bn_kernel_choice prompt,
+                        bn_kernel_choice decode, int threads, size_t *n_out)
+{
+    bn_model_options mo;
+    bn_model_options_default(&mo);
+    mo.use_mmap = use_mmap;
+    mo.prompt_kernels = prompt;
+    mo.decode_kernels = decode;
+    mo.n_threads = threads;
+    bn_model *m = NULL;
+    bn_error err;
+    bn_error_clear(&err);
+    cr_assert_eq(bn_model_load(file, &mo, &m, &err), BN_STATUS_OK, "%s: %s", file, err.message);
+    bn_session_options so;
+    bn_session_options_default(&so);
+    so.n_ctx = 16;
+    so.n_threads = threads;
+    bn_session *s = NULL;
+    cr_assert_eq(bn_session_new(m, &so, &s, &err), BN_STATUS_OK, "%s", err.message);
+    const int32_t toks[5] = {1, 17, 42, 99, 7};
+    size_t nv = (size_t)bn_model_n_vocab(m);
+    float *out = malloc(sizeof(float) * nv * 6);
+    cr_assert_eq(bn_session_eval(s, toks, 4, true, &err), BN_STATUS_OK, "%s", err.message);
+    for (int i = 0; i < 4; i++)
+        memcpy(out + (size_t)i * nv, bn_session_logits(s, i), sizeof(float) * nv);
+    cr_assert_eq(bn_session_eval(s, toks + 4, 1, false, &err), BN_STATUS_OK, "%s", err.message);
+    memcpy(out + 4 * nv, bn_session_logits(s, 0), sizeof(float) * nv);
+    bn_session_free(s);
+    bn_model_free(m);
+    *n_out = nv * 5;
+    return out;
+}
+
+static void same_logits_mapped_and_read(const char *file)
+{
+    const bn_kernel_choice sets[3][2] = {
+        {BN_KERNEL_CHOICE_AUTO, BN_KERNEL_CHOICE_AUTO},
+        {BN_KERNEL_CHOICE_LUT, BN_KERNEL_CHOICE_LUT},
+        {BN_KERNEL_CHOICE_LUT, BN_KERNEL_CHOICE_MAD}, /* two sets of one tensor */
+    };
+    for (int c = 0; c < 3; c++) {
+        size_t n1, n2;
+        float *mapped = logits_of(file, true, sets[c][0], sets[c][1], 2, &n1);
+        float *read = logits_of(file, false, sets[c][0], sets[c][1], 1, &n2);
+        cr_assert_eq(n1, n2);
+        cr_assert(memcmp(mapped, read, sizeof(float) * n1) == 0,
+                  "%s, kernel sets %d/%d: logits differ after releasing the source pages", file,
+                  (int)sets[c][0], (int)sets[c][1]);
+        free(mapped);
+        free(read);
+    }
+}
+
+Test(model, released_source_pages_change_no_logit_for_any_stored_type)
+{
+    const bn_tensor_type types[] = {BN_TYPE_I2_S, BN_TYPE_TQ2_0, BN_TYPE_TQ1_0, BN_TYPE_IQ2_BN,
+                                    BN_TYPE_IQ1_BN};
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        bn_tiny_model_spec s;
+        bn_tiny_model_spec_default(&s);
+        s.ternary_type = types[i];
+        s.n_embd = 512;  /* 128 KiB projections: whole pages to release */
+        s.n_ff = 1024;
+        s.n_head = 8;
+        s.n_head_kv = 4;
+        fresh_path("release");
+        bn_error werr;
+        bn_error_clear(&werr);
+        cr_assert_eq(bn_tiny_model_write(&s, path, &werr), BN_STATUS_OK, "%s", werr.message);
+        same_logits_mapped_and_read(path);
+        unlink(path);
+    }
+}
+
+Test(model, released_source_pages_change_no_logit_of_the_shared_tq1_0_file)
+{
+    char file[1024];
+    snprintf(file, sizeof file, "%s/models/tiny-bitnet/tiny-bitnet-TQ1_0.gguf", BN_SHARED_DIR);
+    if (access(file, R_OK) != 0)
+        cr_skip_test("%s is absent", file);
+    same_logits_mapped_and_read(file);
 }
