@@ -153,6 +153,34 @@ void bn_softmax_f32_ref(float *x, int64_t n);
 void bn_f16_to_f32_ref(const uint16_t *src, float *dst, int64_t n);
 void bn_f32_to_f16_ref(const float *src, uint16_t *dst, int64_t n);
 
+/* Attention (ref/attention.c): the reference of attend and its pieces, which
+ * the SIMD files reuse for the shapes they leave to the reference (head_dim
+ * not a multiple of 16, or above BN_ATT_MAX_SIMD_D). */
+#define BN_ATT_MAX_SIMD_D 512
+void bn_attend_ref(const bn_att_item *it);
+float bn_att_exp_ref(float x);
+/* bn_att_exp constants (kernels.h header comment): below EXP_LO exp is 0. */
+#define BN_ATT_EXP_LO (-87.0f)
+#define BN_ATT_EXP_HI 87.0f
+#define BN_ATT_LOG2E 1.44269504088896341f
+#define BN_ATT_ROUND 12582912.0f /* 1.5 * 2^23: adding it rounds to an integer */
+#define BN_ATT_LN2_HI 0.693359375f       /* 355/512: n * LN2_HI is exact */
+#define BN_ATT_LN2_LO (-2.12194440e-4f)  /* ln 2 - LN2_HI */
+#define BN_ATT_P0 1.9875691500e-4f
+#define BN_ATT_P1 1.3981999507e-3f
+#define BN_ATT_P2 8.3334519073e-3f
+#define BN_ATT_P3 4.1665795894e-2f
+#define BN_ATT_P4 1.6666665459e-1f
+#define BN_ATT_P5 5.0000001201e-1f
+/* The SIMD versions (x86/attention_*.c, arm/attention_neon.c). */
+#if defined(BN_HAVE_KERNELS_X86)
+void bn_attend_avx2(const bn_att_item *it);
+void bn_attend_avx512(const bn_att_item *it);
+#endif
+#if defined(BN_HAVE_KERNELS_ARM)
+void bn_attend_neon(const bn_att_item *it);
+#endif
+
 /* Q8_0 and Q6_K blocks (ggml's layouts). */
 #define BN_Q8_0_BLOCK 32
 #define BN_Q8_0_BYTES 34 /* f16 d, int8 qs[32] */

@@ -3,8 +3,9 @@
  * Owns: activation quantization (per token, FORMATS.md 4.3), the ternary x
  * int8 matrix products in two families (multiply-add and lookup-table) with
  * the in-memory weight layouts they read, the output-layer products for
- * F32/F16/BF16/Q8_0/Q6_K weights, the float helpers that decide attention
- * speed, CPU feature detection and the choice of a table.
+ * F32/F16/BF16/Q8_0/Q6_K weights, causal attention over the KV cache (in
+ * a fixed order, bit-exact across tables), the float helpers, CPU feature
+ * detection and the choice of a table.
  * Knows nothing of files or models: callers hand in byte ranges and shapes.
  *
  * Tables: `bn_kernels` is const data (one per ISA built into the library);
@@ -36,6 +37,27 @@
  *     w_k. Every ISA reproduces this bit for bit, so act_rmsnorm_quant is
  *     bit-exact too.
  *     The float rmsnorm helper uses the same order and is bit-exact too.
+ *   - attention (attend): bit-exact on every table, because one flipped ulp
+ *     of an attention output can flip an int8 activation of the next
+ *     BitLinear. The order, which every ISA reproduces (no fma anywhere):
+ *       score: dot(q, k) in 16 lanes (lane j: the products q_d * k_d for
+ *         d % 16 == j, d ascending, each product rounded, then added to the
+ *         lane, which starts from its first product, +0 if it has none),
+ *         folded 8+8, 4+4, 2+2, 1+1; then s = dot * kq_scale. F16 keys and
+ *         values are widened exactly.
+ *       softmax of a row of n scores: m = max s_p; e_p = bn_att_exp(s_p - m)
+ *         (see below); sum in 16 lanes (lane j: e_p for p % 16 == j, p
+ *         ascending, from its first term) folded as above; inv = 1 / sum;
+ *         w_p = e_p * inv.
+ *       output: out_d = w_0 * v_0d, then out_d = out_d + w_p * v_pd for p
+ *         ascending.
+ *     bn_att_exp(x) is 0 for x < -87 (and NaN), else, with x clamped to at
+ *     most 87: t = x * log2(e) + 1.5*2^23 (so n = t - 1.5*2^23 is x/ln2
+ *     rounded half-even and the low bits of t hold it), r = (x - n*C1) -
+ *     n*C2 (Cody-Waite ln2 = C1 + C2), y = ((p(r) * r^2) + r) + 1 with the
+ *     degree-5 Horner polynomial p of ref/attention.c, and exp = y * 2^n,
+ *     2^n built from the bits of t. Within 2 ulp of exp() on [-87, 0]
+ *     (tests/kernels/test_attention.c measures it).
  *   - the other float helpers and the dense (output layer) products use a
  *     summation order of each ISA's choosing (fma allowed): they agree with
  *     ref within a tolerance, not bit for bit (tests: dots 1e-6 and dense
@@ -234,6 +256,36 @@ void bn_dense_matrix_free(bn_dense_matrix *m);
 void bn_dense_matrix_get_row(const bn_dense_matrix *m, int64_t r, float *out /* (K) */);
 
 /* ------------------------------------------------------------------------ */
+/* Attention                                                                 */
+
+/* One attention item: the n_tok query tokens of a block, at consecutive
+ * positions pos0 .. pos0 + n_tok - 1, times the n_rep query heads that share
+ * one KV head, against that head's cached keys and values. Causal: token i
+ * sees positions 0 .. pos0 + i. The order of operations is the one written
+ * in the header comment, so every table gives the same bits, and the result
+ * of one (token, head) does not depend on the rest of the item. */
+typedef struct bn_att_item {
+    int64_t head_dim;   /* D */
+    int32_t n_rep;      /* query heads per KV head, >= 1 */
+    int32_t n_tok;      /* query tokens, >= 1 */
+    int32_t pos0;       /* position of the first query token, >= 0 */
+    float kq_scale;     /* usually 1 / sqrt(D) */
+    const float *q;     /* head r of token i: q + i*q_stride + r*D, (D) */
+    int64_t q_stride;
+    const void *k;      /* key at position p: k + p*kv_stride elements, (D) */
+    const void *v;      /* value at position p: v + p*kv_stride elements, (D) */
+    int64_t kv_stride;  /* elements between consecutive positions */
+    bool k_f16, v_f16;  /* elements are IEEE binary16 bits (else float) */
+    float *out;         /* head r of token i: out + i*out_stride + r*D, (D),
+                         * overwritten */
+    int64_t out_stride;
+    float *scores;      /* scratch (n_tok * n_rep, sc_stride), sc_stride >=
+                         * pos0 + n_tok; holds the weights w_p afterwards
+                         * (row i*n_rep + r, first pos0 + i + 1 entries) */
+    int64_t sc_stride;
+} bn_att_item;
+
+/* ------------------------------------------------------------------------ */
 /* The table                                                                 */
 
 /* y[t * y_stride + r] for t < act->n_tokens, row_begin <= r < row_end.
@@ -298,6 +350,10 @@ struct bn_kernels {
     void (*softmax)(float *x, int64_t n);
     void (*f16_to_f32)(const uint16_t *src, float *dst, int64_t n);
     void (*f32_to_f16)(const float *src, uint16_t *dst, int64_t n); /* half-even */
+
+    /* Causal attention of one item (see bn_att_item), bit-exact on every
+     * table. */
+    void (*attend)(const bn_att_item *it);
 };
 
 /* Picks a table. override NULL (or ""): the best table this CPU runs

@@ -12,8 +12,8 @@
  *   attn_norm + int8 quantization, fused (one quantized input for q, k, v)
  *   q, k, v = BitLinear            (int32 accumulation in the kernels)
  *   RoPE on q and k; k, v appended to the KV cache (F16 or F32)
- *   causal GQA attention over the cache (fixed-order float code, see
- *   attend_block)
+ *   causal GQA attention over the cache (the table's attend, bit-exact on
+ *   every table, see attend_block)
  *   attn_sub_norm + quantization (or plain quantization without sub-norms)
  *   x += o_proj
  *   ffn_norm + quantization, fused (one quantized input for gate and up)
@@ -81,109 +81,44 @@ static void bitlinear(const bn_kernels *k, const bn_ternary_matrix *w, float mat
     }
 }
 
-/* Attention arithmetic is written here, in plain C with a fixed order, not
- * taken from the kernel table: the tables' float helpers may sum in their own
- * order (and fuse multiply-adds), and an ulp of difference in the attention
- * output can flip an int8 activation of the next BitLinear, which moves the
- * logits by ~1e-2 of their range. With this code every table gives the same
- * integer results. The 16 independent lanes let the compiler vectorize at
- * the baseline ISA; the order never changes. (f16 -> f32 is exact, so the
- * table's converter is used.) */
-#define BN_ATT_LANES 16
-
-static float att_dot(const float *a, const float *b, int64_t n)
-{
-    float acc[BN_ATT_LANES] = {0};
-    int64_t i = 0;
-    for (; i + BN_ATT_LANES <= n; i += BN_ATT_LANES)
-        for (int j = 0; j < BN_ATT_LANES; j++)
-            acc[j] += a[i + j] * b[i + j];
-    for (int j = 0; i < n; i++, j++)
-        acc[j] += a[i] * b[i];
-    for (int w = BN_ATT_LANES / 2; w > 0; w /= 2)
-        for (int j = 0; j < w; j++)
-            acc[j] += acc[j + w];
-    return acc[0];
-}
-
-static void att_axpy(float a, const float *x, float *y, int64_t n)
-{
-    for (int64_t i = 0; i < n; i++)
-        y[i] += a * x[i];
-}
-
-static void att_softmax(float *x, int64_t n)
-{
-    float mx = x[0];
-    for (int64_t i = 1; i < n; i++)
-        mx = x[i] > mx ? x[i] : mx;
-    float sum = 0.0f;
-    for (int64_t i = 0; i < n; i++) {
-        x[i] = expf(x[i] - mx);
-        sum += x[i];
-    }
-    float inv = 1.0f / sum;
-    for (int64_t i = 0; i < n; i++)
-        x[i] *= inv;
-}
-
 /* Causal attention of the tokens [t0, t1) of this step (at most
  * BN_ATT_BLOCK) over the cache, for the n_rep query heads that share KV head
- * kvh. Each cached row is read (and widened from F16) once for the whole
- * block and every head, instead of once per token and head. For each
- * (token, head) the arithmetic is the same sequence whatever the block, so
- * results do not depend on blocking or threads.
- * scores: (BN_ATT_BLOCK, n_rep, n_ctx); row: (head_dim). */
+ * kvh: one item for the kernel table. Every table computes it in the same
+ * fixed order (kernels.h), bit for bit, because an ulp of difference in the
+ * attention output can flip an int8 activation of the next BitLinear and
+ * move the logits by ~1e-2 of their range. The order for one (token, head)
+ * does not depend on the block, so results do not depend on blocking or
+ * threads either.
+ * scores: (BN_ATT_BLOCK, n_rep, n_ctx) this thread's scratch. */
 static void attend_block(const bn_session *s, const bn_kernels *k, int il, int32_t t0,
-                         int32_t t1, int kvh, float *scores, float *row)
+                         int32_t t1, int kvh, float *scores)
 {
     const bn_hparams *hp = &s->model->hp;
     const int64_t D = hp->head_dim, NQ = (int64_t)hp->n_head * D, NKV = (int64_t)hp->n_head_kv * D;
     const int n_rep = hp->n_head / hp->n_head_kv;
-    const int32_t pos_first = s->n_past + t0, pos_last = s->n_past + t1 - 1;
-    const float kq_scale = 1.0f / sqrtf((float)D);
     const size_t layer_off = (size_t)il * (size_t)s->n_ctx * (size_t)NKV + (size_t)kvh * (size_t)D;
-#define SC(tl, r) (scores + ((size_t)(tl) * n_rep + (size_t)(r)) * (size_t)s->n_ctx)
-
-    for (int32_t p = 0; p <= pos_last; p++) {
-        const float *kr;
-        if (s->type_k == BN_KV_TYPE_F16) {
-            k->f16_to_f32((const uint16_t *)s->k_cache + layer_off + (size_t)p * NKV, row, D);
-            kr = row;
-        } else {
-            kr = (const float *)s->k_cache + layer_off + (size_t)p * NKV;
-        }
-        /* tokens at positions >= p see this key: t >= p - n_past */
-        int32_t tb = p <= pos_first ? t0 : p - s->n_past;
-        for (int32_t t = tb; t < t1; t++) {
-            const float *q0 = s->q + t * NQ + (int64_t)kvh * n_rep * D;
-            for (int r = 0; r < n_rep; r++)
-                SC(t - t0, r)[p] = att_dot(q0 + r * D, kr, D) * kq_scale;
-        }
-    }
-    for (int32_t t = t0; t < t1; t++) {
-        float *out0 = s->attn + t * NQ + (int64_t)kvh * n_rep * D;
-        for (int r = 0; r < n_rep; r++) {
-            att_softmax(SC(t - t0, r), s->n_past + t + 1);
-            memset(out0 + r * D, 0, (size_t)D * sizeof(float));
-        }
-    }
-    for (int32_t p = 0; p <= pos_last; p++) {
-        const float *vr;
-        if (s->type_v == BN_KV_TYPE_F16) {
-            k->f16_to_f32((const uint16_t *)s->v_cache + layer_off + (size_t)p * NKV, row, D);
-            vr = row;
-        } else {
-            vr = (const float *)s->v_cache + layer_off + (size_t)p * NKV;
-        }
-        int32_t tb = p <= pos_first ? t0 : p - s->n_past;
-        for (int32_t t = tb; t < t1; t++) {
-            float *out0 = s->attn + t * NQ + (int64_t)kvh * n_rep * D;
-            for (int r = 0; r < n_rep; r++)
-                att_axpy(SC(t - t0, r)[p], vr, out0 + r * D, D);
-        }
-    }
-#undef SC
+    const bool k_f16 = s->type_k == BN_KV_TYPE_F16, v_f16 = s->type_v == BN_KV_TYPE_F16;
+    const bn_att_item it = {
+        .head_dim = D,
+        .n_rep = n_rep,
+        .n_tok = t1 - t0,
+        .pos0 = s->n_past + t0,
+        .kq_scale = 1.0f / sqrtf((float)D),
+        .q = s->q + t0 * NQ + (int64_t)kvh * n_rep * D,
+        .q_stride = NQ,
+        .k = k_f16 ? (const void *)((const uint16_t *)s->k_cache + layer_off)
+                   : (const void *)((const float *)s->k_cache + layer_off),
+        .v = v_f16 ? (const void *)((const uint16_t *)s->v_cache + layer_off)
+                   : (const void *)((const float *)s->v_cache + layer_off),
+        .kv_stride = NKV,
+        .k_f16 = k_f16,
+        .v_f16 = v_f16,
+        .out = s->attn + t0 * NQ + (int64_t)kvh * n_rep * D,
+        .out_stride = NQ,
+        .scores = scores,
+        .sc_stride = s->n_ctx,
+    };
+    k->attend(&it);
 }
 
 void bn_forward_step(bn_session *s, const int32_t *tokens, int32_t n, int32_t logits_from,
@@ -226,7 +161,6 @@ void bn_forward_step(bn_session *s, const int32_t *tokens, int32_t n, int32_t lo
         const int n_rep = hp->n_head / hp->n_head_kv;
         float *scores =
             s->scores + (size_t)ith * BN_ATT_BLOCK * (size_t)n_rep * (size_t)s->n_ctx;
-        float *att_row = s->att_row + (size_t)ith * (size_t)D;
 
         /* Embedding rows and this step's RoPE angles. Angles follow the HF
          * reference: inv_freq and pos * inv_freq in float, then cos/sin. */
@@ -284,8 +218,7 @@ void bn_forward_step(bn_session *s, const int32_t *tokens, int32_t n, int32_t lo
                 for (int64_t item = ith; item < n_blocks * hp->n_head_kv; item += nth) {
                     int32_t t0 = (int32_t)(item / hp->n_head_kv) * BN_ATT_BLOCK;
                     int32_t t1 = t0 + BN_ATT_BLOCK < n ? t0 + BN_ATT_BLOCK : n;
-                    attend_block(s, k, il, t0, t1, (int)(item % hp->n_head_kv), scores,
-                                 att_row);
+                    attend_block(s, k, il, t0, t1, (int)(item % hp->n_head_kv), scores);
                 }
             }
             BN_BARRIER();

@@ -118,4 +118,5 @@ const bn_kernels bn_kernels_neon_dotprod = {
     .softmax = bn_softmax_f32_ref,
     .f16_to_f32 = bn_f16_to_f32_neon,
     .f32_to_f16 = bn_f32_to_f16_neon,
+    .attend = bn_attend_neon,
 };

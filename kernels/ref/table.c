@@ -27,4 +27,5 @@ const bn_kernels bn_kernels_ref = {
     .softmax = bn_softmax_f32_ref,
     .f16_to_f32 = bn_f16_to_f32_ref,
     .f32_to_f16 = bn_f32_to_f16_ref,
+    .attend = bn_attend_ref,
 };

@@ -984,4 +984,5 @@ const bn_kernels bn_kernels_avx2 = {
     .softmax = bn_softmax_f32_avx2,
     .f16_to_f32 = bn_f16_to_f32_avx2,
     .f32_to_f16 = bn_f32_to_f16_avx2,
+    .attend = bn_attend_avx2,
 };

@@ -1031,6 +1031,7 @@ const bn_kernels bn_kernels_avx512 = {
     .softmax = bn_softmax_f32_avx512,
     .f16_to_f32 = bn_f16_to_f32_avx512,
     .f32_to_f16 = bn_f32_to_f16_avx512,
+    .attend = bn_attend_avx512,
 };
 
 /* The same table on CPUs with VBMI and BF16 as well (see x86/avx512_vbmi.c):
@@ -1058,4 +1059,5 @@ const bn_kernels bn_kernels_avx512vbmi = {
     .softmax = bn_softmax_f32_avx512,
     .f16_to_f32 = bn_f16_to_f32_avx512,
     .f32_to_f16 = bn_f32_to_f16_avx512,
+    .attend = bn_attend_avx512,
 };
