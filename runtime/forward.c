@@ -121,6 +121,25 @@ static void attend_block(const bn_session *s, const bn_kernels *k, int il, int32
     k->attend(&it);
 }
 
+/* g = relu(g)^2 * u over n values (gate and up rows, which never overlap).
+ * relu as a bit mask (g where g > 0, else +0, NaN included: the same value
+ * as g > 0 ? g : 0) so that the compiler vectorizes the loop with the same
+ * operations per element, hence the same bits. The plain ternary stayed a
+ * branch on the sign of g (float compares are not if-converted under
+ * -ftrapping-math), mispredicted about half the time: ~10% of pp512 at 1
+ * thread. */
+static void ffn_relu2_mul(float *restrict g, const float *restrict u, int64_t n)
+{
+    for (int64_t r = 0; r < n; r++) {
+        uint32_t bits;
+        memcpy(&bits, &g[r], sizeof bits);
+        bits &= -(uint32_t)(g[r] > 0.0f);
+        float a;
+        memcpy(&a, &bits, sizeof a);
+        g[r] = a * a * u[r];
+    }
+}
+
 void bn_forward_step(bn_session *s, const int32_t *tokens, int32_t n, int32_t logits_from,
                      float *logits_out)
 {
@@ -248,10 +267,7 @@ void bn_forward_step(bn_session *s, const int32_t *tokens, int32_t n, int32_t lo
                 float *g = s->gate + t * F;
                 const float *u = s->up + t * F;
                 if (hp->act == BN_FFN_ACT_RELU2) {
-                    for (int64_t r = rb; r < re; r++) {
-                        float a = g[r] > 0.0f ? g[r] : 0.0f;
-                        g[r] = a * a * u[r];
-                    }
+                    ffn_relu2_mul(g + rb, u + rb, re - rb);
                 } else {
                     for (int64_t r = rb; r < re; r++)
                         g[r] = g[r] / (1.0f + expf(-g[r])) * u[r];
