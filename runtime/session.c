@@ -36,12 +36,7 @@ void bn_session_free(bn_session *s)
     free(s->k_cache);
     free(s->v_cache);
     free(s->x);
-    free(s->q);
-    free(s->k);
-    free(s->v);
-    free(s->attn);
-    free(s->gate);
-    free(s->up);
+    free(s->shared); /* q, k, v, attn, gate, up */
     free(s->proj);
     free(s->normed);
     free(s->scores);
@@ -124,12 +119,17 @@ bn_status bn_session_new(const bn_model *model, const bn_session_options *opts_i
     s->k_cache = malloc(cache_n * (o.type_k == BN_KV_TYPE_F16 ? 2 : 4));
     s->v_cache = malloc(cache_n * (o.type_v == BN_KV_TYPE_F16 ? 2 : 4));
     s->x = alloc_floats(B * E);
-    s->q = alloc_floats(B * NQ);
-    s->k = alloc_floats(B * NKV);
-    s->v = alloc_floats(B * NKV);
-    s->attn = alloc_floats(B * NQ);
-    s->gate = alloc_floats(B * F);
-    s->up = alloc_floats(B * F);
+    /* The attention group and the FFN group share one block (session.h). */
+    size_t attn_group = B * (2 * NQ + 2 * NKV), ffn_group = 2 * B * F;
+    s->shared = alloc_floats(attn_group > ffn_group ? attn_group : ffn_group);
+    if (s->shared) {
+        s->q = s->shared;
+        s->k = s->q + B * NQ;
+        s->v = s->k + B * NKV;
+        s->attn = s->v + B * NKV;
+        s->gate = s->shared;
+        s->up = s->gate + B * F;
+    }
     s->proj = alloc_floats(B * E);
     size_t norm_rows = (size_t)o.n_logits > B ? B : (size_t)o.n_logits;
     s->normed = alloc_floats(norm_rows * E);
@@ -140,9 +140,8 @@ bn_status bn_session_new(const bn_model *model, const bn_session_options *opts_i
     s->rope_sin = alloc_floats(B * half);
     s->inv_freq = alloc_floats(half);
     s->logits = alloc_floats((size_t)o.n_logits * (size_t)hp->n_vocab);
-    if (!s->k_cache || !s->v_cache || !s->x || !s->q || !s->k || !s->v || !s->attn || !s->gate ||
-        !s->up || !s->proj || !s->normed || !s->scores || !s->att_row || !s->rope_cos ||
-        !s->rope_sin || !s->inv_freq || !s->logits) {
+    if (!s->k_cache || !s->v_cache || !s->x || !s->shared || !s->proj || !s->normed ||
+        !s->scores || !s->att_row || !s->rope_cos || !s->rope_sin || !s->inv_freq || !s->logits) {
         st = bn_error_set(err, BN_STATUS_NO_MEMORY,
                           "out of memory for a session of %d positions (KV cache %zu MiB)",
                           (int)o.n_ctx,

@@ -33,7 +33,16 @@ struct bn_session {
     void *k_cache;
     void *v_cache;
 
-    /* Scratch for one step of up to n_batch tokens. */
+    /* Scratch for one step of up to n_batch tokens.
+     * q, k, v, attn (the attention group) and gate, up (the FFN group) are
+     * views into one allocation, `shared`: within a layer the attention
+     * group is dead (attn quantized into act_attn) before gate and up are
+     * written, and the FFN group is dead (gate quantized into act_ff) before
+     * the next layer writes q. forward.c must keep it so: no value of one
+     * group may be read after the other group is written. This keeps
+     * 4 * n_batch * (2 n_q + 2 n_kv) bytes off the session (12.5 MiB at a
+     * 512-token batch of the 2B4T shape). */
+    float *shared;   /* max(2 n_q + 2 n_kv, 2 n_ff) * n_batch floats */
     float *x;        /* (n_batch, n_embd) residual stream */
     float *q;        /* (n_batch, n_q) queries, n_q = n_head * head_dim */
     float *k;        /* (n_batch, n_kv) keys of this step, before the cache */
