@@ -34,12 +34,12 @@ void bn_cpu_features_detect(bn_cpu_features *out) {
         return;
     bool avx2 = b & (1u << 5);
     bool f = b & (1u << 16), dq = b & (1u << 17), bw = b & (1u << 30), vl = b & (1u << 31);
-    bool vnni = c & (1u << 11), vbmi = c & (1u << 1);
+    bool vnni = c & (1u << 11), vbmi = c & (1u << 1), gfni = c & (1u << 8);
     out->avx2 = ymm_os && avx2 && fma && f16c;
     out->avx512 = out->avx2 && zmm_os && f && dq && bw && vl && vnni;
     /* AVX512_BF16 is leaf 7 sub-leaf 1, eax bit 5. */
     bool bf16 = __get_cpuid_count(7, 1, &a, &b, &c, &d) && (a & (1u << 5));
-    out->avx512vbmi = out->avx512 && vbmi && bf16;
+    out->avx512vbmi = out->avx512 && vbmi && gfni && bf16;
 }
 
 #elif defined(__aarch64__) && defined(__linux__)

@@ -18,12 +18,17 @@ extern const bn_kernels bn_kernels_ref;
 #if defined(BN_HAVE_KERNELS_X86)
 extern const bn_kernels bn_kernels_avx2;
 extern const bn_kernels bn_kernels_avx512;
-/* avx512 plus VBMI and BF16: the avx512 table with the entries of
+/* avx512 plus VBMI, GFNI and BF16: the avx512 table with the entries of
  * x86/avx512_vbmi.c (defined next to the avx512 table in x86/avx512.c). */
 extern const bn_kernels bn_kernels_avx512vbmi;
 void bn_dense_gemm_avx512vbmi(const bn_dense_matrix *w, const float *x, int64_t x_stride,
                               int64_t n_tokens, int64_t row_begin, int64_t row_end, float *y,
                               int64_t y_stride);
+void bn_gemm_t3_i8_avx512vbmi(const bn_ternary_matrix *w, const bn_act_batch *act,
+                              int64_t row_begin, int64_t row_end, float *y, int64_t y_stride);
+void bn_gemm_acc_t3_i8_avx512vbmi(const bn_ternary_matrix *w, const bn_act_batch *act,
+                                  int64_t row_begin, int64_t row_end, int32_t *acc,
+                                  int64_t acc_stride);
 #endif
 #if defined(BN_HAVE_KERNELS_ARM)
 extern const bn_kernels bn_kernels_neon;
@@ -34,7 +39,7 @@ extern const bn_kernels bn_kernels_neon_dotprod;
 typedef struct bn_cpu_features {
     bool avx2;   /* AVX2 + FMA + F16C, and the OS saves YMM state */
     bool avx512; /* F/BW/VL/DQ/VNNI, and the OS saves ZMM/opmask state */
-    bool avx512vbmi; /* avx512 plus VBMI and BF16 (Zen 4+, Sapphire Rapids+) */
+    bool avx512vbmi; /* avx512 plus VBMI, GFNI and BF16 (Zen 4+, Sapphire Rapids+) */
     bool neon;
     bool neon_dotprod;
 } bn_cpu_features;

@@ -1034,7 +1034,7 @@ const bn_kernels bn_kernels_avx512 = {
     .attend = bn_attend_avx512,
 };
 
-/* The same table on CPUs with VBMI and BF16 as well (see x86/avx512_vbmi.c):
+/* The same table on CPUs with VBMI, GFNI and BF16 as well (x86/avx512_vbmi.c):
  * every entry is the avx512 one but those of avx512_vbmi.c. Entries added to
  * the avx512 table above belong here too. */
 const bn_kernels bn_kernels_avx512vbmi = {
@@ -1047,7 +1047,7 @@ const bn_kernels bn_kernels_avx512vbmi = {
             [BN_LAYOUT_I2] = {bn_gemm_i2_i8_avx512, bn_gemm_acc_i2_i8_avx512},
             [BN_LAYOUT_T5] = {bn_gemm_t5_i8_avx512, bn_gemm_acc_t5_i8_avx512},
             [BN_LAYOUT_LUT2] = {bn_gemm_lut2_i8_avx512, bn_gemm_acc_lut2_i8_avx512},
-            [BN_LAYOUT_T3] = {bn_gemm_t3_i8_avx512, bn_gemm_acc_t3_i8_avx512},
+            [BN_LAYOUT_T3] = {bn_gemm_t3_i8_avx512vbmi, bn_gemm_acc_t3_i8_avx512vbmi},
         },
     .dense_gemm = bn_dense_gemm_avx512vbmi,
     .dense_gemm_i8 = bn_dense_gemm_i8_avx512,

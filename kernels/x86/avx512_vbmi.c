@@ -1,12 +1,13 @@
 /* x86/avx512_vbmi.c: the kernels of the "avx512vbmi" table that need more
- * than the avx512 table's F/BW/VL/DQ/VNNI: AVX512-VBMI (vpermb) and
- * AVX512-BF16 (vdpbf16ps), both present on AMD Zen 4 / Zen 5 and Intel
- * Sapphire Rapids and later. Compiled with only those flags
+ * than the avx512 table's F/BW/VL/DQ/VNNI: AVX512-VBMI (vpermb), AVX512-BF16
+ * (vdpbf16ps) and GFNI (gf2p8affineqb), all present on AMD Zen 4 / Zen 5 and
+ * Intel Sapphire Rapids and later. Compiled with only those flags
  * (kernels/CMakeLists.txt); the table itself sits next to the avx512 one at
  * the bottom of x86/avx512.c and takes every other entry from there.
  *
- * Owns: the exact Q6_K output-layer product for decode (at most 4 tokens at
- * a time, K <= 4096). Everything else is the avx512 table's.
+ * Owns: the exact Q6_K output-layer product (4 tokens at a time, K <= 4096)
+ * and the T3 matrix-vector product (one token). Everything else is the
+ * avx512 table's.
  *
  * Q6_K with vdpbf16ps, still an exact float product: every 6-bit code minus
  * 32 is an integer in [-32, 31], exact in bf16; each activation x is split
@@ -171,4 +172,114 @@ void bn_dense_gemm_avx512vbmi(const bn_dense_matrix *w, const float *x, int64_t 
             }
         }
     }
+}
+
+/* ------------------------------------------------------------------------ */
+/* T3 matrix-vector product (one token)                                      */
+
+/* Per 40-byte chunk and row: the 32 magnitude bytes, broadcast to both
+ * halves of a zmm, go through one gf2p8affineqb whose bit matrix keeps the
+ * low nibble of each byte in the low half and moves the high nibble down in
+ * the high half: the 64 triplet magnitudes in lane order, 4 bits each. Adding
+ * 16 where the sign bit is set makes a 5-bit index, and one vpermb per weight
+ * position on a table of codes (positive triplets at 0-15, 2 - code for
+ * negative ones at 16-31) gives the codes. Per 192 weights and row: 1 affine,
+ * 1 masked add, 3 vpermb, 3 dpbusd, against a variable shift, an and, 3
+ * pshufb, 3 masked subtractions and 3 dpbusd in the avx512 table; 8 rows per
+ * tile share the activation loads. The accumulators are the same exact int32
+ * sums, so the results are bit-identical. Batches of more than one token go
+ * to the avx512 table's tiled kernel. */
+#define BN_T3_GEMV_ROWS 8 /* rows per tile */
+
+BN_INLINE void bn_t3_gemv_tile(const bn_ternary_matrix *w, const bn_act_batch *act, int64_t r0,
+                               const int R, const __m512i tab[3], uint64_t ahead,
+                               int32_t out[BN_T3_GEMV_ROWS]) {
+    const __m512i b16 = _mm512_set1_epi8(16);
+    /* GF(2) bit matrices (row of output bit i in byte 7 - i): the low
+     * nibble of each byte in the low half, the high nibble in the high
+     * half, both moved to bits 0-3 with bits 4-7 cleared. */
+    const long long lo = 0x0102040800000000ll, hi = 0x1020408000000000ll;
+    const __m512i nib = _mm512_setr_epi64(lo, lo, lo, lo, hi, hi, hi, hi);
+    __m512i acc[BN_T3_GEMV_ROWS];
+    for (int i = 0; i < R; i++)
+        acc[i] = _mm512_setzero_si512();
+    const int64_t nc = w->Kp / BN_T3_CHUNK;
+    const uint8_t *rows[BN_T3_GEMV_ROWS];
+    for (int i = 0; i < R; i++)
+        rows[i] = w->data + (uint64_t)(r0 + i) * w->row_bytes;
+    const int8_t *q = act->q;
+    /* The tile's rows are contiguous: fetch the tile `ahead` bytes later
+     * linearly, R * 40 bytes per chunk, one prefetch per 64-byte line. */
+    const uint8_t *pf = rows[0] + ahead;
+    for (int64_t c = 0; c < nc; c++) {
+        for (int l = 0; l < (R * BN_T3_CHUNK_BYTES + 63) / 64; l++)
+            _mm_prefetch((const char *)(pf + c * R * BN_T3_CHUNK_BYTES + 64 * l), _MM_HINT_T0);
+        __m512i a[3];
+        for (int p = 0; p < 3; p++)
+            a[p] = _mm512_loadu_si512(q + c * BN_T3_CHUNK + 64 * p);
+        for (int i = 0; i < R; i++) {
+            const uint8_t *ch = rows[i] + c * BN_T3_CHUNK_BYTES;
+            __m512i idx = _mm512_gf2p8affine_epi64_epi8(
+                _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)ch)), nib, 0);
+            uint64_t sbits;
+            memcpy(&sbits, ch + 32, 8);
+            idx = _mm512_mask_add_epi8(idx, _cvtu64_mask64(sbits), idx, b16);
+            for (int p = 0; p < 3; p++)
+                acc[i] = _mm512_dpbusd_epi32(acc[i], _mm512_permutexvar_epi8(idx, tab[p]), a[p]);
+        }
+    }
+    for (int i = 0; i < R; i++)
+        out[i] = _mm512_reduce_add_epi32(acc[i]) - act->sum[0];
+}
+
+static void bn_t3_gemv(const bn_ternary_matrix *w, const bn_act_batch *act, int64_t row_begin,
+                       int64_t row_end, float *y, int32_t *acc_out) {
+    __m512i tab[3];
+    for (int p = 0; p < 3; p++) {
+        int8_t t64[64];
+        for (int m = 0; m < 64; m++) {
+            int code = bn_t3_pos_code(m & 15, p);
+            t64[m] = (int8_t)(m & 16 ? 2 - code : code);
+        }
+        tab[p] = _mm512_loadu_si512(t64);
+    }
+    /* Software prefetch a whole number of row tiles (at least 16 KB) ahead,
+     * as the avx512 kernels do. */
+    const uint64_t tile_bytes = BN_T3_GEMV_ROWS * w->row_bytes;
+    const uint64_t ahead = tile_bytes * ((16384 + tile_bytes - 1) / tile_bytes);
+    int32_t v[BN_T3_GEMV_ROWS];
+    for (int64_t r = row_begin; r < row_end;) {
+        const int R = row_end - r >= BN_T3_GEMV_ROWS ? BN_T3_GEMV_ROWS : 1;
+        if (R == BN_T3_GEMV_ROWS)
+            bn_t3_gemv_tile(w, act, r, BN_T3_GEMV_ROWS, tab, ahead, v);
+        else
+            bn_t3_gemv_tile(w, act, r, 1, tab, ahead, v);
+        for (int i = 0; i < R; i++) {
+            if (acc_out)
+                acc_out[r + i] = v[i];
+            else
+                y[r + i] = bn_ternary_out(w, r + i, v[i], act->scale[0]);
+        }
+        r += R;
+    }
+}
+
+void bn_gemm_t3_i8_avx512vbmi(const bn_ternary_matrix *w, const bn_act_batch *act,
+                              int64_t row_begin, int64_t row_end, float *y, int64_t y_stride) {
+    if (act->n_tokens != 1) {
+        bn_kernels_avx512.ternary[BN_LAYOUT_T3].gemm(w, act, row_begin, row_end, y, y_stride);
+        return;
+    }
+    bn_t3_gemv(w, act, row_begin, row_end, y, NULL);
+}
+
+void bn_gemm_acc_t3_i8_avx512vbmi(const bn_ternary_matrix *w, const bn_act_batch *act,
+                                  int64_t row_begin, int64_t row_end, int32_t *acc,
+                                  int64_t acc_stride) {
+    if (act->n_tokens != 1) {
+        bn_kernels_avx512.ternary[BN_LAYOUT_T3].gemm_acc(w, act, row_begin, row_end, acc,
+                                                         acc_stride);
+        return;
+    }
+    bn_t3_gemv(w, act, row_begin, row_end, NULL, acc);
 }
