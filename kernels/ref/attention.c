@@ -5,7 +5,9 @@
  * whose exp is our own (bn_att_exp_ref: only IEEE add/mul and integer bit
  * operations, so SIMD lanes can compute the same bits) and whose sum is kept
  * in 16 lanes too, and the value sum over keys in ascending order. Written
- * for clarity, not speed: the SIMD files are the fast versions, and they
+ * for clarity first (keys outside, so each cached row is widened once and
+ * the inner loops vectorize at the baseline ISA, about the speed of the
+ * portable code this replaced): the SIMD files are the fast versions; they
  * call bn_attend_ref for shapes they leave alone (head_dim not a multiple
  * of 16, or above BN_ATT_MAX_SIMD_D).
  *
@@ -52,22 +54,51 @@ static inline float att_elem(const void *base, bool f16, int64_t stride, int64_t
     return ((const float *)base)[p * stride + d];
 }
 
-/* The 16-lane fold of kernels.h: lane j += lane j + w for w = 8, 4, 2, 1. */
-static float att_fold16(float lane[16]) {
-    for (int w = 8; w >= 1; w /= 2)
-        for (int j = 0; j < w; j++)
-            lane[j] += lane[j + w];
-    return lane[0];
+/* The row at position p as floats: in place for f32, else widened into buf
+ * (exact); NULL when an f16 row does not fit buf (head_dim above
+ * BN_ATT_MAX_SIMD_D: read element by element then). */
+static const float *att_row(const void *base, bool f16, int64_t stride, int64_t p, int64_t D,
+                            float *buf) {
+    if (!f16)
+        return (const float *)base + p * stride;
+    if (D > BN_ATT_MAX_SIMD_D)
+        return NULL;
+    for (int64_t d = 0; d < D; d++)
+        buf[d] = att_elem(base, true, stride, p, d);
+    return buf;
 }
 
-/* dot(q, key p) in 16 lanes, each lane starting from its first product. */
-static float att_dot(const float *q, const bn_att_item *it, int64_t p) {
+/* The 16-lane fold of kernels.h: lane j += lane j + w for w = 8, 4, 2, 1. */
+static inline float att_fold16(float lane[16]) {
+    for (int j = 0; j < 8; j++)
+        lane[j] += lane[j + 8];
+    for (int j = 0; j < 4; j++)
+        lane[j] += lane[j + 4];
+    for (int j = 0; j < 2; j++)
+        lane[j] += lane[j + 2];
+    return lane[0] + lane[1];
+}
+
+/* dot(q, k) in 16 lanes, each lane starting from its first product (+0 if
+ * it has none). k: the key row, or NULL to widen key p 16 values at a time. */
+static float att_dot(const float *q, const float *k, const bn_att_item *it, int64_t p) {
     const int64_t D = it->head_dim;
-    float lane[16];
-    for (int64_t j = 0; j < 16; j++)
-        lane[j] = j < D ? q[j] * att_elem(it->k, it->k_f16, it->kv_stride, p, j) : 0.0f;
-    for (int64_t d = 16; d < D; d++)
-        lane[d % 16] += q[d] * att_elem(it->k, it->k_f16, it->kv_stride, p, d);
+    float lane[16] = {0}, kc[16];
+    int64_t d0 = 0;
+    if (k && D >= 16) { /* the common case, in a shape that vectorizes */
+        for (int j = 0; j < 16; j++)
+            lane[j] = q[j] * k[j];
+        for (d0 = 16; d0 + 16 <= D; d0 += 16)
+            for (int j = 0; j < 16; j++)
+                lane[j] += q[d0 + j] * k[d0 + j];
+    }
+    for (; d0 < D; d0 += 16) {
+        const int64_t n = D - d0 < 16 ? D - d0 : 16;
+        for (int64_t j = 0; j < n; j++)
+            kc[j] = k ? k[d0 + j] : att_elem(it->k, true, it->kv_stride, p, d0 + j);
+        for (int64_t j = 0; j < n; j++)
+            lane[j] = d0 == 0 ? q[j] * kc[j] : lane[j] + q[d0 + j] * kc[j];
+    }
     return att_fold16(lane);
 }
 
@@ -88,22 +119,46 @@ static void att_softmax(float *s, int64_t n) {
         s[p] = s[p] * inv;
 }
 
+/* Rows are (token i, head r), row = i * n_rep + r; token i sees keys
+ * 0 .. pos0 + i. Keys outside, rows inside, so that each cached row is
+ * widened once per item (the arithmetic of a row does not depend on it). */
 void bn_attend_ref(const bn_att_item *it) {
-    const int64_t D = it->head_dim;
-    for (int32_t i = 0; i < it->n_tok; i++) {
-        const int64_t n = (int64_t)it->pos0 + i + 1; /* keys this token sees */
-        for (int32_t r = 0; r < it->n_rep; r++) {
-            const float *q = it->q + i * it->q_stride + r * D;
-            float *s = it->scores + ((int64_t)i * it->n_rep + r) * it->sc_stride; /* (n) */
-            float *out = it->out + i * it->out_stride + r * D;                  /* (D) */
-            for (int64_t p = 0; p < n; p++)
-                s[p] = att_dot(q, it, p) * it->kq_scale;
-            att_softmax(s, n);
-            for (int64_t d = 0; d < D; d++)
-                out[d] = s[0] * att_elem(it->v, it->v_f16, it->kv_stride, 0, d);
-            for (int64_t p = 1; p < n; p++)
-                for (int64_t d = 0; d < D; d++)
-                    out[d] = out[d] + s[p] * att_elem(it->v, it->v_f16, it->kv_stride, p, d);
-        }
+    const int64_t D = it->head_dim, n_keys = (int64_t)it->pos0 + it->n_tok;
+    float buf[BN_ATT_MAX_SIMD_D]; /* (D) a widened f16 row */
+#define ATT_Q(i, r) (it->q + (i) * it->q_stride + (r) * D)
+#define ATT_S(i, r) (it->scores + ((int64_t)(i) * it->n_rep + (r)) * it->sc_stride)
+#define ATT_OUT(i, r) (it->out + (i) * it->out_stride + (r) * D)
+    /* scores */
+    for (int64_t p = 0; p < n_keys; p++) {
+        const float *k = att_row(it->k, it->k_f16, it->kv_stride, p, D, buf);
+        for (int64_t i = p > it->pos0 ? p - it->pos0 : 0; i < it->n_tok; i++)
+            for (int32_t r = 0; r < it->n_rep; r++)
+                ATT_S(i, r)[p] = att_dot(ATT_Q(i, r), k, it, p) * it->kq_scale;
     }
+    for (int32_t i = 0; i < it->n_tok; i++)
+        for (int32_t r = 0; r < it->n_rep; r++)
+            att_softmax(ATT_S(i, r), (int64_t)it->pos0 + i + 1);
+    /* out = w_0 v_0, then + w_p v_p for p ascending, element by element */
+    for (int64_t p = 0; p < n_keys; p++) {
+        const float *v = att_row(it->v, it->v_f16, it->kv_stride, p, D, buf);
+        for (int64_t i = p > it->pos0 ? p - it->pos0 : 0; i < it->n_tok; i++)
+            for (int32_t r = 0; r < it->n_rep; r++) {
+                const float w = ATT_S(i, r)[p];
+                float *out = ATT_OUT(i, r);
+                if (!v)
+                    for (int64_t d = 0; d < D; d++) {
+                        const float vd = att_elem(it->v, true, it->kv_stride, p, d);
+                        out[d] = p == 0 ? w * vd : out[d] + w * vd;
+                    }
+                else if (p == 0)
+                    for (int64_t d = 0; d < D; d++)
+                        out[d] = w * v[d];
+                else
+                    for (int64_t d = 0; d < D; d++)
+                        out[d] = out[d] + w * v[d];
+            }
+    }
+#undef ATT_Q
+#undef ATT_S
+#undef ATT_OUT
 }
