@@ -406,7 +406,7 @@ fail:
  * [b][j] is trit_of(b, 4 - j) - 1, IQ1_BN's digit order. Generated from
  * trit_of (the tests compare bn_ternary_decode_rows with bn_ternary_decode on
  * every byte value), so one 5-byte copy replaces five multiplies. */
-static const int8_t iq1_digits[256][5] = {
+static const int8_t iq1_digits[256][8] = { /* 3 spare bytes: 8-byte copies */
     {-1, -1, -1, -1, -1}, {-1, -1, -1, -1, -1}, {0, -1, -1, -1, -1}, {1, -1, -1, -1, -1},
     {-1, 0, -1, -1, -1}, {0, 0, -1, -1, -1}, {1, 0, -1, -1, -1}, {-1, 1, -1, -1, -1},
     {0, 1, -1, -1, -1}, {1, 1, -1, -1, -1}, {-1, -1, 0, -1, -1}, {0, -1, 0, -1, -1},
@@ -605,14 +605,23 @@ static unsigned row_iq2bn(const uint8_t *b, int64_t K, int8_t *w) {
     return bad;
 }
 
-/* One IQ1_BN row (after its f16 scale): a table copy per byte. */
+/* One IQ1_BN row (after its f16 scale): a table copy per byte. Copies of 8
+ * bytes in ascending order: the 3 spare bytes of each land on positions that
+ * the next copy (or the extra digit, or the next group) rewrites. The last
+ * block copies 5 bytes so that nothing lands past the row. */
 static void row_iq1bn(const uint8_t *b, int64_t K, int8_t *w) {
-    for (int64_t blk = 0; blk < K / BN_BLOCK; blk++, b += IQ1BN_BYTES, w += BN_BLOCK)
+    const int64_t nblk = K / BN_BLOCK;
+    for (int64_t blk = 0; blk < nblk - 1; blk++, b += IQ1BN_BYTES, w += BN_BLOCK)
         for (int g = 0; g < 4; g++) {
             for (int k = 0; k < 3; k++)
-                memcpy(w + 16 * g + 5 * k, iq1_digits[b[3 * g + k]], 5);
+                memcpy(w + 16 * g + 5 * k, iq1_digits[b[3 * g + k]], 8);
             w[16 * g + 15] = iq1_digits[b[12]][g];
         }
+    for (int g = 0; g < 4; g++) {
+        for (int k = 0; k < 3; k++)
+            memcpy(w + 16 * g + 5 * k, iq1_digits[b[3 * g + k]], 5);
+        w[16 * g + 15] = iq1_digits[b[12]][g];
+    }
 }
 
 bn_status bn_ternary_decode_rows(bn_tensor_type type, const void *data, uint64_t n_bytes,
