@@ -193,7 +193,8 @@ typedef struct bn_ternary_matrix {
 /* Builds `out` from a tensor's stored bytes: I2_S, TQ2_0, TQ1_0, IQ2_BN,
  * IQ1_BN, or ternary values stored as F32/F16/BF16 (n_bytes: at least the
  * stored size). The layout follows from family and type:
- *   MAD: 1.6-bit types (TQ1_0, IQ1_BN) -> T3; everything else -> I2
+ *   MAD: 1.6-bit types (TQ1_0, IQ1_BN) -> T3 (I2 when the table sets
+ *        mad_1p6_in_i2); everything else -> I2
  *        (zero-copy for I2_S with K % 128 == 0: `data` must outlive `out`).
  *   LUT: -> LUT2.
  * Block scales (TQ types) that are equal over every block holding a nonzero
@@ -314,6 +315,11 @@ struct bn_kernels {
      * tile (they compute the tile and keep the rows asked for), but ranges
      * at multiples of 64 avoid that duplicate work. */
     int64_t row_granule;
+    /* The MAD layout of the 1.6-bit types (TQ1_0, IQ1_BN): false (the
+     * default) T3, 1.67 bits a weight; true I2, 2 bits, for tables whose T3
+     * decoder is far slower than their I2 kernel streams (avx2: about 12
+     * against 26 GB/s a core), so that 20% more bytes still decode faster. */
+    bool mad_1p6_in_i2;
 
     /* Quantizes tokens [t_begin, t_end) of x (rows of act->K floats, x_stride
      * floats apart) into act: q, scale, sum, block_sum, and lut when the

@@ -561,7 +561,7 @@ bn_status bn_ternary_matrix_init(const bn_kernels *k, bn_kernel_family family,
     bn_ternary_layout layout = BN_LAYOUT_I2;
     if (family == BN_FAMILY_LUT)
         layout = BN_LAYOUT_LUT2;
-    else if (type == BN_TYPE_TQ1_0 || type == BN_TYPE_IQ1_BN)
+    else if ((type == BN_TYPE_TQ1_0 || type == BN_TYPE_IQ1_BN) && !(k && k->mad_1p6_in_i2))
         layout = (!k || k->ternary[BN_LAYOUT_T3].gemm) ? BN_LAYOUT_T3 : BN_LAYOUT_T5;
     if (k && !k->ternary[layout].gemm)
         layout = BN_LAYOUT_I2;

@@ -326,7 +326,8 @@ static void kt_same_as_generic(const bn_kernels *k, bn_kernel_family fam, bn_ten
     bn_ternary_scale_kind kind;
     bn_status ss = bn_ternary_decode(type, bytes, nb, K, rows, v, s, &kind, &es);
     bn_ternary_layout layout = fam == BN_FAMILY_LUT ? BN_LAYOUT_LUT2 : BN_LAYOUT_I2;
-    if (fam == BN_FAMILY_MAD && (type == BN_TYPE_TQ1_0 || type == BN_TYPE_IQ1_BN))
+    if (fam == BN_FAMILY_MAD && (type == BN_TYPE_TQ1_0 || type == BN_TYPE_IQ1_BN) &&
+        !k->mad_1p6_in_i2)
         layout = k->ternary[BN_LAYOUT_T3].gemm ? BN_LAYOUT_T3 : BN_LAYOUT_T5;
     if (ss == BN_STATUS_OK)
         ss = bn_ternary_matrix_init_values(layout, v, s, kind, K, rows, &slow, &es);
@@ -392,6 +393,38 @@ Test(ternary_matrix, the_load_path_gives_the_generic_bytes_in_t5_too) {
     bn_kernels no_t3 = *kt_table("ref"); /* a table without T3: 1.6-bit types go to T5 */
     no_t3.ternary[BN_LAYOUT_T3].gemm = NULL;
     kt_load_path_matches(&no_t3);
+}
+
+Test(ternary_matrix, the_load_path_gives_the_generic_bytes_in_i2_where_the_table_asks) {
+    bn_kernels i2 = *kt_table("ref"); /* as avx2: 1.6-bit types go to I2 */
+    i2.mad_1p6_in_i2 = true;
+    kt_load_path_matches(&i2);
+}
+
+Test(ternary_matrix, one_point_six_bit_types_take_i2_on_the_avx2_table) {
+    const bn_kernels *k = kt_table("avx2");
+    cr_assert(k->mad_1p6_in_i2);
+    const int64_t K = 2560, rows = 16;
+    int8_t *v = malloc((size_t)(K * rows));
+    kt_rng rng = {5};
+    kt_fill_trits(&rng, v, K * rows);
+    float s = 0.5f;
+    const bn_tensor_type types[] = {BN_TYPE_TQ1_0, BN_TYPE_IQ1_BN};
+    for (size_t t = 0; t < 2; t++) {
+        uint64_t nb = bn_ternary_encoded_bytes(types[t], K, rows);
+        uint8_t *bytes = malloc(nb);
+        cr_assert_eq(bn_ternary_encode(types[t], v, &s, BN_TERNARY_SCALE_TENSOR, K, rows, bytes,
+                                       nb, NULL),
+                     BN_STATUS_OK);
+        bn_ternary_matrix m;
+        cr_assert_eq(bn_ternary_matrix_init(k, BN_FAMILY_MAD, types[t], bytes, nb, K, rows, &m,
+                                            NULL),
+                     BN_STATUS_OK);
+        cr_assert_eq(m.layout, BN_LAYOUT_I2, "%s", bn_tensor_type_name(types[t]));
+        bn_ternary_matrix_free(&m);
+        free(bytes);
+    }
+    free(v);
 }
 
 /* Raw random bytes: every byte value in the base-3 types (codes of 3 in the
