@@ -95,15 +95,23 @@ static void att_scores(const bn_att_item *it, float *kbuf) {
             }
         }
         const int64_t i_min = p0 > it->pos0 ? p0 - it->pos0 : 0;
+        int64_t i = i_min, r = 0; /* row = i * n_rep + r, walked without divisions */
         for (int64_t row = i_min * it->n_rep; row < n_rows; row += 2) {
             const int nr = n_rows - row < 2 ? 1 : 2;
             const float *qp[2];
             float *sp[2];
             for (int j = 0; j < 2; j++) {
-                const int64_t rj = row + (j < nr ? j : 0);
-                const int64_t i = rj / it->n_rep, r = rj % it->n_rep;
-                qp[j] = it->q + i * it->q_stride + r * D;
-                sp[j] = it->scores + rj * it->sc_stride + p0;
+                if (j == 0 || j < nr) {
+                    qp[j] = it->q + i * it->q_stride + r * D;
+                    sp[j] = it->scores + (row + j) * it->sc_stride + p0;
+                    if (++r == it->n_rep) {
+                        r = 0;
+                        i++;
+                    }
+                } else { /* a missing row repeats the first */
+                    qp[j] = qp[0];
+                    sp[j] = sp[0];
+                }
             }
             __m256 a[4][2]; /* dot x = (query x & 1, key x >> 1), halves */
             for (int h = 0; h < 2; h++) {

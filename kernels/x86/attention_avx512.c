@@ -135,15 +135,23 @@ static void att_scores(const bn_att_item *it, float *kbuf) {
         }
         const __mmask8 km = (__mmask8)((1u << nk) - 1);
         const int64_t i_min = p0 > it->pos0 ? p0 - it->pos0 : 0;
+        int64_t i = i_min, r = 0; /* row = i * n_rep + r, walked without divisions */
         for (int64_t row = i_min * it->n_rep; row < n_rows; row += 4) {
             const int nr = n_rows - row < 4 ? (int)(n_rows - row) : 4;
             const float *qp[4];
             float *sp[4];
             for (int j = 0; j < 4; j++) {
-                const int64_t rj = row + (j < nr ? j : nr - 1); /* a missing row repeats */
-                const int64_t i = rj / it->n_rep, r = rj % it->n_rep;
-                qp[j] = it->q + i * it->q_stride + r * D;
-                sp[j] = it->scores + rj * it->sc_stride + p0;
+                if (j == 0 || j < nr) {
+                    qp[j] = it->q + i * it->q_stride + r * D;
+                    sp[j] = it->scores + (row + j) * it->sc_stride + p0;
+                    if (++r == it->n_rep) {
+                        r = 0;
+                        i++;
+                    }
+                } else { /* a missing row repeats the first */
+                    qp[j] = qp[0];
+                    sp[j] = sp[0];
+                }
             }
             const __m512 s = _mm512_mul_ps(att_dot4x4(qp, kp, D), scale);
             _mm_mask_storeu_ps(sp[0], km, _mm512_castps512_ps128(s));
