@@ -5,8 +5,8 @@
  * (kernels/CMakeLists.txt); the table itself sits next to the avx512 one at
  * the bottom of x86/avx512.c and takes every other entry from there.
  *
- * Owns: the exact Q6_K output-layer product (4 tokens at a time, K <= 4096)
- * and the T3 matrix-vector product (one token). Everything else is the
+ * Owns: the exact Q6_K output-layer product and the T3 matrix-vector
+ * product, both for one token (generation). Everything else is the
  * avx512 table's.
  *
  * Q6_K with vdpbf16ps, still an exact float product: every 6-bit code minus
@@ -74,17 +74,15 @@ BN_INLINE __m512 bn_dpbf16(__m512 acc, __m512i a, const uint16_t *b) {
     return acc;
 }
 
-/* One row against T tokens (xb: T rows of xb_stride words). */
-BN_INLINE void bn_q6k_row_bf16(const uint8_t *row, int64_t nb, uint64_t ahead,
-                               const uint16_t *xb, int64_t xb_stride, int T, __m512i tlo,
-                               __m512i thi, float *y, int64_t y_stride) {
+/* One row dotted with one token's split activations xb. */
+BN_INLINE float bn_q6k_row_bf16(const uint8_t *row, int64_t nb, uint64_t ahead,
+                                const uint16_t *xb, __m512i tlo, __m512i thi) {
     const __m512i m4 = _mm512_set1_epi8(0x0f);
     /* lane i -> sub-block i/4 (+ 4 per 64-group). */
     const __m512i i4 = _mm512_srli_epi32(
         _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), 2);
-    __m512 s[2][2][4]; /* [half][code vector][token]: independent chains */
-    for (int j = 0; j < T; j++)
-        s[0][0][j] = s[0][1][j] = s[1][0][j] = s[1][1][j] = _mm512_setzero_ps();
+    __m512 s[2][2]; /* [half][code vector]: independent chains */
+    s[0][0] = s[0][1] = s[1][0] = s[1][1] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *blk = row + b * BN_Q6_K_BYTES;
         for (int c = 0; c < BN_Q6_K_BYTES; c += 64)
@@ -115,30 +113,30 @@ BN_INLINE void bn_q6k_row_bf16(const uint8_t *row, int64_t nb, uint64_t ahead,
                 const __m512i O = _mm512_permutex2var_epi16(tlo, _mm512_srli_epi16(Q[u], 8), thi);
                 const __m512 sc =
                     _mm512_permutexvar_ps(_mm512_add_epi32(i4, _mm512_set1_epi32(8 * n + 4 * u)), ds);
-                const int64_t g = 4 * b + 2 * n + u;
-                for (int j = 0; j < T; j++) {
-                    const uint16_t *xg = xb + j * xb_stride + BN_Q6K_BF_GROUP * g;
-                    /* the lo parts first */
-                    __m512 p = bn_dpbf16(_mm512_setzero_ps(), E, xg + 128);
-                    p = bn_dpbf16(p, O, xg + 160);
-                    p = bn_dpbf16(p, E, xg + 64);
-                    p = bn_dpbf16(p, O, xg + 96);
-                    p = bn_dpbf16(p, E, xg);
-                    p = bn_dpbf16(p, O, xg + 32);
-                    s[n][u][j] = _mm512_fmadd_ps(sc, p, s[n][u][j]);
-                }
+                const uint16_t *xg = xb + BN_Q6K_BF_GROUP * (4 * b + 2 * n + u);
+                /* the lo parts first */
+                __m512 p = bn_dpbf16(_mm512_setzero_ps(), E, xg + 128);
+                p = bn_dpbf16(p, O, xg + 160);
+                p = bn_dpbf16(p, E, xg + 64);
+                p = bn_dpbf16(p, O, xg + 96);
+                p = bn_dpbf16(p, E, xg);
+                p = bn_dpbf16(p, O, xg + 32);
+                s[n][u] = _mm512_fmadd_ps(sc, p, s[n][u]);
             }
         }
     }
-    for (int j = 0; j < T; j++)
-        y[j * y_stride] = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s[0][0][j], s[0][1][j]),
-                                                             _mm512_add_ps(s[1][0][j], s[1][1][j])));
+    return _mm512_reduce_add_ps(
+        _mm512_add_ps(_mm512_add_ps(s[0][0], s[0][1]), _mm512_add_ps(s[1][0], s[1][1])));
 }
 
+/* Batches (logits of several tokens at once) keep the avx512 table's kernel:
+ * with the f32 codes shared by up to 4 tokens it needs 1.25 FMAs per 16
+ * weights and token, against 1.5 vdpbf16ps here. Single-token calls
+ * (generation, and the last token of a prompt) take this path. */
 void bn_dense_gemm_avx512vbmi(const bn_dense_matrix *w, const float *x, int64_t x_stride,
                               int64_t n_tokens, int64_t row_begin, int64_t row_end, float *y,
                               int64_t y_stride) {
-    if (w->type != BN_TYPE_Q6_K || w->K > BN_Q6K_BF_MAX_K) {
+    if (w->type != BN_TYPE_Q6_K || w->K > BN_Q6K_BF_MAX_K || n_tokens != 1) {
         bn_kernels_avx512.dense_gemm(w, x, x_stride, n_tokens, row_begin, row_end, y, y_stride);
         return;
     }
@@ -154,24 +152,10 @@ void bn_dense_gemm_avx512vbmi(const bn_dense_matrix *w, const float *x, int64_t 
         tab[c] = (uint16_t)(b >> 16); /* exact: small integers */
     }
     const __m512i tlo = _mm512_loadu_si512(tab), thi = _mm512_loadu_si512(tab + 32);
-    /* Tokens in groups of 4, each with the same per-token arithmetic, so a
-     * token's logits do not depend on how many tokens share the call. */
-    _Alignas(64) uint16_t xb[4 * 3 * BN_Q6K_BF_MAX_K]; /* (4, 3 K) split activations, 96 KB */
-    for (int64_t t0 = 0; t0 < n_tokens; t0 += 4) {
-        const int T = n_tokens - t0 < 4 ? (int)(n_tokens - t0) : 4;
-        for (int j = 0; j < T; j++)
-            bn_q6k_split_x(x + (t0 + j) * x_stride, K, xb + j * 3 * K);
-        for (int64_t r = row_begin; r < row_end; r++) {
-            const uint8_t *row = w->data + (uint64_t)r * w->row_bytes;
-            float *yr = y + t0 * y_stride + r;
-            switch (T) {
-            case 1: bn_q6k_row_bf16(row, nb, ahead, xb, 3 * K, 1, tlo, thi, yr, y_stride); break;
-            case 2: bn_q6k_row_bf16(row, nb, ahead, xb, 3 * K, 2, tlo, thi, yr, y_stride); break;
-            case 3: bn_q6k_row_bf16(row, nb, ahead, xb, 3 * K, 3, tlo, thi, yr, y_stride); break;
-            default: bn_q6k_row_bf16(row, nb, ahead, xb, 3 * K, 4, tlo, thi, yr, y_stride); break;
-            }
-        }
-    }
+    _Alignas(64) uint16_t xb[3 * BN_Q6K_BF_MAX_K]; /* (3 K) split activations, 24 KB */
+    bn_q6k_split_x(x, K, xb);
+    for (int64_t r = row_begin; r < row_end; r++)
+        y[r] = bn_q6k_row_bf16(w->data + (uint64_t)r * w->row_bytes, nb, ahead, xb, tlo, thi);
 }
 
 /* ------------------------------------------------------------------------ */
