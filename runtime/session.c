@@ -36,8 +36,7 @@ void bn_session_free(bn_session *s)
     free(s->k_cache);
     free(s->v_cache);
     free(s->x);
-    free(s->shared); /* q, k, v, attn, gate, up */
-    free(s->proj);
+    free(s->shared); /* q, k, v, attn, gate, up, proj */
     free(s->normed);
     free(s->scores);
     free(s->att_row);
@@ -119,9 +118,12 @@ bn_status bn_session_new(const bn_model *model, const bn_session_options *opts_i
     s->k_cache = malloc(cache_n * (o.type_k == BN_KV_TYPE_F16 ? 2 : 4));
     s->v_cache = malloc(cache_n * (o.type_v == BN_KV_TYPE_F16 ? 2 : 4));
     s->x = alloc_floats(B * E);
-    /* The attention group and the FFN group share one block (session.h). */
-    size_t attn_group = B * (2 * NQ + 2 * NKV), ffn_group = 2 * B * F;
-    s->shared = alloc_floats(attn_group > ffn_group ? attn_group : ffn_group);
+    /* The attention group, the FFN group and proj share one block
+     * (session.h says why their lives never overlap). */
+    size_t attn_group = B * (2 * NQ + 2 * NKV), ffn_group = 2 * B * F, shared_n = B * E;
+    shared_n = attn_group > shared_n ? attn_group : shared_n;
+    shared_n = ffn_group > shared_n ? ffn_group : shared_n;
+    s->shared = alloc_floats(shared_n);
     if (s->shared) {
         s->q = s->shared;
         s->k = s->q + B * NQ;
@@ -129,8 +131,8 @@ bn_status bn_session_new(const bn_model *model, const bn_session_options *opts_i
         s->attn = s->v + B * NKV;
         s->gate = s->shared;
         s->up = s->gate + B * F;
+        s->proj = s->shared;
     }
-    s->proj = alloc_floats(B * E);
     size_t norm_rows = (size_t)o.n_logits > B ? B : (size_t)o.n_logits;
     s->normed = alloc_floats(norm_rows * E);
     s->scores = alloc_floats((size_t)o.n_threads * BN_ATT_BLOCK *
@@ -140,7 +142,7 @@ bn_status bn_session_new(const bn_model *model, const bn_session_options *opts_i
     s->rope_sin = alloc_floats(B * half);
     s->inv_freq = alloc_floats(half);
     s->logits = alloc_floats((size_t)o.n_logits * (size_t)hp->n_vocab);
-    if (!s->k_cache || !s->v_cache || !s->x || !s->shared || !s->proj || !s->normed ||
+    if (!s->k_cache || !s->v_cache || !s->x || !s->shared || !s->normed ||
         !s->scores || !s->att_row || !s->rope_cos || !s->rope_sin || !s->inv_freq || !s->logits) {
         st = bn_error_set(err, BN_STATUS_NO_MEMORY,
                           "out of memory for a session of %d positions (KV cache %zu MiB)",

@@ -34,15 +34,17 @@ struct bn_session {
     void *v_cache;
 
     /* Scratch for one step of up to n_batch tokens.
-     * q, k, v, attn (the attention group) and gate, up (the FFN group) are
-     * views into one allocation, `shared`: within a layer the attention
-     * group is dead (attn quantized into act_attn) before gate and up are
-     * written, and the FFN group is dead (gate quantized into act_ff) before
-     * the next layer writes q. forward.c must keep it so: no value of one
-     * group may be read after the other group is written. This keeps
-     * 4 * n_batch * (2 n_q + 2 n_kv) bytes off the session (12.5 MiB at a
-     * 512-token batch of the 2B4T shape). */
-    float *shared;   /* max(2 n_q + 2 n_kv, 2 n_ff) * n_batch floats */
+     * q, k, v, attn (the attention group), gate, up (the FFN group) and proj
+     * are views into one allocation, `shared`, because their lives within a
+     * layer never overlap: the attention group is dead (attn quantized into
+     * act_attn) before o_proj writes proj; proj is dead (added to x) before
+     * gate and up are written; the FFN group is dead (gate quantized into
+     * act_ff) before down_proj writes proj, which is dead before the next
+     * layer writes q. forward.c must keep it so: no buffer may be read after
+     * a later stage has written. This keeps 4 * n_batch * (2 n_q + 2 n_kv +
+     * n_embd) bytes off the session (17.5 MiB at a 512-token batch of the
+     * 2B4T shape). */
+    float *shared;   /* max(2 n_q + 2 n_kv, 2 n_ff, n_embd) * n_batch floats */
     float *x;        /* (n_batch, n_embd) residual stream */
     float *q;        /* (n_batch, n_q) queries, n_q = n_head * head_dim */
     float *k;        /* (n_batch, n_kv) keys of this step, before the cache */
@@ -50,7 +52,7 @@ struct bn_session {
     float *attn;     /* (n_batch, n_q) attention output, heads concatenated */
     float *gate;     /* (n_batch, n_ff) gate, then act(gate) * up */
     float *up;       /* (n_batch, n_ff) */
-    float *proj;     /* (n_batch, n_embd) output of o_proj / down_proj */
+    float *proj;     /* (n_batch, n_embd) output of o_proj / down_proj (in shared) */
     float *normed;   /* (n_batch, n_embd) final-norm rows that need logits */
     float *scores;   /* (n_threads, BN_ATT_BLOCK, n_head / n_head_kv, n_ctx) attention
                       * probabilities of a block of tokens */
