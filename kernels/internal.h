@@ -24,6 +24,11 @@ extern const bn_kernels bn_kernels_avx512vbmi;
 void bn_dense_gemm_avx512vbmi(const bn_dense_matrix *w, const float *x, int64_t x_stride,
                               int64_t n_tokens, int64_t row_begin, int64_t row_end, float *y,
                               int64_t y_stride);
+void bn_gemm_i2_i8_avx512vbmi(const bn_ternary_matrix *w, const bn_act_batch *act,
+                              int64_t row_begin, int64_t row_end, float *y, int64_t y_stride);
+void bn_gemm_acc_i2_i8_avx512vbmi(const bn_ternary_matrix *w, const bn_act_batch *act,
+                                  int64_t row_begin, int64_t row_end, int32_t *acc,
+                                  int64_t acc_stride);
 void bn_gemm_t3_i8_avx512vbmi(const bn_ternary_matrix *w, const bn_act_batch *act,
                               int64_t row_begin, int64_t row_end, float *y, int64_t y_stride);
 void bn_gemm_acc_t3_i8_avx512vbmi(const bn_ternary_matrix *w, const bn_act_batch *act,

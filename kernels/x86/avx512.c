@@ -1044,7 +1044,7 @@ const bn_kernels bn_kernels_avx512vbmi = {
     .act_rmsnorm_quant = bn_act_rmsnorm_quant_i8_avx512,
     .ternary =
         {
-            [BN_LAYOUT_I2] = {bn_gemm_i2_i8_avx512, bn_gemm_acc_i2_i8_avx512},
+            [BN_LAYOUT_I2] = {bn_gemm_i2_i8_avx512vbmi, bn_gemm_acc_i2_i8_avx512vbmi},
             [BN_LAYOUT_T5] = {bn_gemm_t5_i8_avx512, bn_gemm_acc_t5_i8_avx512},
             [BN_LAYOUT_LUT2] = {bn_gemm_lut2_i8_avx512, bn_gemm_acc_lut2_i8_avx512},
             [BN_LAYOUT_T3] = {bn_gemm_t3_i8_avx512vbmi, bn_gemm_acc_t3_i8_avx512vbmi},

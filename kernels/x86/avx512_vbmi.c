@@ -1,13 +1,14 @@
 /* x86/avx512_vbmi.c: the kernels of the "avx512vbmi" table that need more
  * than the avx512 table's F/BW/VL/DQ/VNNI: AVX512-VBMI (vpermb), AVX512-BF16
- * (vdpbf16ps) and GFNI (gf2p8affineqb), all present on AMD Zen 4 / Zen 5 and
- * Intel Sapphire Rapids and later. Compiled with only those flags
- * (kernels/CMakeLists.txt); the table itself sits next to the avx512 one at
- * the bottom of x86/avx512.c and takes every other entry from there.
+ * (vdpbf16ps) and GFNI (gf2p8affineqb: any per-byte bit shuffle in one
+ * instruction), all present on AMD Zen 4 / Zen 5 and Intel Sapphire Rapids
+ * and later. Compiled with only those flags (kernels/CMakeLists.txt); the
+ * table itself sits next to the avx512 one at the bottom of x86/avx512.c and
+ * takes every other entry from there.
  *
- * Owns: the exact Q6_K output-layer product and the T3 matrix-vector
- * product, both for one token (generation). Everything else is the
- * avx512 table's.
+ * Owns: the exact Q6_K output-layer product and the I2 and T3 matrix-vector
+ * products, all for one token (generation). Everything else is the avx512
+ * table's.
  *
  * Q6_K with vdpbf16ps, still an exact float product: every 6-bit code minus
  * 32 is an integer in [-32, 31], exact in bf16; each activation x is split
@@ -266,4 +267,106 @@ void bn_gemm_acc_t3_i8_avx512vbmi(const bn_ternary_matrix *w, const bn_act_batch
         return;
     }
     bn_t3_gemv(w, act, row_begin, row_end, NULL, acc);
+}
+
+/* ------------------------------------------------------------------------ */
+/* I2 matrix-vector product (one token)                                      */
+
+/* Per 256 weights (two 128-value blocks, 64 bytes) and row: one
+ * gf2p8affineqb per 2-bit group (the bit matrix moves bits 6-2g, 7-2g of
+ * each byte to bits 0-1 and clears the rest, i.e. shift and mask in one
+ * instruction) and one dpbusd, 8 rows per tile sharing the activation
+ * loads, and the tile's contiguous rows prefetched linearly. Same exact
+ * int32 sums as every table. Batches go to the avx512 tiled kernel, and so
+ * do BLOCK256 scales (to the reference, as there). */
+#define BN_I2_GEMV_ROWS 8 /* rows per tile */
+
+BN_INLINE void bn_i2_gemv_tile(const bn_ternary_matrix *w, const bn_act_batch *act, int64_t r0,
+                               const int R, uint64_t ahead, int32_t out[BN_I2_GEMV_ROWS]) {
+    /* Group g: output bit b (0, 1) = input bit 6 - 2g + b; the row of output
+     * bit b is byte 7 - b of the matrix. */
+    __m512i mat[4];
+    for (int g = 0; g < 4; g++)
+        mat[g] = _mm512_set1_epi64((long long)((1ull << (6 - 2 * g)) << 56 |
+                                               (1ull << (7 - 2 * g)) << 48));
+    __m512i acc[BN_I2_GEMV_ROWS];
+    for (int i = 0; i < R; i++)
+        acc[i] = _mm512_setzero_si512();
+    const int64_t n2 = w->Kp / 256;
+    const uint8_t *rows[BN_I2_GEMV_ROWS];
+    for (int i = 0; i < R; i++)
+        rows[i] = w->data + (uint64_t)(r0 + i) * w->row_bytes;
+    const int8_t *q = act->q;
+    const uint8_t *pf = rows[0] + ahead;
+    for (int64_t c = 0; c < n2; c++) {
+        for (int i = 0; i < R; i++)
+            _mm_prefetch((const char *)(pf + (c * R + i) * 64), _MM_HINT_T0);
+        __m512i a[4];
+        for (int g = 0; g < 4; g++) /* values 32g.. of both blocks */
+            a[g] = _mm512_inserti64x4(
+                _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(q + c * 256 + 32 * g))),
+                _mm256_loadu_si256((const __m256i *)(q + c * 256 + 128 + 32 * g)), 1);
+        for (int i = 0; i < R; i++) {
+            const __m512i wv = _mm512_loadu_si512(rows[i] + c * 64);
+            for (int g = 0; g < 4; g++)
+                acc[i] = _mm512_dpbusd_epi32(acc[i], _mm512_gf2p8affine_epi64_epi8(wv, mat[g], 0),
+                                             a[g]);
+        }
+    }
+    if (w->Kp % 256) { /* one trailing 128-value block: 256-bit vectors */
+        const int64_t off = n2 * 256;
+        for (int i = 0; i < R; i++) {
+            __m256i wv = _mm256_loadu_si256((const __m256i *)(rows[i] + n2 * 64));
+            __m256i s = _mm256_setzero_si256();
+            for (int g = 0; g < 4; g++)
+                s = _mm256_dpbusd_epi32(s,
+                                        _mm256_gf2p8affine_epi64_epi8(
+                                            wv, _mm512_castsi512_si256(mat[g]), 0),
+                                        _mm256_loadu_si256((const __m256i *)(q + off + 32 * g)));
+            acc[i] = _mm512_add_epi32(acc[i], _mm512_zextsi256_si512(s));
+        }
+    }
+    for (int i = 0; i < R; i++)
+        out[i] = _mm512_reduce_add_epi32(acc[i]) - act->sum[0];
+}
+
+static void bn_i2_gemv(const bn_ternary_matrix *w, const bn_act_batch *act, int64_t row_begin,
+                       int64_t row_end, float *y, int32_t *acc_out) {
+    const uint64_t tile_bytes = BN_I2_GEMV_ROWS * w->row_bytes;
+    const uint64_t ahead = tile_bytes * ((16384 + tile_bytes - 1) / tile_bytes);
+    int32_t v[BN_I2_GEMV_ROWS];
+    for (int64_t r = row_begin; r < row_end;) {
+        const int R = row_end - r >= BN_I2_GEMV_ROWS ? BN_I2_GEMV_ROWS : 1;
+        if (R == BN_I2_GEMV_ROWS)
+            bn_i2_gemv_tile(w, act, r, BN_I2_GEMV_ROWS, ahead, v);
+        else
+            bn_i2_gemv_tile(w, act, r, 1, ahead, v);
+        for (int i = 0; i < R; i++) {
+            if (acc_out)
+                acc_out[r + i] = v[i];
+            else
+                y[r + i] = bn_ternary_out(w, r + i, v[i], act->scale[0]);
+        }
+        r += R;
+    }
+}
+
+void bn_gemm_i2_i8_avx512vbmi(const bn_ternary_matrix *w, const bn_act_batch *act,
+                              int64_t row_begin, int64_t row_end, float *y, int64_t y_stride) {
+    if (act->n_tokens != 1 || w->scale_kind == BN_TERNARY_SCALE_BLOCK256) {
+        bn_kernels_avx512.ternary[BN_LAYOUT_I2].gemm(w, act, row_begin, row_end, y, y_stride);
+        return;
+    }
+    bn_i2_gemv(w, act, row_begin, row_end, y, NULL);
+}
+
+void bn_gemm_acc_i2_i8_avx512vbmi(const bn_ternary_matrix *w, const bn_act_batch *act,
+                                  int64_t row_begin, int64_t row_end, int32_t *acc,
+                                  int64_t acc_stride) {
+    if (act->n_tokens != 1) {
+        bn_kernels_avx512.ternary[BN_LAYOUT_I2].gemm_acc(w, act, row_begin, row_end, acc,
+                                                         acc_stride);
+        return;
+    }
+    bn_i2_gemv(w, act, row_begin, row_end, NULL, acc);
 }
