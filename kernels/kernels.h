@@ -307,7 +307,8 @@ typedef struct bn_ternary_kernel {
 } bn_ternary_kernel;
 
 struct bn_kernels {
-    const char *name; /* "ref", "avx2", "avx512", "neon", "neon-dotprod" */
+    const char *name; /* "ref", "avx2", "avx512", "avx512vbmi", "neon",
+                       * "neon-dotprod" */
     /* Ternary row ranges handed to the kernels start at multiples of this
      * (and end at one, or at the matrix's last row). 16 for every x86 table:
      * a multiple of the 4-row MAD tiles, and fine enough that 2 threads split
@@ -363,9 +364,10 @@ struct bn_kernels {
 };
 
 /* Picks a table. override NULL (or ""): the best table this CPU runs
- * (avx512 > avx2 > ref; neon-dotprod > neon > ref). Otherwise one of "ref",
- * "avx2", "avx512", "neon", "neon-dotprod": BN_STATUS_UNSUPPORTED when the
- * CPU (or OS: AVX state saving) lacks it or this build does not contain it;
+ * (avx512vbmi > avx512 > avx2 > ref; neon-dotprod > neon > ref). Otherwise
+ * one of "ref", "avx2", "avx512", "avx512vbmi", "neon", "neon-dotprod":
+ * BN_STATUS_UNSUPPORTED when the CPU (or OS: AVX state saving) lacks it or
+ * this build does not contain it;
  * BN_STATUS_INVALID_ARG for any other name. */
 bn_status bn_kernels_select(const char *override, const bn_kernels **out, bn_error *err);
 

@@ -68,7 +68,7 @@ typedef enum bn_kernel_choice {
 
 typedef struct bn_model_options {
     int n_threads;            /* threads for repacking at load; <= 0 means 1 */
-    const char *kernels;      /* kernel table name (ref|avx2|avx512|neon|neon-dotprod);
+    const char *kernels;      /* kernel table name (ref|avx2|avx512|avx512vbmi|neon|neon-dotprod);
                                  NULL = the best this CPU runs. Tools pass getenv("BN_KERNELS"). */
     bool use_mmap;            /* map the file (default) or read it into memory */
     bool lm_head_i8;          /* int8 copy of the output layer: faster, less exact */

@@ -60,7 +60,7 @@ static void usage(FILE *f)
             "      --verbose            load time, kernel table and speeds on stderr\n"
             "  -h, --help               this text\n"
             "\n"
-            "environment: BN_KERNELS=ref|avx2|avx512|neon|neon-dotprod picks the kernel table.\n");
+            "environment: BN_KERNELS=ref|avx2|avx512|avx512vbmi|neon|neon-dotprod picks the kernel table.\n");
 }
 
 static int usage_error(const char *fmt, const char *arg)

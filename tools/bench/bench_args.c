@@ -32,7 +32,7 @@ static const char usage_text[] =
     "  -ctk, --cache-type-k f16|f32   K cache type (list; default f16)\n"
     "  -ctv, --cache-type-v f16|f32   V cache type (list; default f16)\n"
     "  -mmp, --mmap 0|1               map the file (1, default) or read it (0) (list)\n"
-    "  --kernels NAME[,NAME...]       kernel table: ref|avx2|avx512|neon|neon-dotprod|auto\n"
+    "  --kernels NAME[,NAME...]       kernel table: ref|avx2|avx512|avx512vbmi|neon|neon-dotprod|auto\n"
     "                                 (default: $BN_KERNELS, else the best for this CPU)\n"
     "  -pk, --prompt-kernels auto|mad|lut   ternary kernel family for batches (list)\n"
     "  -dk, --decode-kernels auto|mad|lut   ternary kernel family for one token (list)\n"
