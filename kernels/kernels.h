@@ -45,7 +45,8 @@
  *         lane, which starts from its first product, +0 if it has none),
  *         folded 8+8, 4+4, 2+2, 1+1; then s = dot * kq_scale. F16 keys and
  *         values are widened exactly.
- *       softmax of a row of n scores: m = max s_p; e_p = bn_att_exp(s_p - m)
+ *       softmax of a row of n scores: m = the largest s_p that is not NaN
+ *         (-inf if none), so NaN scores weigh 0; e_p = bn_att_exp(s_p - m)
  *         (see below); sum in 16 lanes (lane j: e_p for p % 16 == j, p
  *         ascending, from its first term) folded as above; inv = 1 / sum;
  *         w_p = e_p * inv.

@@ -147,13 +147,15 @@ static void att_softmax(float *s, int64_t n) {
     float tail[16];
     for (int j = 0; j < 16; j++)
         tail[j] = nfull + j < n ? s[nfull + j] : -__builtin_inff();
-    float32x4_t mx = vld1q_f32(tail);
-    for (int j = 1; j < 4; j++)
-        mx = vmaxq_f32(mx, vld1q_f32(tail + 4 * j));
+    /* vmaxnm (IEEE maxNum) returns the number when one operand is a quiet
+     * NaN: NaN scores are skipped as in the reference */
+    float32x4_t mx = vdupq_n_f32(-__builtin_inff());
+    for (int j = 0; j < 4; j++)
+        mx = vmaxnmq_f32(mx, vld1q_f32(tail + 4 * j));
     for (int64_t p = 0; p < nfull; p += 4)
-        mx = vmaxq_f32(mx, vld1q_f32(s + p));
-    /* the max of finite values is exact in any order */
-    const float32x4_t m = vdupq_n_f32(vmaxvq_f32(mx));
+        mx = vmaxnmq_f32(mx, vld1q_f32(s + p));
+    /* the max of numbers is exact in any order */
+    const float32x4_t m = vdupq_n_f32(vmaxnmvq_f32(mx));
     /* lane j sums e_p for p % 16 == j, p ascending, from +0 */
     float32x4_t sum[4] = {vdupq_n_f32(0.0f), vdupq_n_f32(0.0f), vdupq_n_f32(0.0f),
                           vdupq_n_f32(0.0f)};

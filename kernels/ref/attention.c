@@ -106,8 +106,9 @@ static float att_dot(const float *q, const float *k, const bn_att_item *it, int6
  * start at +0: adding e >= +0 to +0 gives e exactly, so this is the same as
  * starting from the first term. */
 static void att_softmax(float *s, int64_t n) {
-    float m = s[0];
-    for (int64_t p = 1; p < n; p++)
+    /* NaN scores (a NaN in the cache) never win; their exp is 0 below */
+    float m = -__builtin_inff();
+    for (int64_t p = 0; p < n; p++)
         m = s[p] > m ? s[p] : m;
     float lane[16] = {0};
     for (int64_t p = 0; p < n; p++) {

@@ -155,12 +155,15 @@ static void att_softmax(float *s, int64_t n) {
     float tail[16];
     for (int j = 0; j < 16; j++)
         tail[j] = nfull + j < n ? s[nfull + j] : -__builtin_inff();
-    __m256 mlo = _mm256_loadu_ps(tail), mhi = _mm256_loadu_ps(tail + 8);
+    /* max_ps returns its second operand when either is NaN: the running
+     * max comes second, so NaN scores are skipped as in the reference */
+    __m256 mlo = _mm256_max_ps(_mm256_loadu_ps(tail), _mm256_set1_ps(-__builtin_inff()));
+    __m256 mhi = _mm256_max_ps(_mm256_loadu_ps(tail + 8), _mm256_set1_ps(-__builtin_inff()));
     for (int64_t p = 0; p < nfull; p += 16) {
-        mlo = _mm256_max_ps(mlo, _mm256_loadu_ps(s + p));
-        mhi = _mm256_max_ps(mhi, _mm256_loadu_ps(s + p + 8));
+        mlo = _mm256_max_ps(_mm256_loadu_ps(s + p), mlo);
+        mhi = _mm256_max_ps(_mm256_loadu_ps(s + p + 8), mhi);
     }
-    /* the max of finite values is exact in any order */
+    /* the max of numbers is exact in any order */
     __m256 mv = _mm256_max_ps(mlo, mhi);
     __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(mv), _mm256_extractf128_ps(mv, 1));
     m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));

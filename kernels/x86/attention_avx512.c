@@ -170,12 +170,14 @@ static void att_softmax(float *s, int64_t n) {
     const __m512 ninf = _mm512_set1_ps(-__builtin_inff());
     __m512 vmax = ninf;
     int64_t p = 0;
+    /* max_ps returns its second operand when either is NaN: the running
+     * max comes second, so NaN scores are skipped as in the reference */
     for (; p + 16 <= n; p += 16)
-        vmax = _mm512_max_ps(vmax, _mm512_loadu_ps(s + p));
+        vmax = _mm512_max_ps(_mm512_loadu_ps(s + p), vmax);
     const __mmask16 tail = (__mmask16)((1u << (n - p)) - 1);
     if (p < n)
-        vmax = _mm512_max_ps(vmax, _mm512_mask_loadu_ps(ninf, tail, s + p));
-    /* the max of finite values is exact in any order */
+        vmax = _mm512_max_ps(_mm512_mask_loadu_ps(ninf, tail, s + p), vmax);
+    /* the max of numbers is exact in any order */
     const __m512 m = _mm512_set1_ps(_mm512_reduce_max_ps(vmax));
     /* lane j sums e_p for p % 16 == j, p ascending, from +0 */
     __m512 sum = _mm512_setzero_ps();

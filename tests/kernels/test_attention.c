@@ -233,6 +233,30 @@ static void softmax_sweep_matches_ref(const bn_kernels *k) {
 }
 KT_FOR_TABLES(attention, softmax_sweep_matches_ref, softmax_sweep_matches_ref)
 
+/* A NaN in some cached keys (a model that overflowed) makes those scores
+ * NaN: every table gives them weight 0 and the same finite outputs. */
+static void nan_scores_weigh_nothing(const bn_kernels *k) {
+    kt_rng rng = {2024};
+    const int32_t first[] = {0, 5, 16, 33};
+    for (size_t f = 0; f < sizeof first / sizeof first[0]; f++)
+        for (int f16 = 0; f16 < 2; f16++) {
+            att_case c;
+            case_init(&c, &rng, 64, 4, 7, 30, f16, f16);
+            /* key rows first, first + 7, ... hold a NaN */
+            for (int64_t p = first[f]; p < 37; p += 7) {
+                int64_t at = 64 + 2 + p * c.it.kv_stride + 3; /* head_off + element 3 */
+                c.kf[at] = NAN;
+                c.kh[at] = 0x7e00; /* f16 quiet NaN */
+            }
+            case_check(&c, k, f16 ? "NaN keys, f16" : "NaN keys, f32");
+            for (size_t i = 0; i < (size_t)(7 * c.it.out_stride); i++)
+                if (i % (size_t)c.it.out_stride < 4 * 64)
+                    cr_assert(isfinite(c.out_b[i]), "%s: NaN key leaked into the output", k->name);
+            case_free(&c);
+        }
+}
+KT_FOR_TABLES(attention, nan_scores_weigh_nothing, nan_scores_weigh_nothing)
+
 /* |e - exp(x)| in units of the float spacing at exp(x). */
 static double ulp_error(float e, double x) {
     double want = exp(x);
