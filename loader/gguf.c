@@ -7,7 +7,8 @@
  * bn_gguf_parse before bn_gguf_open_* returns, so the getters never touch an
  * unchecked byte: a kv records where its value starts, and a string array
  * records where each of its strings starts. Also the hint that a tensor's
- * pages may leave memory once the caller has copied it (bn_gguf_release).
+ * (or the metadata's) pages may leave memory once the caller has copied
+ * what it needs (bn_gguf_release, bn_gguf_release_metadata).
  *
  * Not here: what the keys mean or which tensors a model needs (runtime/).
  * Thread safety: a bn_gguf is immutable after open.
@@ -870,24 +871,37 @@ uint64_t bn_gguf_alignment(const bn_gguf *g) { return g ? g->alignment : 0; }
 uint64_t bn_gguf_data_offset(const bn_gguf *g) { return g ? g->data_offset : 0; }
 bool bn_gguf_is_mmapped(const bn_gguf *g) { return g && g->mmapped; }
 
-void bn_gguf_release(const bn_gguf *g, const bn_gguf_tensor *t)
+/* Drops the whole pages inside [p, p + n) of a mapped file (MAP_PRIVATE,
+ * read-only: a later read faults the same bytes in again). A hint: failure
+ * changes nothing. The callers pass ranges checked at open to lie in the
+ * file, so they are mapped. */
+static void bn_gguf_drop_pages(const bn_gguf *g, const uint8_t *p, uint64_t n)
 {
 #ifdef MADV_DONTNEED
-    if (!g || !t || !g->mmapped || t->n_bytes == 0)
-        return;
     long ps = sysconf(_SC_PAGESIZE);
-    if (ps <= 0)
+    if (!g->mmapped || n == 0 || ps <= 0)
         return;
-    /* Only pages wholly inside [data, data + n_bytes): the tensor table was
-     * checked at open to lie inside the file, so the range is mapped. */
-    uintptr_t page = (uintptr_t)ps, a = (uintptr_t)t->data, e = a + (uintptr_t)t->n_bytes;
+    uintptr_t page = (uintptr_t)ps, a = (uintptr_t)p, e = a + (uintptr_t)n;
     uintptr_t lo = (a + page - 1) / page * page, hi = e / page * page;
     if (hi > lo)
-        (void)madvise((void *)lo, hi - lo, MADV_DONTNEED); /* a hint: failure changes nothing */
+        (void)madvise((void *)lo, hi - lo, MADV_DONTNEED);
 #else
     (void)g;
-    (void)t;
+    (void)p;
+    (void)n;
 #endif
+}
+
+void bn_gguf_release(const bn_gguf *g, const bn_gguf_tensor *t)
+{
+    if (g && t)
+        bn_gguf_drop_pages(g, t->data, t->n_bytes);
+}
+
+void bn_gguf_release_metadata(const bn_gguf *g)
+{
+    if (g)
+        bn_gguf_drop_pages(g, g->base, g->data_offset <= g->size ? g->data_offset : g->size);
 }
 
 /* ---- metadata ---- */

@@ -127,4 +127,10 @@ const bn_gguf_tensor *bn_gguf_find_tensor(const bn_gguf *gguf, const char *name)
  * read into memory, for NULL arguments, or where madvise is missing. */
 void bn_gguf_release(const bn_gguf *gguf, const bn_gguf_tensor *tensor);
 
+/* The same hint for the header, metadata and tensor table (the bytes before
+ * the data section), for a caller that has copied what it needs from them
+ * (the runtime, after loading the tokenizer): a file's vocabulary is several
+ * MiB. Getters still work afterwards (they fault the bytes back in). */
+void bn_gguf_release_metadata(const bn_gguf *gguf);
+
 #endif /* BN_GGUF_H */

@@ -432,6 +432,10 @@ bn_status bn_model_load(const char *path, const bn_model_options *opts_in, bn_mo
     }
     m->chat_template = dup_gguf_string(m->gguf, "tokenizer.chat_template");
     m->name = dup_gguf_string(m->gguf, "general.name");
+    /* Everything the model needs from the metadata is copied by now (the
+     * tokenizer keeps its own tables): its pages (mostly the vocabulary)
+     * may leave memory. */
+    bn_gguf_release_metadata(m->gguf);
 
     /* Sizes for reports. */
     uint64_t E = (uint64_t)hp->n_embd, F = (uint64_t)hp->n_ff,

@@ -798,6 +798,13 @@ Test(gguf, release_drops_a_mapped_tensor_from_memory_and_keeps_its_bytes)
     bn_gguf_release(g, t); /* twice is fine */
     bn_gguf_release(g, NULL);
     bn_gguf_release(NULL, t);
+    /* The metadata too: getters fault their bytes back in. */
+    bn_gguf_release_metadata(g);
+    bn_gguf_release_metadata(NULL);
+    bn_gguf_string arch;
+    cr_assert_eq(bn_gguf_get_string(g, "general.architecture", &arch, &err), BN_STATUS_OK);
+    cr_assert(arch.len == 4 && memcmp(arch.data, "test", 4) == 0);
+    cr_assert_eq(bn_gguf_find_tensor(g, "big"), t);
     bn_gguf_close(g);
 
     /* Read into memory: a no-op (the copy is the only one). */
