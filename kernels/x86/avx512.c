@@ -333,6 +333,73 @@ static void bn_tiled_gemm(const bn_tile_fn tiles[2][4], const bn_ternary_matrix 
     }
 }
 
+/* One token (generation): 8 rows per tile sharing the activation vectors,
+ * the tile's contiguous rows prefetched linearly (one line per row and
+ * 256 values). */
+#define BN_I2_GEMV_ROWS 8
+
+BN_INLINE void bn_i2_gemv_tile(const bn_ternary_matrix *w, const bn_act_batch *act, int64_t r0,
+                               const int R, uint64_t ahead, int32_t out[BN_I2_GEMV_ROWS]) {
+    const __m512i m3 = _mm512_set1_epi8(3);
+    const __m256i m3y = _mm256_set1_epi8(3);
+    __m512i acc[BN_I2_GEMV_ROWS];
+    for (int i = 0; i < R; i++)
+        acc[i] = _mm512_setzero_si512();
+    const int64_t n2 = w->Kp / 256;
+    const uint8_t *rows[BN_I2_GEMV_ROWS];
+    for (int i = 0; i < R; i++)
+        rows[i] = w->data + (uint64_t)(r0 + i) * w->row_bytes;
+    const int8_t *q = act->q;
+    const uint8_t *pf = rows[0] + ahead;
+    for (int64_t c = 0; c < n2; c++) {
+        for (int i = 0; i < R; i++)
+            _mm_prefetch((const char *)(pf + (c * R + i) * 64), _MM_HINT_T0);
+        __m512i a[4];
+        for (int g = 0; g < 4; g++)
+            a[g] = bn_i2_act(q + c * 256, g);
+        for (int i = 0; i < R; i++) {
+            const __m512i wv = _mm512_loadu_si512(rows[i] + c * 64);
+            for (int g = 0; g < 4; g++)
+                acc[i] = _mm512_dpbusd_epi32(
+                    acc[i], _mm512_and_si512(_mm512_srli_epi16(wv, 6 - 2 * g), m3), a[g]);
+        }
+    }
+    if (w->Kp % 256) { /* one trailing 128-value block: 256-bit vectors */
+        const int64_t off = n2 * 256;
+        for (int i = 0; i < R; i++) {
+            __m256i wv = _mm256_loadu_si256((const __m256i *)(rows[i] + n2 * 64));
+            __m256i s = _mm256_setzero_si256();
+            for (int g = 0; g < 4; g++)
+                s = _mm256_dpbusd_epi32(s, _mm256_and_si256(_mm256_srli_epi16(wv, 6 - 2 * g), m3y),
+                                        _mm256_loadu_si256((const __m256i *)(q + off + 32 * g)));
+            acc[i] = _mm512_add_epi32(acc[i], _mm512_zextsi256_si512(s));
+        }
+    }
+    for (int i = 0; i < R; i++)
+        out[i] = _mm512_reduce_add_epi32(acc[i]) - act->sum[0];
+}
+
+static void bn_i2_gemv(const bn_ternary_matrix *w, const bn_act_batch *act, int64_t row_begin,
+                       int64_t row_end, float *y, int32_t *acc_out) {
+    const uint64_t tile_bytes = BN_I2_GEMV_ROWS * w->row_bytes;
+    const uint64_t ahead = tile_bytes * ((16384 + tile_bytes - 1) / tile_bytes);
+    int32_t v[BN_I2_GEMV_ROWS];
+    for (int64_t r = row_begin; r < row_end;) {
+        const int R = row_end - r >= BN_I2_GEMV_ROWS ? BN_I2_GEMV_ROWS : 1;
+        if (R == BN_I2_GEMV_ROWS)
+            bn_i2_gemv_tile(w, act, r, BN_I2_GEMV_ROWS, ahead, v);
+        else
+            bn_i2_gemv_tile(w, act, r, 1, ahead, v);
+        for (int i = 0; i < R; i++) {
+            if (acc_out)
+                acc_out[r + i] = v[i];
+            else
+                y[r + i] = bn_ternary_out(w, r + i, v[i], act->scale[0]);
+        }
+        r += R;
+    }
+}
+
 static void bn_gemm_i2_i8_avx512(const bn_ternary_matrix *w, const bn_act_batch *act,
                                  int64_t row_begin, int64_t row_end, float *y,
                                  int64_t y_stride) {
@@ -340,13 +407,19 @@ static void bn_gemm_i2_i8_avx512(const bn_ternary_matrix *w, const bn_act_batch 
         bn_gemm_ternary_i8_ref(w, act, row_begin, row_end, y, y_stride);
         return;
     }
-    bn_tiled_gemm(bn_i2_tiles, w, act, row_begin, row_end, y, NULL, y_stride);
+    if (act->n_tokens == 1)
+        bn_i2_gemv(w, act, row_begin, row_end, y, NULL);
+    else
+        bn_tiled_gemm(bn_i2_tiles, w, act, row_begin, row_end, y, NULL, y_stride);
 }
 
 static void bn_gemm_acc_i2_i8_avx512(const bn_ternary_matrix *w, const bn_act_batch *act,
                                      int64_t row_begin, int64_t row_end, int32_t *acc,
                                      int64_t acc_stride) {
-    bn_tiled_gemm(bn_i2_tiles, w, act, row_begin, row_end, NULL, acc, acc_stride);
+    if (act->n_tokens == 1)
+        bn_i2_gemv(w, act, row_begin, row_end, NULL, acc);
+    else
+        bn_tiled_gemm(bn_i2_tiles, w, act, row_begin, row_end, NULL, acc, acc_stride);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -483,16 +556,95 @@ BN_INLINE void bn_t3_tile(const bn_ternary_matrix *w, const bn_act_batch *act, i
 
 BN_TILE_VARIANTS(bn_t3, bn_t3_tile)
 
+/* One token (generation): the same decode, 8 rows per tile sharing the
+ * activation vectors, and the tile's contiguous rows prefetched linearly,
+ * one prefetch per 64-byte line (the 4-row tiles above prefetch once per
+ * 40-byte chunk and row). */
+#define BN_T3_GEMV_ROWS 8
+
+BN_INLINE void bn_t3_gemv_tile(const bn_ternary_matrix *w, const bn_act_batch *act, int64_t r0,
+                               const int R, uint64_t ahead, int32_t out[BN_T3_GEMV_ROWS]) {
+    const __m512i m4 = _mm512_set1_epi8(0x0f), two = _mm512_set1_epi8(2);
+    const __m512i shift = _mm512_setr_epi64(0, 0, 0, 0, 0x0004000400040004ll, 0x0004000400040004ll,
+                                            0x0004000400040004ll, 0x0004000400040004ll);
+    __m512i tab[3];
+    for (int p = 0; p < 3; p++) {
+        int8_t t16[16];
+        for (int m = 0; m < 16; m++)
+            t16[m] = (int8_t)bn_t3_pos_code(m, p);
+        tab[p] = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)t16));
+    }
+    __m512i acc[BN_T3_GEMV_ROWS];
+    for (int i = 0; i < R; i++)
+        acc[i] = _mm512_setzero_si512();
+    const int64_t nc = w->Kp / BN_T3_CHUNK;
+    const uint8_t *rows[BN_T3_GEMV_ROWS];
+    for (int i = 0; i < R; i++)
+        rows[i] = w->data + (uint64_t)(r0 + i) * w->row_bytes;
+    const int8_t *q = act->q;
+    const uint8_t *pf = rows[0] + ahead;
+    for (int64_t c = 0; c < nc; c++) {
+        for (int l = 0; l < (R * BN_T3_CHUNK_BYTES + 63) / 64; l++)
+            _mm_prefetch((const char *)(pf + c * R * BN_T3_CHUNK_BYTES + 64 * l), _MM_HINT_T0);
+        __m512i a[3];
+        for (int p = 0; p < 3; p++)
+            a[p] = _mm512_loadu_si512(q + c * BN_T3_CHUNK + 64 * p);
+        for (int i = 0; i < R; i++) {
+            const uint8_t *ch = rows[i] + c * BN_T3_CHUNK_BYTES;
+            __m512i idx = _mm512_and_si512(
+                _mm512_srlv_epi16(_mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)ch)),
+                                  shift),
+                m4);
+            uint64_t sbits;
+            memcpy(&sbits, ch + 32, 8);
+            __mmask64 neg = _cvtu64_mask64(sbits);
+            for (int p = 0; p < 3; p++) {
+                __m512i cd = _mm512_shuffle_epi8(tab[p], idx);
+                acc[i] = _mm512_dpbusd_epi32(acc[i], _mm512_mask_sub_epi8(cd, neg, two, cd), a[p]);
+            }
+        }
+    }
+    for (int i = 0; i < R; i++)
+        out[i] = _mm512_reduce_add_epi32(acc[i]) - act->sum[0];
+}
+
+static void bn_t3_gemv(const bn_ternary_matrix *w, const bn_act_batch *act, int64_t row_begin,
+                       int64_t row_end, float *y, int32_t *acc_out) {
+    const uint64_t tile_bytes = BN_T3_GEMV_ROWS * w->row_bytes;
+    const uint64_t ahead = tile_bytes * ((16384 + tile_bytes - 1) / tile_bytes);
+    int32_t v[BN_T3_GEMV_ROWS];
+    for (int64_t r = row_begin; r < row_end;) {
+        const int R = row_end - r >= BN_T3_GEMV_ROWS ? BN_T3_GEMV_ROWS : 1;
+        if (R == BN_T3_GEMV_ROWS)
+            bn_t3_gemv_tile(w, act, r, BN_T3_GEMV_ROWS, ahead, v);
+        else
+            bn_t3_gemv_tile(w, act, r, 1, ahead, v);
+        for (int i = 0; i < R; i++) {
+            if (acc_out)
+                acc_out[r + i] = v[i];
+            else
+                y[r + i] = bn_ternary_out(w, r + i, v[i], act->scale[0]);
+        }
+        r += R;
+    }
+}
+
 static void bn_gemm_t3_i8_avx512(const bn_ternary_matrix *w, const bn_act_batch *act,
                                  int64_t row_begin, int64_t row_end, float *y,
                                  int64_t y_stride) {
-    bn_tiled_gemm(bn_t3_tiles, w, act, row_begin, row_end, y, NULL, y_stride);
+    if (act->n_tokens == 1)
+        bn_t3_gemv(w, act, row_begin, row_end, y, NULL);
+    else
+        bn_tiled_gemm(bn_t3_tiles, w, act, row_begin, row_end, y, NULL, y_stride);
 }
 
 static void bn_gemm_acc_t3_i8_avx512(const bn_ternary_matrix *w, const bn_act_batch *act,
                                      int64_t row_begin, int64_t row_end, int32_t *acc,
                                      int64_t acc_stride) {
-    bn_tiled_gemm(bn_t3_tiles, w, act, row_begin, row_end, NULL, acc, acc_stride);
+    if (act->n_tokens == 1)
+        bn_t3_gemv(w, act, row_begin, row_end, NULL, acc);
+    else
+        bn_tiled_gemm(bn_t3_tiles, w, act, row_begin, row_end, NULL, acc, acc_stride);
 }
 
 /* ------------------------------------------------------------------------ */

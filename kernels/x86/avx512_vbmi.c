@@ -69,7 +69,10 @@ static void bn_q6k_split_x(const float *x, int64_t K, uint16_t *xb) {
                 }
 }
 
-/* b: 64-byte aligned (so the load folds into the instruction). */
+/* acc += two products per lane of a's and b's bf16 words. Inline asm so
+ * that b stays a memory operand: gcc 12 loads it into a register first with
+ * the intrinsic, an extra instruction per vdpbf16ps (measured 7.5 -> 6.9 ns
+ * per 256-block). */
 BN_INLINE __m512 bn_dpbf16(__m512 acc, __m512i a, const uint16_t *b) {
     __asm__("vdpbf16ps %2, %1, %0" : "+v"(acc) : "v"(a), "m"(*(const __m512i *)b));
     return acc;
