@@ -18,6 +18,7 @@ extern const bn_kernels bn_kernels_ref;
 #if defined(BN_HAVE_KERNELS_X86)
 extern const bn_kernels bn_kernels_avx2;
 extern const bn_kernels bn_kernels_avx512;
+#if defined(BN_HAVE_KERNELS_AVX512VBMI)
 /* avx512 plus VBMI, GFNI and BF16: the avx512 table with the entries of
  * x86/avx512_vbmi.c (defined next to the avx512 table in x86/avx512.c). */
 extern const bn_kernels bn_kernels_avx512vbmi;
@@ -34,6 +35,7 @@ void bn_gemm_t3_i8_avx512vbmi(const bn_ternary_matrix *w, const bn_act_batch *ac
 void bn_gemm_acc_t3_i8_avx512vbmi(const bn_ternary_matrix *w, const bn_act_batch *act,
                                   int64_t row_begin, int64_t row_end, int32_t *acc,
                                   int64_t acc_stride);
+#endif
 #endif
 #if defined(BN_HAVE_KERNELS_ARM)
 extern const bn_kernels bn_kernels_neon;

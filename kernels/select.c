@@ -22,7 +22,11 @@ static const bn_table_entry bn_tables[] = {
 #if defined(BN_HAVE_KERNELS_X86)
     {"avx2", &bn_kernels_avx2, 1},
     {"avx512", &bn_kernels_avx512, 2},
+#if defined(BN_HAVE_KERNELS_AVX512VBMI)
     {"avx512vbmi", &bn_kernels_avx512vbmi, 5},
+#else
+    {"avx512vbmi", NULL, 5},
+#endif
 #else
     {"avx2", NULL, 1},
     {"avx512", NULL, 2},

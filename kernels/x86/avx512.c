@@ -1186,6 +1186,7 @@ const bn_kernels bn_kernels_avx512 = {
     .attend = bn_attend_avx512,
 };
 
+#if defined(BN_HAVE_KERNELS_AVX512VBMI)
 /* The same table on CPUs with VBMI, GFNI and BF16 as well (x86/avx512_vbmi.c):
  * every entry is the avx512 one but those of avx512_vbmi.c. Entries added to
  * the avx512 table above belong here too. */
@@ -1213,3 +1214,4 @@ const bn_kernels bn_kernels_avx512vbmi = {
     .f32_to_f16 = bn_f32_to_f16_avx512,
     .attend = bn_attend_avx512,
 };
+#endif
