@@ -301,19 +301,96 @@ static void bn_tiled_gemm(const bn_tile_fn tiles[2][2], const bn_ternary_matrix 
     }
 }
 
+/* One token (generation): the maddubs sums stay in int16 for up to 15
+ * blocks (each maddubs lane is in [-512, 508], 4 a block: 15 * 4 * 512 =
+ * 30720 < 32767) before one madd widens them, and the tile's contiguous rows
+ * are prefetched linearly, one line per 64 bytes (the 4-row tiles above
+ * prefetch every 32-byte block of every row). */
+#define BN_I2_GEMV_FLUSH 15
+
+BN_INLINE void bn_i2_gemv_tile(const bn_ternary_matrix *w, const bn_act_batch *act, int64_t r0,
+                               const int R, uint64_t ahead, int32_t out[4]) {
+    const __m256i m3 = _mm256_set1_epi8(3), ones = _mm256_set1_epi16(1);
+    __m256i acc[4];
+    for (int i = 0; i < R; i++)
+        acc[i] = _mm256_setzero_si256();
+    const int64_t nb = w->Kp / BN_I2_BLOCK;
+    const uint8_t *rows[4];
+    for (int i = 0; i < R; i++)
+        rows[i] = w->data + (uint64_t)(r0 + i) * w->row_bytes;
+    const int8_t *q = act->q;
+    const uint8_t *pf = rows[0] + ahead;
+    for (int64_t b0 = 0; b0 < nb; b0 += BN_I2_GEMV_FLUSH) {
+        const int64_t b1 = b0 + BN_I2_GEMV_FLUSH < nb ? b0 + BN_I2_GEMV_FLUSH : nb;
+        __m256i s16[4];
+        for (int i = 0; i < R; i++)
+            s16[i] = _mm256_setzero_si256();
+        for (int64_t b = b0; b < b1; b++) {
+            for (int l = 0; l < (R * 32 + 63) / 64; l++)
+                _mm_prefetch((const char *)(pf + b * R * 32 + 64 * l), _MM_HINT_T0);
+            const __m256i *a = (const __m256i *)(q + b * 128);
+            const __m256i a0 = _mm256_loadu_si256(a), a1 = _mm256_loadu_si256(a + 1),
+                          a2 = _mm256_loadu_si256(a + 2), a3 = _mm256_loadu_si256(a + 3);
+            for (int i = 0; i < R; i++) {
+                __m256i wv = _mm256_loadu_si256((const __m256i *)(rows[i] + b * 32));
+                __m256i c0 = _mm256_and_si256(_mm256_srli_epi16(wv, 6), m3);
+                __m256i c1 = _mm256_and_si256(_mm256_srli_epi16(wv, 4), m3);
+                __m256i c2 = _mm256_and_si256(_mm256_srli_epi16(wv, 2), m3);
+                __m256i c3 = _mm256_and_si256(wv, m3);
+                s16[i] = _mm256_add_epi16(
+                    s16[i], _mm256_add_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(c0, a0),
+                                                              _mm256_maddubs_epi16(c1, a1)),
+                                             _mm256_add_epi16(_mm256_maddubs_epi16(c2, a2),
+                                                              _mm256_maddubs_epi16(c3, a3))));
+            }
+        }
+        for (int i = 0; i < R; i++)
+            acc[i] = _mm256_add_epi32(acc[i], _mm256_madd_epi16(s16[i], ones));
+    }
+    for (int i = 0; i < R; i++)
+        out[i] = bn_hadd8i(acc[i]) - act->sum[0];
+}
+
+static void bn_i2_gemv(const bn_ternary_matrix *w, const bn_act_batch *act, int64_t row_begin,
+                       int64_t row_end, float *y, int32_t *acc_out) {
+    const uint64_t tile_bytes = 4 * w->row_bytes;
+    const uint64_t ahead = tile_bytes * ((16384 + tile_bytes - 1) / tile_bytes);
+    int32_t v[4];
+    for (int64_t r = row_begin; r < row_end;) {
+        const int R = row_end - r >= 4 ? 4 : 1;
+        if (R == 4)
+            bn_i2_gemv_tile(w, act, r, 4, ahead, v);
+        else
+            bn_i2_gemv_tile(w, act, r, 1, ahead, v);
+        for (int i = 0; i < R; i++) {
+            if (acc_out)
+                acc_out[r + i] = v[i];
+            else
+                y[r + i] = bn_ternary_out(w, r + i, v[i], act->scale[0]);
+        }
+        r += R;
+    }
+}
+
 static void bn_gemm_i2_i8_avx2(const bn_ternary_matrix *w, const bn_act_batch *act,
                                int64_t row_begin, int64_t row_end, float *y, int64_t y_stride) {
     if (w->scale_kind == BN_TERNARY_SCALE_BLOCK256) {
         bn_gemm_ternary_i8_ref(w, act, row_begin, row_end, y, y_stride);
         return;
     }
-    bn_tiled_gemm(bn_i2_tiles, w, act, row_begin, row_end, y, NULL, y_stride);
+    if (act->n_tokens == 1)
+        bn_i2_gemv(w, act, row_begin, row_end, y, NULL);
+    else
+        bn_tiled_gemm(bn_i2_tiles, w, act, row_begin, row_end, y, NULL, y_stride);
 }
 
 static void bn_gemm_acc_i2_i8_avx2(const bn_ternary_matrix *w, const bn_act_batch *act,
                                    int64_t row_begin, int64_t row_end, int32_t *acc,
                                    int64_t acc_stride) {
-    bn_tiled_gemm(bn_i2_tiles, w, act, row_begin, row_end, NULL, acc, acc_stride);
+    if (act->n_tokens == 1)
+        bn_i2_gemv(w, act, row_begin, row_end, NULL, acc);
+    else
+        bn_tiled_gemm(bn_i2_tiles, w, act, row_begin, row_end, NULL, acc, acc_stride);
 }
 
 /* ------------------------------------------------------------------------ */
