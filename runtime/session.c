@@ -39,7 +39,6 @@ void bn_session_free(bn_session *s)
     free(s->shared); /* q, k, v, attn, gate, up, proj */
     free(s->normed);
     free(s->scores);
-    free(s->att_row);
     free(s->rope_cos);
     free(s->rope_sin);
     free(s->inv_freq);
@@ -137,13 +136,12 @@ bn_status bn_session_new(const bn_model *model, const bn_session_options *opts_i
     s->normed = alloc_floats(norm_rows * E);
     s->scores = alloc_floats((size_t)o.n_threads * BN_ATT_BLOCK *
                              (size_t)(hp->n_head / hp->n_head_kv) * (size_t)o.n_ctx);
-    s->att_row = alloc_floats((size_t)o.n_threads * D);
     s->rope_cos = alloc_floats(B * half);
     s->rope_sin = alloc_floats(B * half);
     s->inv_freq = alloc_floats(half);
     s->logits = alloc_floats((size_t)o.n_logits * (size_t)hp->n_vocab);
     if (!s->k_cache || !s->v_cache || !s->x || !s->shared || !s->normed ||
-        !s->scores || !s->att_row || !s->rope_cos || !s->rope_sin || !s->inv_freq || !s->logits) {
+        !s->scores || !s->rope_cos || !s->rope_sin || !s->inv_freq || !s->logits) {
         st = bn_error_set(err, BN_STATUS_NO_MEMORY,
                           "out of memory for a session of %d positions (KV cache %zu MiB)",
                           (int)o.n_ctx,

@@ -56,7 +56,6 @@ struct bn_session {
     float *normed;   /* (n_batch, n_embd) final-norm rows that need logits */
     float *scores;   /* (n_threads, BN_ATT_BLOCK, n_head / n_head_kv, n_ctx) attention
                       * probabilities of a block of tokens */
-    float *att_row;  /* (n_threads, head_dim) a cached K or V row widened to f32 */
     float *rope_cos; /* (n_batch, n_rot / 2) for this step's positions */
     float *rope_sin; /* (n_batch, n_rot / 2) */
     float *inv_freq; /* (n_rot / 2) */
