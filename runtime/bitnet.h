@@ -191,6 +191,50 @@ void bn_session_stats_get(const bn_session *session, bn_session_stats *out);
 void bn_session_stats_reset(bn_session *session);
 
 /* ======================================================================
+ * Batches: several sessions advanced in one forward step
+ *
+ * A bn_batch runs the tokens of several sessions of one model through the
+ * model together: every weight matrix is streamed once per step for all of
+ * them, and each session's tokens attend only to its own KV cache. The
+ * sessions may be at different positions and in different phases (some
+ * decoding one token, others prefilling a chunk of their prompt). The batch
+ * owns the step's scratch, sized at creation; sessions keep their KV caches
+ * and logits. Used by one thread at a time; its sessions must not be used
+ * elsewhere during bn_batch_eval.
+ * ====================================================================== */
+
+typedef struct bn_batch bn_batch;
+
+typedef struct bn_batch_options {
+    int32_t n_tokens; /* tokens of all sequences in one step; <= 0: 512 */
+    int32_t n_seqs;   /* sequences in one step; <= 0: 16 */
+    int n_threads;    /* <= 0: 1 */
+} bn_batch_options;
+
+/* One sequence's part of a step: n_tokens tokens appended to session at its
+ * positions n_past, n_past + 1, ... */
+typedef struct bn_batch_seq {
+    bn_session *session;
+    const int32_t *tokens;
+    int32_t n_tokens;
+    bool all_logits; /* keep the logits of every token (<= the session's n_logits), else the last */
+} bn_batch_seq;
+
+void bn_batch_options_default(bn_batch_options *opts);
+bn_status bn_batch_new(const bn_model *model, const bn_batch_options *opts, bn_batch **out,
+                       bn_error *err);
+void bn_batch_free(bn_batch *batch);
+
+/* Evaluates every sequence's tokens in one step. On success each session's
+ * n_past grows by its n_tokens and bn_session_logits gives its logits, as
+ * after bn_session_eval; greedy tokens equal those of the session run alone.
+ * Errors (nothing is evaluated, no session changes): INVALID_ARG for more
+ * tokens or sequences than the batch holds, a session listed twice or of
+ * another model, an empty sequence or ids outside the vocabulary;
+ * CONTEXT_FULL when a sequence does not fit in its session's cache. */
+bn_status bn_batch_eval(bn_batch *batch, const bn_batch_seq *seqs, size_t n_seqs, bn_error *err);
+
+/* ======================================================================
  * Sampling (llama.cpp's order): repetition penalty over the last
  * repeat_last_n accepted tokens -> top-k -> top-p -> min-p -> temperature ->
  * draw. temp <= 0 is greedy (argmax, lowest id on ties). Deterministic for a
