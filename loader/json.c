@@ -684,8 +684,11 @@ const bn_json_value *bn_json_object_get(const bn_json_value *v, const char *key)
 {
     if (!bn_json_is(v, BN_JSON_OBJECT) || !key)
         return NULL;
+    /* From the end: of two equal keys the last wins, as in Python's json
+     * (and so transformers) and serde_json; the published Llama3-8B-1.58
+     * config.json has "quantization_config" twice. */
     size_t n = strlen(key);
-    for (size_t i = 0; i < v->len; i++) {
+    for (size_t i = v->len; i-- > 0;) {
         const bn_json_member *m = &v->u.members[i];
         if (m->key_len == n && memcmp(m->key, key, n) == 0)
             return &m->value;

@@ -15,8 +15,9 @@
  *
  * Strings (values and keys) are decoded (escapes and \uXXXX surrogate pairs
  * turned into UTF-8), stored NUL-terminated, and reported with their length
- * because "\u0000" may put a NUL inside. Duplicate object keys are kept;
- * lookups return the first.
+ * because "\u0000" may put a NUL inside. Duplicate object keys are kept
+ * (iteration sees every member in file order); lookups return the last, as
+ * Python's json module and so transformers do.
  *
  * Lifetime: every pointer returned here lives until bn_json_free. A parsed
  * document is immutable, so concurrent readers are safe. Accessors accept
@@ -67,7 +68,7 @@ size_t bn_json_object_len(const bn_json_value *v);
 /* Key of member i (decoded, NUL-terminated); *key_len may be NULL. */
 const char *bn_json_object_key_at(const bn_json_value *v, size_t i, size_t *key_len);
 const bn_json_value *bn_json_object_value_at(const bn_json_value *v, size_t i);
-/* First member named key (linear scan; NULL if absent or v is not an object). */
+/* Last member named key (linear scan; NULL if absent or v is not an object). */
 const bn_json_value *bn_json_object_get(const bn_json_value *v, const char *key);
 
 /* ---- scalars, plain ---- false when v is NULL or of another type. */

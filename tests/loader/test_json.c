@@ -30,7 +30,7 @@ static bn_status parse_status(const char *text, size_t len, bn_error *err)
 Test(json, parses_nested_document_and_looks_up_members)
 {
     bn_json_doc *doc = parse_ok(
-        " {\"a\": [1, -2.5e1, true, false, null, \"x\"], \"b\": {\"c\": \"d\"}, \"a\": 0} ");
+        " {\"a\": [1, -2.5e1, true, false, null, \"x\"], \"b\": {\"c\": \"d\"}, \"e\": 0} ");
     const bn_json_value *root = bn_json_root(doc);
     cr_assert(bn_json_is(root, BN_JSON_OBJECT));
     cr_assert_eq(bn_json_object_len(root), 3);
@@ -56,7 +56,28 @@ Test(json, parses_nested_document_and_looks_up_members)
     cr_assert_str_eq(s, "d");
     cr_assert_null(bn_json_object_get(root, "zz"));
     cr_assert_null(bn_json_object_get(bn_json_object_get(root, "zz"), "c"));
-    cr_assert_str_eq(bn_json_object_key_at(root, 2, NULL), "a");
+    cr_assert_str_eq(bn_json_object_key_at(root, 2, NULL), "e");
+    bn_json_free(doc);
+}
+
+/* Python's json (so transformers) and serde_json keep the last of two equal
+ * keys; the published Llama3-8B-1.58 config.json repeats
+ * "quantization_config", and only the last one is what transformers runs. */
+Test(json, the_last_of_two_equal_keys_wins_as_in_python)
+{
+    bn_json_doc *doc = parse_ok("{\"q\": {\"m\": \"first\"}, \"x\": 1, \"q\": {\"m\": \"last\"}, "
+                                "\"x\": 2, \"x\": 3}");
+    const bn_json_value *root = bn_json_root(doc);
+    const char *s;
+    int64_t i;
+    cr_assert(bn_json_as_string(bn_json_object_get(bn_json_object_get(root, "q"), "m"), &s, NULL));
+    cr_assert_str_eq(s, "last");
+    cr_assert(bn_json_as_int64(bn_json_object_get(root, "x"), &i));
+    cr_assert_eq(i, 3);
+    /* Iteration still sees every member, in file order. */
+    cr_assert_eq(bn_json_object_len(root), 5);
+    cr_assert(bn_json_as_int64(bn_json_object_value_at(root, 1), &i));
+    cr_assert_eq(i, 1);
     bn_json_free(doc);
 }
 
