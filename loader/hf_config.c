@@ -193,8 +193,29 @@ bn_status bn_hf_config_parse(const char *text, size_t len, bn_hf_config *out, bn
     bn_json_as_bool(bn_json_object_get(root, "tie_word_embeddings"), &out->tied);
     out->bos_id = get_token_id(root, "bos_token_id");
     out->eos_id = get_token_id(root, "eos_token_id");
-    out->scale_divides = !(strcmp(out->linear_class, "autobitlinear") == 0 ||
-                           out->family == BN_HF_FAMILY_BITNET_B158);
+    /* transformers' replace_with_bitnet_linear: AutoBitLinear only for
+     * linear_class "autobitlinear" (output * weight_scale); otherwise the
+     * default BitLinear (output / (input_scale * weight_scale)), whatever
+     * the architecture. */
+    if (out->linear_class[0] && strcmp(out->linear_class, "bitlinear") != 0 &&
+        strcmp(out->linear_class, "autobitlinear") != 0) {
+        s = bn_error_set(err, BN_STATUS_UNSUPPORTED,
+                         "config.json: quantization_config.linear_class \"%s\" (transformers "
+                         "knows only \"bitlinear\" and \"autobitlinear\")",
+                         out->linear_class);
+        goto fail;
+    }
+    out->scale_divides = strcmp(out->linear_class, "autobitlinear") != 0;
+    /* use_rms_norm puts a learned RMSNorm in front of every BitLinear, which
+     * no GGUF graph has: converting without it would silently change the model. */
+    bool use_rms_norm = false;
+    bn_json_as_bool(bn_json_object_get(qc, "use_rms_norm"), &use_rms_norm);
+    if (use_rms_norm) {
+        s = bn_error_set(err, BN_STATUS_UNSUPPORTED,
+                         "config.json: quantization_config.use_rms_norm (an RMSNorm inside every "
+                         "BitLinear) is not supported");
+        goto fail;
+    }
 fail:
     bn_json_free(doc);
     return s;

@@ -8,11 +8,12 @@
  *       sub-norms named inner_attn_ln / ffn_layernorm;
  *   LlamaForCausalLM with a bitnet quantization_config (Llama3-8B-1.58,
  *       Falcon3-1.58bit, Falcon-E)                 -> arch "llama", no sub-norms.
- * Packed uint8 weights carry a weight_scale. With linear_class
- * "autobitlinear" (2B4T, Falcon-E) the layer multiplies by it; the older
- * BitLinear class (Llama3-8B-1.58, Falcon3) divides by it. The rule: the
- * autobitlinear class or the bitnet-b1.58 family multiplies, everything else
- * divides.
+ * Packed uint8 weights carry a weight_scale. The rule is transformers'
+ * (integrations/bitnet.py), whatever the architecture: quantization_config
+ * linear_class "autobitlinear" (2B4T, Falcon-E) builds AutoBitLinear, which
+ * multiplies by it; "bitlinear" or no linear_class (Llama3-8B-1.58, Falcon3)
+ * builds BitLinear, which divides by it. Other linear_class values, and
+ * use_rms_norm (a norm inside every BitLinear), are UNSUPPORTED.
  *
  * Pure parsing; no files are touched except by bn_hf_config_load.
  */

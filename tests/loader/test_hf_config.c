@@ -1,5 +1,6 @@
 /* test_hf_config.c: config.json -> family, arch string, sizes, scale rule. */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "loader/hf_config.h"
@@ -60,6 +61,65 @@ Test(hf_config, reads_llama_bitnet_checkpoints_with_dividing_scales_and_head_dim
     cr_assert_not(c.tied);
     cr_assert(c.scale_divides);
     cr_assert_not(c.relu2);
+}
+
+/* transformers builds AutoBitLinear (multiplies by weight_scale) only for
+ * linear_class "autobitlinear"; BitLinear (divides) is the default and does
+ * not depend on the architecture. */
+Test(hf_config, scale_direction_follows_the_layer_class_not_the_architecture) {
+    struct {
+        const char *arch, *qc;
+        bool divides;
+    } cases[] = {
+        {"BitNetForCausalLM", ",\"quantization_config\":{\"quant_method\":\"bitnet\","
+                              "\"linear_class\":\"bitlinear\"}", true},
+        {"BitNetForCausalLM", ",\"quantization_config\":{\"quant_method\":\"bitnet\"}", true},
+        {"BitNetForCausalLM", "", true},
+        {"LlamaForCausalLM", ",\"quantization_config\":{\"quant_method\":\"bitnet\","
+                             "\"linear_class\":\"autobitlinear\"}", false},
+        {"LlamaForCausalLM", ",\"quantization_config\":{\"quant_method\":\"bitnet\","
+                             "\"linear_class\":\"bitlinear\"}", true},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char j[1024];
+        snprintf(j, sizeof j, "{\"architectures\":[\"%s\"]," SIZES "%s}", cases[i].arch, cases[i].qc);
+        bn_hf_config c;
+        bn_error err = {0};
+        cr_assert_eq(parse(j, &c, &err), BN_STATUS_OK, "%s: %s", j, err.message);
+        cr_assert_eq(c.scale_divides, cases[i].divides, "%s", j);
+    }
+}
+
+/* The published Llama3-8B-1.58 config.json has quantization_config twice;
+ * Python's json (so transformers) takes the last. */
+Test(hf_config, the_last_of_two_quantization_configs_counts) {
+    const char *j = "{\"architectures\":[\"LlamaForCausalLM\"]," SIZES ","
+                    "\"quantization_config\":{\"quant_method\":\"bitnet\","
+                    "\"linear_class\":\"autobitlinear\"},"
+                    "\"quantization_config\":{\"quant_method\":\"bitnet\"}}";
+    bn_hf_config c;
+    bn_error err = {0};
+    cr_assert_eq(parse(j, &c, &err), BN_STATUS_OK, "%s", err.message);
+    cr_assert(c.scale_divides);
+    cr_assert_str_eq(c.linear_class, "");
+}
+
+Test(hf_config, refuses_unknown_linear_classes_and_rms_norm_inside_bitlinear) {
+    bn_hf_config c;
+    bn_error err = {0};
+    cr_assert_eq(parse("{\"architectures\":[\"BitNetForCausalLM\"]," SIZES
+                       ",\"quantization_config\":{\"quant_method\":\"bitnet\","
+                       "\"linear_class\":\"BitLinear158\"}}",
+                       &c, &err),
+                 BN_STATUS_UNSUPPORTED);
+    cr_assert(strstr(err.message, "linear_class \"BitLinear158\""), "%s", err.message);
+    bn_error_clear(&err);
+    cr_assert_eq(parse("{\"architectures\":[\"LlamaForCausalLM\"]," SIZES
+                       ",\"quantization_config\":{\"quant_method\":\"bitnet\","
+                       "\"use_rms_norm\":true}}",
+                       &c, &err),
+                 BN_STATUS_UNSUPPORTED);
+    cr_assert(strstr(err.message, "use_rms_norm"), "%s", err.message);
 }
 
 Test(hf_config, refuses_plain_llama_and_unknown_architectures) {
