@@ -54,6 +54,10 @@ typedef struct converter {
     int8_t *trits2; /* scratch: permuted copy */
     int8_t *negz;   /* scratch: 1 where a latent weight rounded to -0 */
     size_t scratch_elems;
+    /* Projections whose scale the output type rounds (F16 values, TQ's F16
+     * block scales): how many, and the largest relative change. */
+    size_t n_scale_rounded;
+    double max_scale_rel;
 } converter;
 
 uint32_t bn_convert_file_type(bn_tensor_type type) {
@@ -463,14 +467,30 @@ static bn_status convert_projection(converter *c, size_t index, const plan_entry
         int64_t ne[2] = {K, rows};
         return add_output(c, index, e->gguf_name, type, 2, ne, out, bytes, err);
     }
-    if ((type == BN_TYPE_TQ1_0 || type == BN_TYPE_TQ2_0) && K % 256 != 0) {
-        note(c, "%s: rows of %" PRId64 " values are not a multiple of 256; writing F16 instead of %s",
-             e->gguf_name, K, bn_tensor_type_name(type));
-        type = BN_TYPE_F16;
-    } else if (type == BN_TYPE_I2_S && K % 128 != 0) {
-        note(c, "%s: rows of %" PRId64 " values are not a multiple of 128; writing F16 instead of I2_S",
-             e->gguf_name, K);
-        type = BN_TYPE_F16;
+    /* A row length the type cannot hold falls back to F32 ternary values.
+     * F32, not F16: the values are +-s with s the exact F32 scale the
+     * ternary types would carry (1/weight_scale for BitLinear checkpoints),
+     * and F16 rounds s by up to 2^-11 relative, which moved a trained model's
+     * logits by ~3% of their spread. The other exact form, F16 codes +-1 with
+     * the scale in a separate blk.N.*.scale tensor, halves the size but is a
+     * tensor llama-arch peers reject; no published checkpoint has such
+     * shapes, so the fallback's size matters only for odd test models. */
+    int64_t need = type == BN_TYPE_I2_S ? 128 : type == BN_TYPE_TQ1_0 || type == BN_TYPE_TQ2_0 ? 256 : 1;
+    if (K % need != 0) {
+        note(c, "%s: rows of %" PRId64 " values are not a multiple of %" PRId64
+                "; writing F32 ternary values (exact) instead of %s",
+             e->gguf_name, K, need, bn_tensor_type_name(type));
+        type = BN_TYPE_F32;
+    }
+    if (type == BN_TYPE_F16 || type == BN_TYPE_TQ1_0 || type == BN_TYPE_TQ2_0) {
+        /* These hold s as F16: exact for a bf16 weight_scale that multiplies,
+         * rounded for 1/weight_scale or an absmean scale. Told, not refused:
+         * it is the format the user asked for (I2_S and F32 keep s). */
+        double rel = fabs((double)bn_f16_to_f32(bn_f32_to_f16(s)) - (double)s) / (double)s;
+        if (rel > 0.0) {
+            c->n_scale_rounded++;
+            c->max_scale_rel = fmax(c->max_scale_rel, rel);
+        }
     }
     uint64_t bytes = bn_ternary_encoded_bytes(type, K, rows);
     uint8_t *out = malloc(bytes ? bytes : 1);
@@ -645,6 +665,11 @@ bn_status bn_convert_hf(const char *hf_dir, const char *out_path, const bn_conve
             opt->progress(opt->user, i + 1, c.n_plan, e->gguf_name);
     }
     note_unused(&c);
+    if (c.n_scale_rounded)
+        note(&c, "%zu projection scale%s rounded to %s's F16 (up to %.2g relative); I2_S or F32 "
+                 "keep %s exact",
+             c.n_scale_rounded, c.n_scale_rounded == 1 ? "" : "s", bn_tensor_type_name(opt->type),
+             c.max_scale_rel, c.n_scale_rounded == 1 ? "it" : "them");
     s = bn_gguf_writer_write_file(c.w, out_path, err);
 fail:
     bn_gguf_writer_free(c.w);

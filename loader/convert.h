@@ -19,7 +19,8 @@
  * TQ1_0/TQ2_0 store, per 256-block, the tensor scale, or 0 for a block whose
  * values are all 0 (llama.cpp's max|x| rule). A projection whose row length
  * does not fit the requested type (TQ: K % 256, I2_S: K % 128) is written as
- * F16 ternary values instead and reported through the note callback.
+ * F32 ternary values instead (exact: the same F32 scale the type would hold)
+ * and reported through the note callback.
  *
  * The library never prints: progress and notes go to optional callbacks.
  */
