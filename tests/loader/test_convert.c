@@ -6,7 +6,9 @@
  * that decode to bitnet.cpp's values and scales. Packed uint8 checkpoints
  * (both scale conventions, both sub-norm namings) are built here from the
  * F32 GGUF's trits; a small Llama-arch checkpoint checks the Q/K row
- * permutation; broken folders give clear errors.
+ * permutation; broken folders give clear errors. Tiny random checkpoints in
+ * each published packed form (tests/loader/data/hf-packed) convert to every
+ * type and give Hugging Face transformers' logits and greedy tokens.
  */
 #include <criterion/criterion.h>
 #include <math.h>
@@ -591,4 +593,217 @@ Test(convert, converted_models_give_the_shipped_files_logits) {
         cr_assert_eq(d, 0.0f, "%s: logits differ by up to %g", cases[i].file, (double)d);
         remove(out);
     }
+}
+
+/* ---- packed checkpoints against Hugging Face transformers ---------------- */
+
+#include "loader/json.h"
+
+/* tests/loader/data/hf-packed/<form>: tiny random checkpoints in each
+ * published packed form, with transformers' float32 logits for every
+ * position of three prompts and its greedy continuations
+ * (tools/gen-hf-packed-checkpoints.py wrote them; its header lists the
+ * forms and the transformers version). Each form is converted to F32 and to
+ * every ternary type, with its tokenizer, and run here.
+ *
+ * What both sides compute is the same: int8 activations (127 / max|x| per
+ * token, round half to even), ternary weights, one F32 scale per tensor
+ * (weight_scale, or 1/weight_scale for BitLinear). The session runs with an
+ * F32 KV cache and the exact output layer, so differences come only from
+ * float order (sums, rsqrt, softmax, rope angles).
+ *
+ * Tolerances, relative to the reference row's logit spread (max - min):
+ *   F32 and I2_S (and their F32 fallbacks): TOL_EXACT_SCALE, 1e-4, float
+ *     noise. Measured with every x86 kernel table (ref, avx2, avx512,
+ *     avx512vbmi): at most 3.5e-7 of the spread (2.3e-5 absolute).
+ *   TQ2_0, TQ1_0: TOL_F16_SCALE, 1e-3. These formats hold each 256-block's
+ *     scale as F16 (llama.cpp's format): exact for a bf16 weight_scale that
+ *     multiplies, but 1/weight_scale rounds by up to 2^-11 relative, which
+ *     rescales every product of that tensor. Measured: 2.0e-5 of the spread
+ *     (5.7e-4 absolute, llama-bitlinear, whose ffn_down is TQ).
+ * For scale: F16 fallback values (the old behaviour) moved these logits by
+ * 5e-3 to 1.1e-2 of the spread, a wrong scale direction changes the greedy
+ * tokens, and moving one int8 activation by one step moves them by 0.3% to
+ * 1.8% (measured in transformers): a failure here means the int8 values
+ * differ, not that float noise grew.
+ * Greedy tokens must be identical; the generator records the smallest
+ * top-1/top-2 gap on the greedy path (0.12 for llama-bitlinear), and the
+ * test checks that its worst difference stays under half of it, so a near
+ * tie cannot decide the result. */
+#define TOL_EXACT_SCALE 1e-4
+#define TOL_F16_SCALE 1e-3
+#define HF_PACKED_DIR BN_SOURCE_DIR "/tests/loader/data/hf-packed/"
+
+typedef struct hf_reference {
+    bn_json_doc *doc;
+    const bn_json_value *prompts;
+    int32_t n_vocab;
+    double min_gap;
+    float *logits; /* (sum of prompt lengths, n_vocab) */
+    size_t n_rows;
+} hf_reference;
+
+static void hf_reference_load(const char *dir, hf_reference *ref) {
+    char path[1200];
+    bn_error err = {0};
+    snprintf(path, sizeof path, "%s/reference.json", dir);
+    cr_assert_eq(bn_json_parse_file(path, &ref->doc, &err), BN_STATUS_OK, "%s", err.message);
+    const bn_json_value *root = bn_json_root(ref->doc);
+    int64_t nv = 0;
+    cr_assert(bn_json_as_int64(bn_json_object_get(root, "n_vocab"), &nv));
+    cr_assert(bn_json_as_double(bn_json_object_get(root, "min_greedy_top2_gap"), &ref->min_gap));
+    ref->n_vocab = (int32_t)nv;
+    ref->prompts = bn_json_object_get(root, "prompts");
+    ref->n_rows = 0;
+    for (size_t p = 0; p < bn_json_array_len(ref->prompts); p++)
+        ref->n_rows += bn_json_array_len(bn_json_object_get(bn_json_array_at(ref->prompts, p), "ids"));
+    snprintf(path, sizeof path, "%s/logits.f32", dir);
+    FILE *f = fopen(path, "rb");
+    cr_assert(f, "%s", path);
+    ref->logits = malloc(ref->n_rows * (size_t)nv * sizeof(float));
+    cr_assert_eq(fread(ref->logits, sizeof(float), ref->n_rows * (size_t)nv, f),
+                 ref->n_rows * (size_t)nv, "%s: short file", path);
+    fclose(f);
+}
+
+static void hf_reference_free(hf_reference *ref) {
+    bn_json_free(ref->doc);
+    free(ref->logits);
+}
+
+static int32_t argmax(const float *v, int32_t n) {
+    int32_t best = 0;
+    for (int32_t i = 1; i < n; i++)
+        if (v[i] > v[best])
+            best = i;
+    return best;
+}
+
+/* Runs every prompt of ref through the model at path: same token ids, logits
+ * within tol of the spread, same greedy tokens. Returns the worst
+ * |difference| / spread. */
+static double compare_with_transformers(const char *path, const hf_reference *ref, double tol,
+                                        const char *what) {
+    bn_model *m = NULL;
+    bn_session *s = NULL;
+    bn_error err = {0};
+    bn_model_options mo;
+    bn_model_options_default(&mo);
+    mo.n_threads = 1;
+    cr_assert_eq(bn_model_load(path, &mo, &m, &err), BN_STATUS_OK, "%s: %s", what, err.message);
+    cr_assert_eq(bn_model_n_vocab(m), ref->n_vocab, "%s", what);
+    bn_session_options so;
+    bn_session_options_default(&so);
+    so.n_ctx = 64;
+    so.n_threads = 1;
+    so.type_k = so.type_v = BN_KV_TYPE_F32; /* transformers keeps K and V in float32 */
+    cr_assert_eq(bn_session_new(m, &so, &s, &err), BN_STATUS_OK, "%s", err.message);
+    double worst = 0.0, worst_abs = 0.0;
+    size_t row = 0;
+    for (size_t p = 0; p < bn_json_array_len(ref->prompts); p++) {
+        const bn_json_value *pr = bn_json_array_at(ref->prompts, p);
+        const char *text;
+        cr_assert(bn_json_as_string(bn_json_object_get(pr, "text"), &text, NULL));
+        const bn_json_value *want_ids = bn_json_object_get(pr, "ids");
+        const bn_json_value *want_greedy = bn_json_object_get(pr, "greedy");
+        int32_t ids[64];
+        size_t n_ids = 0;
+        cr_assert_eq(bn_model_tokenize(m, text, strlen(text), bn_model_add_bos(m), false, ids, 64,
+                                       &n_ids, &err),
+                     BN_STATUS_OK, "%s", err.message);
+        cr_assert_eq(n_ids, bn_json_array_len(want_ids), "%s: \"%s\" has %zu tokens, transformers %zu",
+                     what, text, n_ids, bn_json_array_len(want_ids));
+        for (size_t i = 0; i < n_ids; i++) {
+            int64_t id;
+            cr_assert(bn_json_as_int64(bn_json_array_at(want_ids, i), &id));
+            cr_assert_eq(ids[i], id, "%s: \"%s\" token %zu is %d, transformers %lld", what, text, i,
+                         ids[i], (long long)id);
+        }
+        cr_assert_eq(bn_session_truncate(s, 0, &err), BN_STATUS_OK, "%s", err.message);
+        cr_assert_eq(bn_session_eval(s, ids, n_ids, true, &err), BN_STATUS_OK, "%s", err.message);
+        for (size_t t = 0; t < n_ids; t++, row++) {
+            const float *got = bn_session_logits(s, (int32_t)t);
+            const float *want = ref->logits + row * (size_t)ref->n_vocab;
+            float lo = want[0], hi = want[0], d = 0.0f;
+            for (int32_t v = 0; v < ref->n_vocab; v++) {
+                lo = fminf(lo, want[v]);
+                hi = fmaxf(hi, want[v]);
+                d = fmaxf(d, fabsf(got[v] - want[v]));
+            }
+            worst = fmax(worst, (double)d / (double)(hi - lo));
+            worst_abs = fmax(worst_abs, (double)d);
+        }
+        /* Greedy continuation, one token per eval. */
+        int32_t next = argmax(bn_session_logits(s, -1), ref->n_vocab);
+        for (size_t g = 0; g < bn_json_array_len(want_greedy); g++) {
+            int64_t want;
+            cr_assert(bn_json_as_int64(bn_json_array_at(want_greedy, g), &want));
+            cr_assert_eq(next, want, "%s: \"%s\" greedy token %zu is %d, transformers %lld", what,
+                         text, g, next, (long long)want);
+            cr_assert_eq(bn_session_eval(s, &next, 1, false, &err), BN_STATUS_OK, "%s", err.message);
+            next = argmax(bn_session_logits(s, -1), ref->n_vocab);
+        }
+    }
+    cr_log_info("%s: max |logit difference| %.3g = %.3g of the spread (tolerance %.0e)", what,
+                worst_abs, worst, tol);
+    cr_assert_leq(worst, tol, "%s: logits differ from transformers' by %.3g of the spread", what,
+                  worst);
+    cr_assert_lt(worst_abs, ref->min_gap / 2, "%s: a difference of %.3g could flip a greedy token",
+                 what, worst_abs);
+    bn_session_free(s);
+    bn_model_free(m);
+    return worst;
+}
+
+/* Converts one form to every type and compares each with transformers.
+ * fallback_i2s: whether some projection's rows do not fit I2_S. */
+static void check_hf_packed_form(const char *form, bool fallback_i2s) {
+    char dir[1024], out[1024];
+    snprintf(dir, sizeof dir, HF_PACKED_DIR "%s", form);
+    hf_reference ref;
+    hf_reference_load(dir, &ref);
+    struct {
+        bn_tensor_type type;
+        double tol;
+        bool fallback;
+    } cases[] = {{BN_TYPE_F32, TOL_EXACT_SCALE, false},
+                 {BN_TYPE_I2_S, TOL_EXACT_SCALE, fallback_i2s},
+                 {BN_TYPE_TQ2_0, TOL_F16_SCALE, true}, /* every form has rows of 128 */
+                 {BN_TYPE_TQ1_0, TOL_F16_SCALE, true}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char what[128], notes[1024] = "";
+        snprintf(what, sizeof what, "%s -> %s", form, bn_tensor_type_name(cases[i].type));
+        bn_test_out_path(out, sizeof out, "convert", "hf_packed");
+        bn_convert_options opt = {.type = cases[i].type, .note = collect_note, .user = notes};
+        bn_error err = {0};
+        cr_assert_eq(bn_convert_hf(dir, out, &opt, &err), BN_STATUS_OK, "%s: %s", what, err.message);
+        cr_assert_eq(strstr(notes, "writing F32 ternary values (exact)") != NULL, cases[i].fallback,
+                     "%s: notes: %s", what, notes);
+        cr_assert_null(strstr(notes, "not converted"), "%s: %s", what, notes);
+        /* Each projection in the type asked for, or F32 where its rows do not fit. */
+        bn_gguf *g = bn_test_gguf_open(out);
+        int64_t need = cases[i].type == BN_TYPE_I2_S ? 128 : cases[i].type == BN_TYPE_F32 ? 1 : 256;
+        for (size_t t = 0; t < bn_gguf_tensor_count(g); t++) {
+            const bn_gguf_tensor *gt = bn_gguf_tensor_at(g, t);
+            if (bn_test_is_projection(gt->name))
+                cr_assert_eq(gt->type, gt->ne[0] % need ? BN_TYPE_F32 : cases[i].type, "%s: %s is %s",
+                             what, gt->name, bn_tensor_type_name(gt->type));
+        }
+        bn_gguf_close(g);
+        compare_with_transformers(out, &ref, cases[i].tol, what);
+        remove(out);
+    }
+    hf_reference_free(&ref);
+}
+
+Test(convert, packed_2b4t_autobitlinear_checkpoint_gives_transformers_logits) {
+    check_hf_packed_form("bitnet-2b4t-autobitlinear", false);
+}
+
+Test(convert, packed_bitnet_bitlinear_checkpoint_divides_and_gives_transformers_logits) {
+    check_hf_packed_form("bitnet-bitlinear", true);
+}
+
+Test(convert, packed_llama_bitlinear_checkpoint_gives_transformers_logits) {
+    check_hf_packed_form("llama-bitlinear", false);
 }
