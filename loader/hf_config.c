@@ -146,27 +146,51 @@ bn_status bn_hf_config_parse(const char *text, size_t len, bn_hf_config *out, bn
                          out->head_dim);
         goto fail;
     }
-    if ((s = get_real(root, "rms_norm_eps", 1e-5, &out->rms_eps, err)) ||
-        (s = get_real(root, "rope_theta", 10000.0, &out->rope_theta, err)))
+    if ((s = get_real(root, "rms_norm_eps", 1e-5, &out->rms_eps, err)))
         goto fail;
 
-    /* rope_scaling: absent/null or linear are what a BitNet graph runs. */
-    out->rope_scale = 1.0;
+    /* RoPE, read as transformers 5 standardizes it (modeling_rope_utils):
+     * rope_scaling, when it is a non-empty object, stands in for
+     * rope_parameters (the only form transformers >= 5 writes); rope_theta
+     * comes from that object first, then the top-level key, then the config
+     * class's default (BitNetConfig 500000, LlamaConfig 10000). Type
+     * "default" (or none) is plain RoPE; "linear" divides positions by its
+     * factor; other types, and a partial rotation, no BitNet graph runs. */
     const bn_json_value *rs = bn_json_object_get(root, "rope_scaling");
-    if (rs && !bn_json_is(rs, BN_JSON_NULL)) {
-        char type[32];
+    if (!bn_json_is(rs, BN_JSON_OBJECT) || bn_json_object_len(rs) == 0)
+        rs = bn_json_object_get(root, "rope_parameters");
+    if (!bn_json_is(rs, BN_JSON_OBJECT))
+        rs = NULL;
+    double dflt_theta = out->family == BN_HF_FAMILY_BITNET_B158 ? 500000.0 : 10000.0;
+    if ((s = get_real(root, "rope_theta", dflt_theta, &out->rope_theta, err)) ||
+        (s = get_real(rs, "rope_theta", out->rope_theta, &out->rope_theta, err)))
+        goto fail;
+    out->rope_scale = 1.0;
+    char type[32];
+    get_str(rs, "rope_type", type, sizeof type);
+    if (!type[0])
         get_str(rs, "type", type, sizeof type);
-        if (!type[0])
-            get_str(rs, "rope_type", type, sizeof type);
-        double factor = 1.0;
-        bn_json_as_double(bn_json_object_get(rs, "factor"), &factor);
-        if (strcmp(type, "linear") != 0 || !(factor > 0)) {
-            s = bn_error_set(err, BN_STATUS_UNSUPPORTED,
-                             "config.json: rope_scaling type \"%s\" is not supported (only linear)",
-                             type);
+    if (strcmp(type, "linear") == 0) {
+        if (!bn_json_as_double(bn_json_object_get(rs, "factor"), &out->rope_scale) ||
+            !(out->rope_scale > 0)) {
+            s = bn_error_set(err, BN_STATUS_FORMAT,
+                             "config.json: linear rope scaling needs a positive \"factor\"");
             goto fail;
         }
-        out->rope_scale = factor;
+    } else if (type[0] && strcmp(type, "default") != 0) {
+        s = bn_error_set(err, BN_STATUS_UNSUPPORTED,
+                         "config.json: rope type \"%s\" is not supported (only default and linear)",
+                         type);
+        goto fail;
+    }
+    double partial = 1.0;
+    if (!bn_json_as_double(bn_json_object_get(rs, "partial_rotary_factor"), &partial))
+        bn_json_as_double(bn_json_object_get(root, "partial_rotary_factor"), &partial);
+    if (partial != 1.0) {
+        s = bn_error_set(err, BN_STATUS_UNSUPPORTED,
+                         "config.json: partial_rotary_factor %g (only a full rotation is supported)",
+                         partial);
+        goto fail;
     }
 
     get_str(root, "hidden_act", out->hidden_act, sizeof out->hidden_act);
@@ -189,7 +213,10 @@ bn_status bn_hf_config_parse(const char *text, size_t len, bn_hf_config *out, bn
     /* Cut to the field (the precision says so, which keeps -Wformat-truncation quiet). */
     snprintf(out->name, sizeof out->name, "%.*s", (int)(sizeof out->name - 1),
              slash ? slash + 1 : path);
-    out->tied = out->family != BN_HF_FAMILY_LLAMA;
+    /* Absent tie_word_embeddings: transformers' BitNetConfig and
+     * LlamaConfig both default to false; the 1bitLLM family (its own code)
+     * ties. */
+    out->tied = out->family == BN_HF_FAMILY_BITNET;
     bn_json_as_bool(bn_json_object_get(root, "tie_word_embeddings"), &out->tied);
     out->bos_id = get_token_id(root, "bos_token_id");
     out->eos_id = get_token_id(root, "eos_token_id");

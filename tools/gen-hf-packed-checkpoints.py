@@ -19,7 +19,11 @@ attention), and records what transformers computes:
   bitnet-bitlinear           BitNetForCausalLM with linear_class "bitlinear"
                              (divides), MHA, tied head, F32 weight_scale; its
                              ffn_down rows are 192 long, so I2_S (K % 128) and
-                             TQ1_0/TQ2_0 (K % 256) fall back for it.
+                             TQ1_0/TQ2_0 (K % 256) fall back for it;
+                             its config.json is in the form transformers >= 5
+                             saves (rope_parameters, no rope_theta), with
+                             theta 50000 (neither BitNetConfig's default 500000
+                             nor the 10000 of older readers).
   llama-bitlinear            LlamaForCausalLM + BitLinear (HF1BitLLM
                              Llama3-8B-1.58 / Falcon3-1.58bit's form): no
                              linear_class, untied lm_head, SiLU, GQA 4/2 (Q/K
@@ -101,7 +105,8 @@ FORMS = [
     dict(name="bitnet-bitlinear", arch="BitNetForCausalLM", model_type="bitnet",
          n_embd=128, n_ff=192, n_layer=2, n_head=4, n_head_kv=4, tied=True, act="relu2",
          quant=[{"quant_method": "bitnet", "linear_class": "bitlinear"}],
-         scale_dtype=torch.float32, scale_range=(7.0, 15.0), seed=1602),
+         scale_dtype=torch.float32, scale_range=(7.0, 15.0), seed=1602,
+         rope={"rope_parameters": {"rope_theta": 50000.0, "rope_type": "default"}}),
     dict(name="llama-bitlinear", arch="LlamaForCausalLM", model_type="llama",
          n_embd=128, n_ff=256, n_layer=1, n_head=4, n_head_kv=2, tied=False, act="silu",
          quant=[{"quant_method": "bitnet", "linear_class": "autobitlinear",
@@ -184,7 +189,8 @@ def write_checkpoint(form, out_dir):
            "vocab_size": N_VOCAB, "hidden_size": E, "intermediate_size": F,
            "num_hidden_layers": form["n_layer"], "num_attention_heads": H,
            "num_key_value_heads": HKV, "max_position_embeddings": 256,
-           "rms_norm_eps": 1e-5, "rope_theta": 500000.0, "hidden_act": form["act"],
+           "rms_norm_eps": 1e-5, **form.get("rope", {"rope_theta": 500000.0}),
+           "hidden_act": form["act"],
            "tie_word_embeddings": form["tied"], "bos_token_id": N_BPE,
            "eos_token_id": N_BPE + 1, "torch_dtype": "bfloat16",
            "attention_bias": False, "_name_or_path": "bitnet-tests/" + form["name"]}

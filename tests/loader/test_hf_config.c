@@ -122,6 +122,66 @@ Test(hf_config, refuses_unknown_linear_classes_and_rms_norm_inside_bitlinear) {
     cr_assert(strstr(err.message, "use_rms_norm"), "%s", err.message);
 }
 
+/* transformers >= 5 writes rope_parameters instead of rope_theta and
+ * rope_scaling, and fills absent values from the config class: BitNetConfig
+ * has rope_theta 500000 and untied embeddings, LlamaConfig 10000. */
+Test(hf_config, reads_rope_parameters_and_transformers_defaults) {
+    bn_hf_config c;
+    bn_error err = {0};
+    cr_assert_eq(parse("{\"architectures\":[\"BitNetForCausalLM\"]," SIZES "}", &c, &err),
+                 BN_STATUS_OK, "%s", err.message);
+    cr_assert_float_eq(c.rope_theta, 500000.0, 1e-9); /* SIZES has 500000 too: */
+    cr_assert_eq(parse("{\"architectures\":[\"BitNetForCausalLM\"],\"vocab_size\":10,"
+                       "\"hidden_size\":256,\"intermediate_size\":512,\"num_hidden_layers\":1,"
+                       "\"num_attention_heads\":8}",
+                       &c, &err),
+                 BN_STATUS_OK, "%s", err.message);
+    cr_assert_float_eq(c.rope_theta, 500000.0, 1e-9, "BitNetConfig.default_theta");
+    cr_assert_not(c.tied, "BitNetConfig ties nothing by default");
+    cr_assert_eq(parse("{\"architectures\":[\"LlamaForCausalLM\"],\"vocab_size\":10,"
+                       "\"hidden_size\":256,\"intermediate_size\":512,\"num_hidden_layers\":1,"
+                       "\"num_attention_heads\":8,\"quantization_config\":{\"quant_method\":\"bitnet\"}}",
+                       &c, &err),
+                 BN_STATUS_OK, "%s", err.message);
+    cr_assert_float_eq(c.rope_theta, 10000.0, 1e-9);
+    /* rope_parameters, as transformers 5 saves it, wins over the top-level key. */
+    cr_assert_eq(parse("{\"architectures\":[\"BitNetForCausalLM\"]," SIZES
+                       ",\"rope_parameters\":{\"rope_theta\":10000.0,\"rope_type\":\"default\"}}",
+                       &c, &err),
+                 BN_STATUS_OK, "%s", err.message);
+    cr_assert_float_eq(c.rope_theta, 10000.0, 1e-9);
+    cr_assert_float_eq(c.rope_scale, 1.0, 1e-12);
+    cr_assert_eq(parse("{\"architectures\":[\"BitNetForCausalLM\"]," SIZES
+                       ",\"rope_parameters\":{\"rope_theta\":1e4,\"rope_type\":\"linear\","
+                       "\"factor\":4.0}}",
+                       &c, &err),
+                 BN_STATUS_OK, "%s", err.message);
+    cr_assert_float_eq(c.rope_scale, 4.0, 1e-12);
+    /* A legacy rope_scaling replaces rope_parameters; an empty one does not. */
+    cr_assert_eq(parse("{\"architectures\":[\"BitNetForCausalLM\"]," SIZES
+                       ",\"rope_scaling\":{\"type\":\"linear\",\"factor\":2.0},"
+                       "\"rope_parameters\":{\"rope_type\":\"linear\",\"factor\":4.0}}",
+                       &c, &err),
+                 BN_STATUS_OK, "%s", err.message);
+    cr_assert_float_eq(c.rope_scale, 2.0, 1e-12);
+    cr_assert_eq(parse("{\"architectures\":[\"BitNetForCausalLM\"]," SIZES
+                       ",\"rope_scaling\":{},\"rope_parameters\":{\"rope_theta\":7.0}}",
+                       &c, &err),
+                 BN_STATUS_OK, "%s", err.message);
+    cr_assert_float_eq(c.rope_theta, 7.0, 1e-12);
+    cr_assert_eq(parse("{\"architectures\":[\"BitNetForCausalLM\"]," SIZES
+                       ",\"rope_parameters\":{\"rope_type\":\"yarn\",\"factor\":4.0}}",
+                       &c, &err),
+                 BN_STATUS_UNSUPPORTED);
+    cr_assert(strstr(err.message, "\"yarn\""), "%s", err.message);
+    bn_error_clear(&err);
+    cr_assert_eq(parse("{\"architectures\":[\"BitNetForCausalLM\"]," SIZES
+                       ",\"rope_parameters\":{\"rope_type\":\"default\",\"partial_rotary_factor\":0.5}}",
+                       &c, &err),
+                 BN_STATUS_UNSUPPORTED);
+    cr_assert(strstr(err.message, "partial_rotary_factor"), "%s", err.message);
+}
+
 Test(hf_config, refuses_plain_llama_and_unknown_architectures) {
     bn_hf_config c;
     bn_error err = {0};
