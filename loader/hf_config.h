@@ -15,6 +15,10 @@
  * builds BitLinear, which divides by it. Other linear_class values, and
  * use_rms_norm (a norm inside every BitLinear), are UNSUPPORTED.
  *
+ * Keys are read as transformers reads them: of two equal keys the last;
+ * RoPE from rope_scaling or rope_parameters (what transformers >= 5 saves)
+ * or rope_theta; absent values take the config class's defaults.
+ *
  * Pure parsing; no files are touched except by bn_hf_config_load.
  */
 #ifndef BN_HF_CONFIG_H
@@ -45,11 +49,13 @@ typedef struct bn_hf_config {
     int64_t head_dim;          /* head_dim (default n_embd / n_head) */
     int64_t n_ctx_train;       /* max_position_embeddings */
     double rms_eps;            /* rms_norm_eps (default 1e-5) */
-    double rope_theta;         /* rope_theta (default 10000) */
-    double rope_scale;         /* linear rope_scaling factor (1 when absent) */
+    double rope_theta;         /* rope_parameters / rope_theta (class default: 500000 for
+                                  BitNetForCausalLM, else 10000) */
+    double rope_scale;         /* linear scaling factor (1 when absent or "default") */
     char hidden_act[16];       /* "silu", "relu2", ... */
     bool relu2;                /* hidden_act is relu2, or the family implies it */
-    bool tied;                 /* tie_word_embeddings (default true for the bitnet families) */
+    bool tied;                 /* tie_word_embeddings (absent: true for 1bitLLM only,
+                                  false as in BitNetConfig and LlamaConfig) */
     int64_t bos_id, eos_id;    /* -1 when absent */
     bool scale_divides;        /* packed weights: W = code / weight_scale */
     char linear_class[32];     /* quantization_config.linear_class, "" if absent */
