@@ -214,8 +214,9 @@ bn_status bn_hf_config_parse(const char *text, size_t len, bn_hf_config *out, bn
     snprintf(out->name, sizeof out->name, "%.*s", (int)(sizeof out->name - 1),
              slash ? slash + 1 : path);
     /* Absent tie_word_embeddings: transformers' BitNetConfig and
-     * LlamaConfig both default to false; the 1bitLLM family (its own code)
-     * ties. */
+     * LlamaConfig both default to false. The 1bitLLM family runs its own
+     * remote code, not transformers'; its models tie (FORMATS.md 2.1), so
+     * it keeps that default. */
     out->tied = out->family == BN_HF_FAMILY_BITNET;
     bn_json_as_bool(bn_json_object_get(root, "tie_word_embeddings"), &out->tied);
     out->bos_id = get_token_id(root, "bos_token_id");

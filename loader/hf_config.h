@@ -54,8 +54,8 @@ typedef struct bn_hf_config {
     double rope_scale;         /* linear scaling factor (1 when absent or "default") */
     char hidden_act[16];       /* "silu", "relu2", ... */
     bool relu2;                /* hidden_act is relu2, or the family implies it */
-    bool tied;                 /* tie_word_embeddings (absent: true for 1bitLLM only,
-                                  false as in BitNetConfig and LlamaConfig) */
+    bool tied;                 /* tie_word_embeddings (absent: false as in BitNetConfig
+                                  and LlamaConfig; true for the 1bitLLM family) */
     int64_t bos_id, eos_id;    /* -1 when absent */
     bool scale_divides;        /* packed weights: W = code / weight_scale */
     char linear_class[32];     /* quantization_config.linear_class, "" if absent */
