@@ -60,6 +60,71 @@ static int64_t get_token_id(const bn_json_value *root, const char *key) {
     return bn_json_as_int64(v, &id) && id >= 0 ? id : -1;
 }
 
+/* transformers' should_convert_module for a pattern without regular
+ * expression syntax: a prefix ending at a module boundary, or a suffix.
+ * ('.' is a regex wildcard there; read literally it matches a subset.) */
+static bool module_matches(const char *name, const char *pat) {
+    size_t n = strlen(pat), len = strlen(name);
+    if (n == 0 || n > len)
+        return false;
+    if (memcmp(name, pat, n) == 0 && (name[n] == '\0' || name[n] == '.' || pat[n - 1] == '.'))
+        return true;
+    return strcmp(name + len - n, pat) == 0;
+}
+
+/* quantization_config.modules_to_not_convert, as transformers' BitNet
+ * quantizer applies it: null keeps only lm_head in full precision; a list
+ * replaces that default, so every module it does not name becomes a
+ * BitLinear. A GGUF holds every projection ternary and the output layer in
+ * floats: a list that names a projection, or leaves lm_head out, describes
+ * another model. */
+static bn_status check_modules_to_not_convert(const bn_json_value *list, int64_t n_layer,
+                                              bn_error *err) {
+    static const char *const proj[7] = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj",
+                                        "self_attn.o_proj", "mlp.gate_proj",    "mlp.up_proj",
+                                        "mlp.down_proj"};
+    if (!list || bn_json_is(list, BN_JSON_NULL))
+        return BN_STATUS_OK;
+    if (!bn_json_is(list, BN_JSON_ARRAY))
+        return bn_error_set(err, BN_STATUS_FORMAT,
+                            "config.json: quantization_config.modules_to_not_convert is a %s, not a "
+                            "list",
+                            bn_json_type_name(bn_json_type_of(list)));
+    bool lm_head_kept = false;
+    for (size_t i = 0; i < bn_json_array_len(list); i++) {
+        const char *pat;
+        if (!bn_json_as_string(bn_json_array_at(list, i), &pat, NULL))
+            return bn_error_set(err, BN_STATUS_FORMAT,
+                                "config.json: quantization_config.modules_to_not_convert[%zu] is "
+                                "not a string",
+                                i);
+        if (strpbrk(pat, "*+?()[]{}|^$\\"))
+            return bn_error_set(err, BN_STATUS_UNSUPPORTED,
+                                "config.json: quantization_config.modules_to_not_convert entry "
+                                "\"%s\" is a regular expression; which layers it keeps in full "
+                                "precision is not checked, so it is not supported",
+                                pat);
+        lm_head_kept = lm_head_kept || module_matches("lm_head", pat);
+        for (int64_t il = 0; il < n_layer; il++)
+            for (int p = 0; p < 7; p++) {
+                char name[96];
+                snprintf(name, sizeof name, "model.layers.%" PRId64 ".%s", il, proj[p]);
+                if (module_matches(name, pat))
+                    return bn_error_set(err, BN_STATUS_UNSUPPORTED,
+                                        "config.json: quantization_config.modules_to_not_convert "
+                                        "entry \"%s\" keeps %s in full precision; a BitNet GGUF "
+                                        "holds every projection ternary",
+                                        pat, name);
+            }
+    }
+    if (!lm_head_kept)
+        return bn_error_set(err, BN_STATUS_UNSUPPORTED,
+                            "config.json: quantization_config.modules_to_not_convert does not name "
+                            "lm_head, so transformers runs the output layer as a BitLinear, which "
+                            "a GGUF does not");
+    return BN_STATUS_OK;
+}
+
 bn_status bn_hf_config_parse(const char *text, size_t len, bn_hf_config *out, bn_error *err) {
     bn_status s = BN_STATUS_OK;
     bn_json_doc *doc = NULL;
@@ -244,6 +309,10 @@ bn_status bn_hf_config_parse(const char *text, size_t len, bn_hf_config *out, bn
                          "BitLinear) is not supported");
         goto fail;
     }
+    if (strcmp(quant_method, "bitnet") == 0 &&
+        (s = check_modules_to_not_convert(bn_json_object_get(qc, "modules_to_not_convert"),
+                                          out->n_layer, err)))
+        goto fail;
 fail:
     bn_json_free(doc);
     return s;

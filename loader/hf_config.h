@@ -12,8 +12,10 @@
  * (integrations/bitnet.py), whatever the architecture: quantization_config
  * linear_class "autobitlinear" (2B4T, Falcon-E) builds AutoBitLinear, which
  * multiplies by it; "bitlinear" or no linear_class (Llama3-8B-1.58, Falcon3)
- * builds BitLinear, which divides by it. Other linear_class values, and
- * use_rms_norm (a norm inside every BitLinear), are UNSUPPORTED.
+ * builds BitLinear, which divides by it. Other linear_class values,
+ * use_rms_norm (a norm inside every BitLinear), and a modules_to_not_convert
+ * list that keeps a projection in floats or quantizes lm_head (a list
+ * replaces transformers' default of lm_head) are UNSUPPORTED.
  *
  * Keys are read as transformers reads them: of two equal keys the last;
  * RoPE from rope_scaling or rope_parameters (what transformers >= 5 saves)

@@ -182,6 +182,38 @@ Test(hf_config, reads_rope_parameters_and_transformers_defaults) {
     cr_assert(strstr(err.message, "partial_rotary_factor"), "%s", err.message);
 }
 
+/* transformers keeps in full precision what modules_to_not_convert names
+ * (null: lm_head only) and makes every other linear layer a BitLinear. */
+Test(hf_config, modules_to_not_convert_must_keep_exactly_the_output_layer_in_floats) {
+    struct {
+        const char *list;
+        bn_status want;
+        const char *msg;
+    } cases[] = {
+        {"null", BN_STATUS_OK, NULL},
+        {"[\"lm_head\"]", BN_STATUS_OK, NULL},
+        {"[\"lm_head\", \"vision_tower\", \"layers.1\"]", BN_STATUS_OK, NULL}, /* layers.1: a prefix of nothing */
+        {"[]", BN_STATUS_UNSUPPORTED, "does not name lm_head"},
+        {"[\"model.layers.1\", \"lm_head\"]", BN_STATUS_UNSUPPORTED,
+         "keeps model.layers.1.self_attn.q_proj in full precision"},
+        {"[\"lm_head\", \"down_proj\"]", BN_STATUS_UNSUPPORTED, "keeps model.layers.0.mlp.down_proj"},
+        {"[\"lm_head\", \"model.layers.*.mlp\"]", BN_STATUS_UNSUPPORTED, "regular expression"},
+        {"\"lm_head\"", BN_STATUS_FORMAT, "not a list"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char j[1024];
+        snprintf(j, sizeof j,
+                 "{\"architectures\":[\"LlamaForCausalLM\"]," SIZES
+                 ",\"quantization_config\":{\"quant_method\":\"bitnet\",\"modules_to_not_convert\":%s}}",
+                 cases[i].list);
+        bn_hf_config c;
+        bn_error err = {0};
+        cr_assert_eq(parse(j, &c, &err), cases[i].want, "%s: %s", cases[i].list, err.message);
+        if (cases[i].msg)
+            cr_assert(strstr(err.message, cases[i].msg), "%s: %s", cases[i].list, err.message);
+    }
+}
+
 Test(hf_config, refuses_plain_llama_and_unknown_architectures) {
     bn_hf_config c;
     bn_error err = {0};
