@@ -1,7 +1,8 @@
 /* test_bitnet_convert.c: the bitnet-convert and bitnet-quantize tools
  * (tools/bitnet-convert.c, tools/bitnet-quantize.c) as a user runs them:
- * a conversion with a progress bar, a --stats report, and exit codes 1 for
- * broken input and 2 for bad flags. */
+ * a conversion with a progress bar, a --stats report, the note on a
+ * projection that falls back to F32, and exit codes 1 for broken input and
+ * 2 for bad flags. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +37,23 @@ Test(bitnet_convert, converts_the_tiny_checkpoint_and_quantizes_it_with_stats) {
     bn_test_run_free(&r);
     remove(out);
     remove(out2);
+}
+
+/* A packed BitLinear checkpoint whose ffn_down rows (192) do not fit I2_S:
+ * the user is told which tensors fall back, and that they stay exact. */
+Test(bitnet_convert, says_which_projections_fall_back_to_exact_f32) {
+    char out[512];
+    snprintf(out, sizeof out, "%s/cli_convert_packed_%d.gguf", BN_BUILD_DIR, (int)getpid());
+    char *argv[] = {CONVERT, BN_SOURCE_DIR "/tests/loader/data/hf-packed/bitnet-bitlinear", "-o", out,
+                    "--type", "i2_s", NULL};
+    bn_test_run r = bn_test_run_tool(CONVERT, argv);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert(strstr(r.err, "blk.1.ffn_down.weight: rows of 192 values are not a multiple of 128; "
+                            "writing F32 ternary values (exact) instead of I2_S"),
+              "%s", r.err);
+    cr_assert_null(strstr(r.err, "blk.1.ffn_up.weight: rows"), "%s", r.err);
+    bn_test_run_free(&r);
+    remove(out);
 }
 
 Test(bitnet_convert, broken_input_exits_1_and_bad_flags_exit_2) {
