@@ -470,12 +470,16 @@ static bn_status convert_projection(converter *c, size_t index, const plan_entry
     /* A row length the type cannot hold falls back to F32 ternary values.
      * F32, not F16: the values are +-s with s the exact F32 scale the
      * ternary types would carry (1/weight_scale for BitLinear checkpoints),
-     * and F16 rounds s by up to 2^-11 relative, which moved a trained model's
-     * logits by ~3% of their spread. The other exact form, F16 codes +-1 with
-     * the scale in a separate blk.N.*.scale tensor, halves the size but is a
-     * tensor llama-arch peers reject; no published checkpoint has such
-     * shapes, so the fallback's size matters only for odd test models. */
-    int64_t need = type == BN_TYPE_I2_S ? 128 : type == BN_TYPE_TQ1_0 || type == BN_TYPE_TQ2_0 ? 256 : 1;
+     * and F16 rounds s by up to 2^-11 relative, which moves logits by ~3%
+     * of a trained model's spread (0.5-1.1% on the hf-packed test models).
+     * The other exact form, F16 codes +-1 with the scale in a separate
+     * blk.N.*.scale tensor, halves the size but adds a tensor that
+     * llama.cpp's loader rejects in llama-arch files (every tensor must be
+     * used); no published checkpoint has such shapes, so the fallback's size
+     * matters only for odd test models. */
+    int64_t need = type == BN_TYPE_I2_S                            ? 128
+                   : type == BN_TYPE_TQ1_0 || type == BN_TYPE_TQ2_0 ? 256
+                                                                    : 1;
     if (K % need != 0) {
         note(c, "%s: rows of %" PRId64 " values are not a multiple of %" PRId64
                 "; writing F32 ternary values (exact) instead of %s",

@@ -87,8 +87,8 @@ static bn_status check_modules_to_not_convert(const bn_json_value *list, int64_t
         return BN_STATUS_OK;
     if (!bn_json_is(list, BN_JSON_ARRAY))
         return bn_error_set(err, BN_STATUS_FORMAT,
-                            "config.json: quantization_config.modules_to_not_convert is a %s, not a "
-                            "list",
+                            "config.json: quantization_config.modules_to_not_convert is a %s, "
+                            "not a list",
                             bn_json_type_name(bn_json_type_of(list)));
     bool lm_head_kept = false;
     for (size_t i = 0; i < bn_json_array_len(list); i++) {
@@ -253,7 +253,8 @@ bn_status bn_hf_config_parse(const char *text, size_t len, bn_hf_config *out, bn
         bn_json_as_double(bn_json_object_get(root, "partial_rotary_factor"), &partial);
     if (partial != 1.0) {
         s = bn_error_set(err, BN_STATUS_UNSUPPORTED,
-                         "config.json: partial_rotary_factor %g (only a full rotation is supported)",
+                         "config.json: partial_rotary_factor %g (only a full rotation is "
+                         "supported)",
                          partial);
         goto fail;
     }

@@ -44,8 +44,8 @@ Test(bitnet_convert, converts_the_tiny_checkpoint_and_quantizes_it_with_stats) {
 Test(bitnet_convert, says_which_projections_fall_back_to_exact_f32) {
     char out[512];
     snprintf(out, sizeof out, "%s/cli_convert_packed_%d.gguf", BN_BUILD_DIR, (int)getpid());
-    char *argv[] = {CONVERT, BN_SOURCE_DIR "/tests/loader/data/hf-packed/bitnet-bitlinear", "-o", out,
-                    "--type", "i2_s", NULL};
+    char *argv[] = {CONVERT, BN_SOURCE_DIR "/tests/loader/data/hf-packed/bitnet-bitlinear",
+                    "-o", out, "--type", "i2_s", NULL};
     bn_test_run r = bn_test_run_tool(CONVERT, argv);
     cr_assert_eq(r.status, 0, "%s", r.err);
     cr_assert(strstr(r.err, "blk.1.ffn_down.weight: rows of 192 values are not a multiple of 128; "

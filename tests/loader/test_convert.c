@@ -656,7 +656,8 @@ static void hf_reference_load(const char *dir, hf_reference *ref) {
     ref->prompts = bn_json_object_get(root, "prompts");
     ref->n_rows = 0;
     for (size_t p = 0; p < bn_json_array_len(ref->prompts); p++)
-        ref->n_rows += bn_json_array_len(bn_json_object_get(bn_json_array_at(ref->prompts, p), "ids"));
+        ref->n_rows +=
+            bn_json_array_len(bn_json_object_get(bn_json_array_at(ref->prompts, p), "ids"));
     snprintf(path, sizeof path, "%s/logits.f32", dir);
     FILE *f = fopen(path, "rb");
     cr_assert(f, "%s", path);
@@ -711,8 +712,9 @@ static double compare_with_transformers(const char *path, const hf_reference *re
         cr_assert_eq(bn_model_tokenize(m, text, strlen(text), bn_model_add_bos(m), false, ids, 64,
                                        &n_ids, &err),
                      BN_STATUS_OK, "%s", err.message);
-        cr_assert_eq(n_ids, bn_json_array_len(want_ids), "%s: \"%s\" has %zu tokens, transformers %zu",
-                     what, text, n_ids, bn_json_array_len(want_ids));
+        cr_assert_eq(n_ids, bn_json_array_len(want_ids),
+                     "%s: \"%s\" has %zu tokens, transformers %zu", what, text, n_ids,
+                     bn_json_array_len(want_ids));
         for (size_t i = 0; i < n_ids; i++) {
             int64_t id;
             cr_assert(bn_json_as_int64(bn_json_array_at(want_ids, i), &id));
@@ -740,7 +742,8 @@ static double compare_with_transformers(const char *path, const hf_reference *re
             cr_assert(bn_json_as_int64(bn_json_array_at(want_greedy, g), &want));
             cr_assert_eq(next, want, "%s: \"%s\" greedy token %zu is %d, transformers %lld", what,
                          text, g, next, (long long)want);
-            cr_assert_eq(bn_session_eval(s, &next, 1, false, &err), BN_STATUS_OK, "%s", err.message);
+            cr_assert_eq(bn_session_eval(s, &next, 1, false, &err), BN_STATUS_OK, "%s",
+                         err.message);
             next = argmax(bn_session_logits(s, -1), ref->n_vocab);
         }
     }
@@ -776,7 +779,8 @@ static void check_hf_packed_form(const char *form, bool fallback_i2s) {
         bn_test_out_path(out, sizeof out, "convert", "hf_packed");
         bn_convert_options opt = {.type = cases[i].type, .note = collect_note, .user = notes};
         bn_error err = {0};
-        cr_assert_eq(bn_convert_hf(dir, out, &opt, &err), BN_STATUS_OK, "%s: %s", what, err.message);
+        cr_assert_eq(bn_convert_hf(dir, out, &opt, &err), BN_STATUS_OK, "%s: %s", what,
+                     err.message);
         cr_assert_eq(strstr(notes, "writing F32 ternary values (exact)") != NULL, cases[i].fallback,
                      "%s: notes: %s", what, notes);
         cr_assert_null(strstr(notes, "not converted"), "%s: %s", what, notes);
@@ -786,8 +790,8 @@ static void check_hf_packed_form(const char *form, bool fallback_i2s) {
         for (size_t t = 0; t < bn_gguf_tensor_count(g); t++) {
             const bn_gguf_tensor *gt = bn_gguf_tensor_at(g, t);
             if (bn_test_is_projection(gt->name))
-                cr_assert_eq(gt->type, gt->ne[0] % need ? BN_TYPE_F32 : cases[i].type, "%s: %s is %s",
-                             what, gt->name, bn_tensor_type_name(gt->type));
+                cr_assert_eq(gt->type, gt->ne[0] % need ? BN_TYPE_F32 : cases[i].type,
+                             "%s: %s is %s", what, gt->name, bn_tensor_type_name(gt->type));
         }
         bn_gguf_close(g);
         compare_with_transformers(out, &ref, cases[i].tol, what);

@@ -82,7 +82,8 @@ Test(hf_config, scale_direction_follows_the_layer_class_not_the_architecture) {
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char j[1024];
-        snprintf(j, sizeof j, "{\"architectures\":[\"%s\"]," SIZES "%s}", cases[i].arch, cases[i].qc);
+        snprintf(j, sizeof j, "{\"architectures\":[\"%s\"]," SIZES "%s}", cases[i].arch,
+                 cases[i].qc);
         bn_hf_config c;
         bn_error err = {0};
         cr_assert_eq(parse(j, &c, &err), BN_STATUS_OK, "%s: %s", j, err.message);
@@ -192,11 +193,13 @@ Test(hf_config, modules_to_not_convert_must_keep_exactly_the_output_layer_in_flo
     } cases[] = {
         {"null", BN_STATUS_OK, NULL},
         {"[\"lm_head\"]", BN_STATUS_OK, NULL},
-        {"[\"lm_head\", \"vision_tower\", \"layers.1\"]", BN_STATUS_OK, NULL}, /* layers.1: a prefix of nothing */
+        /* "layers.1" starts no module name and ends none: it keeps nothing. */
+        {"[\"lm_head\", \"vision_tower\", \"layers.1\"]", BN_STATUS_OK, NULL},
         {"[]", BN_STATUS_UNSUPPORTED, "does not name lm_head"},
         {"[\"model.layers.1\", \"lm_head\"]", BN_STATUS_UNSUPPORTED,
          "keeps model.layers.1.self_attn.q_proj in full precision"},
-        {"[\"lm_head\", \"down_proj\"]", BN_STATUS_UNSUPPORTED, "keeps model.layers.0.mlp.down_proj"},
+        {"[\"lm_head\", \"down_proj\"]", BN_STATUS_UNSUPPORTED,
+         "keeps model.layers.0.mlp.down_proj"},
         {"[\"lm_head\", \"model.layers.*.mlp\"]", BN_STATUS_UNSUPPORTED, "regular expression"},
         {"\"lm_head\"", BN_STATUS_FORMAT, "not a list"},
     };
