@@ -292,14 +292,13 @@ static bn_status source_trits(const bn_gguf_tensor *t, int64_t K, int64_t rows, 
     return BN_STATUS_OK;
 }
 
-/* Input scales (kind) -> the target's granularity in wk->tscales. */
-static void target_scales(bn_tensor_type target, int64_t K, int64_t rows, work *wk,
-                          bn_ternary_scale_kind kind, bn_ternary_scale_kind *out_kind) {
-    const int8_t *t = wk->trits;
+void bn_quantize_target_scales(bn_tensor_type target, const int8_t *t, const float *scales,
+                               bn_ternary_scale_kind kind, int64_t K, int64_t rows,
+                               float *tscales, bn_ternary_scale_kind *out_kind) {
     switch (target) {
     case BN_TYPE_I2_S:
-        wk->tscales[0] = kind == BN_TERNARY_SCALE_TENSOR ? wk->scales[0]
-                                                         : collapse(t, wk->scales, kind, K, 0, rows);
+        tscales[0] = kind == BN_TERNARY_SCALE_TENSOR ? scales[0]
+                                                     : collapse(t, scales, kind, K, 0, rows);
         *out_kind = BN_TERNARY_SCALE_TENSOR;
         break;
     case BN_TYPE_TQ1_0:
@@ -308,24 +307,24 @@ static void target_scales(bn_tensor_type target, int64_t K, int64_t rows, work *
             bool any = false;
             for (int i = 0; i < 256 && !any; i++)
                 any = t[b * 256 + i] != 0;
-            float s = scale_of(wk->scales, kind, K, b * 256 / K, (b * 256) % K);
-            wk->tscales[b] = any ? s : 0.0f; /* llama.cpp's max|x| of an all-zero block */
+            float s = scale_of(scales, kind, K, b * 256 / K, (b * 256) % K);
+            tscales[b] = any ? s : 0.0f; /* llama.cpp's max|x| of an all-zero block */
         }
         *out_kind = BN_TERNARY_SCALE_BLOCK256;
         break;
     case BN_TYPE_IQ1_BN:
     case BN_TYPE_IQ2_BN:
         for (int64_t r = 0; r < rows; r++)
-            wk->tscales[r] = kind == BN_TERNARY_SCALE_BLOCK256
-                                 ? collapse(t, wk->scales, kind, K, r, r + 1)
-                                 : scale_of(wk->scales, kind, K, r, 0);
+            tscales[r] = kind == BN_TERNARY_SCALE_BLOCK256
+                             ? collapse(t, scales, kind, K, r, r + 1)
+                             : scale_of(scales, kind, K, r, 0);
         *out_kind = BN_TERNARY_SCALE_ROW;
         break;
     default: { /* F32/F16: any granularity; keep it */
         size_t ns = kind == BN_TERNARY_SCALE_TENSOR ? 1
                     : kind == BN_TERNARY_SCALE_ROW  ? (size_t)rows
                                                     : (size_t)(rows * K / 256);
-        memcpy(wk->tscales, wk->scales, ns * sizeof(float));
+        memcpy(tscales, scales, ns * sizeof(float));
         *out_kind = kind;
     }
     }
@@ -344,7 +343,8 @@ static bn_status quantize_tensor(const bn_gguf_tensor *t, const bn_quantize_opti
     bn_ternary_scale_kind kind, tkind;
     if ((s = source_trits(t, K, rows, opt->group_size, opt->type, wk, &kind, err)))
         return s;
-    target_scales(opt->type, K, rows, wk, kind, &tkind);
+    bn_quantize_target_scales(opt->type, wk->trits, wk->scales, kind, K, rows, wk->tscales,
+                              &tkind);
     uint64_t bytes = bn_ternary_encoded_bytes(opt->type, K, rows);
     uint8_t *buf = malloc(bytes ? bytes : 1);
     if (!buf)

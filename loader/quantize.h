@@ -35,6 +35,7 @@
 #include <stdint.h>
 
 #include "loader/tensor_type.h"
+#include "loader/ternary_codec.h"
 #include "runtime/bitnet.h"
 
 typedef struct bn_quantize_stats {
@@ -68,6 +69,14 @@ typedef struct bn_quantize_options {
     void (*on_tensor)(void *user, const bn_quantize_stats *stats, size_t index, size_t count);
     void *user;
 } bn_quantize_options;
+
+/* Carries trits' scales (indexed as kind says) to the granularity the target
+ * type stores, as described above, into tscales (room for rows, or
+ * rows*K/256 for TQ targets): what bitnet-quantize encodes, and what the
+ * public packing (runtime/bitnet_quant.h) encodes too. */
+void bn_quantize_target_scales(bn_tensor_type target, const int8_t *trits, const float *scales,
+                               bn_ternary_scale_kind kind, int64_t K, int64_t rows,
+                               float *tscales, bn_ternary_scale_kind *out_kind);
 
 /* Reads in_path, writes out_path. *total (may be NULL) receives the sums. */
 bn_status bn_quantize_gguf(const char *in_path, const char *out_path,
