@@ -101,6 +101,14 @@ uint64_t bn_model_file_bytes(const bn_model *model);
  * memory bandwidth. */
 uint64_t bn_model_bytes_per_token(const bn_model *model);
 const char *bn_model_chat_template(const bn_model *model); /* NULL when absent */
+/* Renders a conversation in the model's chat format (recognised from
+ * tokenizer.chat_template, else bitnet's "plain" form, as bitnet-run --chat
+ * chooses): roles[i] is "system", "user" or "assistant", contents[i] its
+ * UTF-8 text; add_generation_prompt opens the assistant's reply. BOS is not
+ * part of the text. Same capacity rule as bn_model_detokenize. */
+bn_status bn_model_chat_render(const bn_model *model, const char *const *roles,
+                               const char *const *contents, size_t n, bool add_generation_prompt,
+                               char *buf, size_t cap, size_t *n_bytes, bn_error *err);
 /* One of the metadata strings the model keeps: "general.name",
  * "general.architecture" or "tokenizer.chat_template"; NULL otherwise or
  * when absent. */
