@@ -67,11 +67,14 @@ float bn_absmean_scale(const float *w, int64_t n) {
 }
 
 void bn_ternarize(const float *w, int64_t n, float s, int8_t *t) {
+    /* clamp(round_half_even(q), -1, 1) for q = w / s is two comparisons:
+     * round(q) >= 1 exactly when q > 0.5 (0.5 itself rounds to even, 0),
+     * and <= -1 exactly when q < -0.5; a NaN weight compares false and
+     * becomes 0. The same codes as rintf (torch.round), without a rounding
+     * call, so the loop vectorizes at the baseline ISA. */
     for (int64_t i = 0; i < n; i++) {
-        /* rintf rounds half to even in the default rounding mode, like
-         * torch.round; a NaN weight becomes 0 rather than undefined. */
-        float q = rintf(w[i] / s);
-        t[i] = (int8_t)(q >= 1.0f ? 1 : q <= -1.0f ? -1 : 0);
+        float q = w[i] / s;
+        t[i] = (int8_t)((q > 0.5f) - (q < -0.5f));
     }
 }
 

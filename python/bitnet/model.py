@@ -263,6 +263,8 @@ class Model:
         if not ids:
             raise ValueError("generate: the prompt has no tokens")
         max_tokens = int(max_tokens)
+        if max_tokens < 0:
+            raise ValueError(f"generate: max_tokens {max_tokens} must be >= 0")
         need = len(ids) + max(max_tokens, 0)
         if n_ctx is None:
             n_ctx = min(max(need, 1), max(self.n_ctx_train, 1))
