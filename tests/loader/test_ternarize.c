@@ -45,3 +45,22 @@ Test(ternarize, fits_the_least_squares_scale) {
     int8_t z[4] = {0};
     cr_assert_eq(bn_ternary_fit_scale(w, z, 4), 0.0f);
 }
+
+Test(ternarize, comparison_codes_equal_rint_and_clamp) {
+    /* Around every rounding boundary, and NaN/infinities: the two-comparison
+     * codes are exactly clamp(rintf(w / s), -1, 1). */
+    float w[] = {0.5f, nextafterf(0.5f, 1.0f), nextafterf(0.5f, 0.0f), -0.5f,
+                 nextafterf(-0.5f, -1.0f), nextafterf(-0.5f, 0.0f), 1.5f, -1.5f, 2.5f, 1e30f,
+                 -1e30f, INFINITY, -INFINITY, NAN, 0.0f, -0.0f, 1e-30f, 0.75f, -0.25f};
+    enum { N = sizeof w / sizeof w[0] };
+    const float scales[] = {1.0f, 0.3f, 3.0f, 1e-5f};
+    for (size_t si = 0; si < sizeof scales / sizeof scales[0]; si++) {
+        int8_t t[N];
+        bn_ternarize(w, N, scales[si], t);
+        for (int i = 0; i < N; i++) {
+            float q = rintf(w[i] / scales[si]);
+            int8_t want = (int8_t)(q >= 1.0f ? 1 : q <= -1.0f ? -1 : 0);
+            cr_assert_eq(t[i], want, "w = %a, s = %g", (double)w[i], (double)scales[si]);
+        }
+    }
+}
