@@ -88,7 +88,11 @@ install(FILES ${PROJECT_BINARY_DIR}/bitnetConfig.cmake ${PROJECT_BINARY_DIR}/bit
   DESTINATION ${BN_CMAKE_DIR} COMPONENT devel)
 
 # bitnet.pc: -lbitnet picks the shared library; --static adds what the
-# static one needs (OpenMP, threads, libm).
+# static one needs (OpenMP, threads, libm). The prefix is found from the
+# .pc file's own place (${pcfiledir}), so the tree can be installed with
+# `cmake --install --prefix` anywhere, or moved.
+file(RELATIVE_PATH BN_PC_UP "/root/${CMAKE_INSTALL_LIBDIR}/pkgconfig" "/root")
+string(REGEX REPLACE "/$" "" BN_PC_UP "${BN_PC_UP}")
 if(BN_OPENMP)
   set(BN_PC_OPENMP "${OpenMP_C_FLAGS}")
 endif()
