@@ -4,13 +4,14 @@
 # missing; runs apt-get through sudo when not root.
 #   tools/install-deps.sh            build + run (compiler, cmake, OpenMP)
 #   tools/install-deps.sh --test     also Criterion, clang + libFuzzer runtime,
-#                                    the aarch64 cross compiler and qemu
+#                                    the aarch64 cross compiler and qemu,
+#                                    python3-venv (the Python package's tests)
 set -euo pipefail
 
 packages=(cmake make gcc libc6-dev libgomp1)
 if [ "${1:-}" = "--test" ]; then
   packages+=(libcriterion-dev pkg-config clang libclang-rt-14-dev
-             gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user python3)
+             gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user python3 python3-venv)
 fi
 
 missing=()
