@@ -284,6 +284,17 @@ def quantization_error(ref, approx) -> ErrorStats:
     return ErrorStats(st.mse, st.max_abs, st.snr_db)
 
 
+def _as_bytes(data) -> np.ndarray:
+    """Packed bytes (bytes, bytearray, memoryview or an array) as a flat
+    C-contiguous uint8 array, without a copy when possible."""
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return np.frombuffer(data, dtype=np.uint8)
+    arr = np.ascontiguousarray(np.asarray(data))
+    if arr.dtype.kind not in "uiV" and arr.dtype != np.uint8:
+        raise ValueError(f"packed data: expected bytes or a uint8 array, got {arr.dtype}")
+    return arr.reshape(-1).view(np.uint8)
+
+
 def packed_bytes(type: str, shape) -> int:
     rows, K = (int(s) for s in shape)
     nb, e = c_uint64(), _err()
@@ -310,8 +321,7 @@ def unpack(data, type: str, shape) -> TernaryWeight:
     """Codes and scales from a packed tensor (bytes or a uint8 array)."""
     t = _qtype(type)
     rows, K = (int(s) for s in shape)
-    buf = np.frombuffer(data, dtype=np.uint8) if isinstance(data, (bytes, bytearray, memoryview)) \
-        else np.ascontiguousarray(data).view(np.uint8).reshape(-1)
+    buf = _as_bytes(data)
     codes = np.empty((rows, K), dtype=np.int8)
     cap = rows * max(1, K // 256)
     scales = np.empty(cap, dtype=np.float32)
@@ -342,7 +352,8 @@ def bitlinear(x, w: Union[TernaryWeight, PackedWeight], *, n_threads: int = 1,
         st = lib.bn_bitlinear_new_codes(_ptr(w.codes, _i8p), _ptr(w.scales, _f32p), rows, K,
                                         w.group_size, kn, byref(bl), byref(e))
     else:
-        st = lib.bn_bitlinear_new(_qtype(w.type), w.data.ctypes.data, w.data.size, rows, K, kn,
+        buf = _as_bytes(w.data)
+        st = lib.bn_bitlinear_new(_qtype(w.type), buf.ctypes.data, buf.size, rows, K, kn,
                                   byref(bl), byref(e))
     _lib.check(st, e)
     try:

@@ -84,6 +84,14 @@ def test_corrupt_packed_bytes_are_refused():
         quant.unpack(i2, "I2_S", (4, 256))
     with pytest.raises(ValueError):
         quant.TernaryWeight(np.full((2, 4), 3, np.int8), [1.0]).dequantize()
+    # Bytes objects work as packed data; too few bytes are refused.
+    x = np.ones((1, 256), np.float32)
+    y = quant.bitlinear(x, quant.PackedWeight(p.data.tobytes(), "TQ2_0", (4, 256)))
+    np.testing.assert_array_equal(y, quant.bitlinear(x, p))
+    with pytest.raises(ValueError, match="needs 264 bytes"):
+        quant.bitlinear(x, quant.PackedWeight(p.data[:10], "TQ2_0", (4, 256)))
+    with pytest.raises(ValueError, match="packed data"):
+        quant.unpack(np.zeros(264, np.float32), "TQ2_0", (4, 256))
 
 
 def test_bad_tokens_and_closed_objects(model):
