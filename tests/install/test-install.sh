@@ -1,8 +1,9 @@
 #!/bin/sh
 # test-install.sh BUILD_DIR SOURCE_DIR [EXTRA_CFLAGS]: installs BUILD_DIR
 # into a temporary prefix and builds examples/c against it, once through
-# pkg-config and once through find_package(bitnet); both must generate the
-# greedy text bitnet-run (installed too) generates. Prints what fails.
+# pkg-config and once through find_package(bitnet) (shared and static); all
+# must generate the greedy text bitnet-run (installed too) generates. Prints
+# what fails.
 set -eu
 build=$1
 src=$2
@@ -47,4 +48,6 @@ cmake -S "$src/examples/c" -B "$tmp/build-fp" -DCMAKE_PREFIX_PATH="$prefix" \
 cmake --build "$tmp/build-fp" >/dev/null
 got=$("$tmp/build-fp/generate" "$model" "$prompt" 16 | head -n 1)
 [ "$got" = "$want" ] || { echo "find_package build: '$got' != bitnet-run's '$want'"; exit 1; }
+got=$("$tmp/build-fp/generate-static" "$model" "$prompt" 16 | head -n 1)
+[ "$got" = "$want" ] || { echo "find_package static build: '$got' != '$want'"; exit 1; }
 echo "install_consumer: pkg-config and find_package consumers match bitnet-run: $want"
