@@ -64,3 +64,29 @@ Test(ternarize, comparison_codes_equal_rint_and_clamp) {
         }
     }
 }
+
+Test(ternarize, threshold_codes_equal_division_around_every_boundary) {
+    /* For many scales, the floats a few ulps around +-s/2 and +-3s/2: the
+     * codes equal clamp(rintf(w / s), -1, 1) computed with the division. */
+    unsigned seed = 99;
+    for (int it = 0; it < 20000; it++) {
+        seed = seed * 1103515245u + 12345u;
+        float s = ldexpf(1.0f + (float)(seed >> 8) / 16777216.0f, (int)(seed % 40) - 30);
+        float base[4] = {0.5f * s, -0.5f * s, 1.5f * s, nextafterf(0.5f * s, 0.0f)};
+        float w[4 * 9];
+        for (int b = 0; b < 4; b++) {
+            float v = base[b];
+            for (int j = 0; j < 4; j++)
+                v = nextafterf(v, -INFINITY);
+            for (int j = 0; j < 9; j++, v = nextafterf(v, INFINITY))
+                w[b * 9 + j] = v;
+        }
+        int8_t t[4 * 9];
+        bn_ternarize(w, 4 * 9, s, t);
+        for (int i = 0; i < 4 * 9; i++) {
+            float q = rintf(w[i] / s);
+            int8_t want = (int8_t)(q >= 1.0f ? 1 : q <= -1.0f ? -1 : 0);
+            cr_assert_eq(t[i], want, "w = %a, s = %a", (double)w[i], (double)s);
+        }
+    }
+}
