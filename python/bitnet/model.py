@@ -29,6 +29,39 @@ def bundled_model_path() -> str:
     raise OSError("the bundled model tiny-bitnet-I2_S.gguf is missing from the package")
 
 
+def _token_ids(ids, n_vocab: int) -> np.ndarray:
+    """ids as a C int32 array, each checked against the vocabulary."""
+    try:
+        arr = np.asarray(ids, dtype=np.int64)
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError("token ids: expected a sequence of integers") from None
+    if arr.ndim != 1:
+        raise ValueError(f"token ids: expected a 1-D sequence, got shape {arr.shape}")
+    if arr.size and (arr.min() < 0 or arr.max() >= n_vocab):
+        raise ValueError(f"token ids must lie in [0, {n_vocab})")
+    return np.ascontiguousarray(arr, dtype=np.int32)
+
+
+class _Handle:
+    """Owns one C object and frees it when the last Python reference goes:
+    a session's handle holds its model's, a logits view holds its session's,
+    so nothing is freed while something can still reach it (close() only
+    drops the owner's reference)."""
+
+    __slots__ = ("ptr", "_free", "_dep")
+
+    def __init__(self, ptr, free, dep=None):
+        self.ptr, self._free, self._dep = ptr, free, dep
+
+    def __del__(self):
+        try:
+            if self.ptr:
+                self._free(self.ptr)
+                self.ptr = None
+        except Exception:
+            pass
+
+
 def _default_threads() -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
@@ -43,7 +76,7 @@ class Model:
     def __init__(self, path: Optional[Union[str, os.PathLike]] = None, *,
                  n_threads: Optional[int] = None, kernels: Optional[str] = None,
                  use_mmap: bool = True):
-        self._ptr = None
+        self._h = None
         self.path = os.fspath(path) if path is not None else bundled_model_path()
         self.n_threads = int(n_threads) if n_threads else _default_threads()
         opts = _lib.ModelOptions()
@@ -54,13 +87,12 @@ class Model:
         ptr, e = c_void_p(), _lib.Error()
         _lib.check(lib.bn_model_load(self.path.encode(), byref(opts), byref(ptr), byref(e)), e,
                    files=True)
-        self._ptr = ptr
+        self._h = _Handle(ptr, lib.bn_model_free)
 
     # ---- lifetime ----
     def close(self) -> None:
-        if self._ptr:
-            lib.bn_model_free(self._ptr)
-            self._ptr = None
+        """Releases the model; the memory goes once its sessions are gone too."""
+        self._h = None
 
     def __enter__(self):
         return self
@@ -68,16 +100,10 @@ class Model:
     def __exit__(self, *exc):
         self.close()
 
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
-
     def _p(self):
-        if not self._ptr:
+        if self._h is None:
             raise ValueError("the model is closed")
-        return self._ptr
+        return self._h.ptr
 
     # ---- information ----
     @property
@@ -129,7 +155,7 @@ class Model:
         return bool(lib.bn_model_is_eog(self._p(), int(token)))
 
     def __repr__(self):
-        return f"Model({self.description!r}, kernels={self.kernels!r})" if self._ptr \
+        return f"Model({self.description!r}, kernels={self.kernels!r})" if self._h \
             else "Model(closed)"
 
     # ---- tokens ----
@@ -159,12 +185,7 @@ class Model:
         return []
 
     def _ids(self, ids: Sequence[int]):
-        arr = np.ascontiguousarray(np.asarray(ids, dtype=np.int64))
-        if arr.ndim != 1:
-            raise ValueError(f"token ids: expected a 1-D sequence, got shape {arr.shape}")
-        if arr.size and (arr.min() < 0 or arr.max() >= self.n_vocab):
-            raise ValueError(f"token ids must lie in [0, {self.n_vocab})")
-        return np.ascontiguousarray(arr, dtype=np.int32)
+        return _token_ids(ids, self.n_vocab)
 
     def detokenize(self, ids: Sequence[int]) -> str:
         """Text of a sequence of ids (invalid UTF-8 is replaced)."""
@@ -327,7 +348,7 @@ class Session:
 
     def __init__(self, model: Model, n_ctx: Optional[int] = None, n_threads: Optional[int] = None,
                  n_batch: Optional[int] = None, n_logits: Optional[int] = None):
-        self._ptr = None
+        self._h = None
         self.model = model
         opts = _lib.SessionOptions()
         lib.bn_session_options_default(byref(opts))
@@ -340,16 +361,15 @@ class Session:
         opts.n_threads = int(n_threads) if n_threads else model.n_threads
         ptr, e = c_void_p(), _lib.Error()
         _lib.check(lib.bn_session_new(model._p(), byref(opts), byref(ptr), byref(e)), e)
-        self._ptr = ptr
+        self._h = _Handle(ptr, lib.bn_session_free, model._h)
         self._n_vocab = model.n_vocab
         self._last_n = 0
         self._all = False
 
     def close(self) -> None:
-        """Frees the session. Logit views taken from it must not be used after."""
-        if self._ptr:
-            lib.bn_session_free(self._ptr)
-            self._ptr = None
+        """Releases the session: no more eval. Logit views taken from it stay
+        readable (they keep its memory until they go)."""
+        self._h = None
 
     def __enter__(self):
         return self
@@ -357,16 +377,10 @@ class Session:
     def __exit__(self, *exc):
         self.close()
 
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
-
     def _p(self):
-        if not self._ptr:
+        if self._h is None:
             raise ValueError("the session is closed")
-        return self._ptr
+        return self._h.ptr
 
     @property
     def n_past(self) -> int:
@@ -380,7 +394,7 @@ class Session:
         """Appends tokens at positions n_past.. and runs them through the
         model (the GIL is released meanwhile). all_logits keeps a row of
         logits per token, else only the last."""
-        arr = self.model._ids(tokens)
+        arr = _token_ids(tokens, self._n_vocab)
         if arr.size == 0:
             raise ValueError("eval: no tokens")
         e = _lib.Error()
@@ -405,7 +419,7 @@ class Session:
         arr.flags.writeable = False
         if copy:
             return arr.copy()
-        return _SessionView(arr, self)
+        return _SessionView(arr, self._h)
 
     def all_logits(self, copy: bool = False) -> np.ndarray:
         """(n, n_vocab) logits of every token of the last eval with all_logits."""
@@ -416,7 +430,7 @@ class Session:
         buf = (c_float * (self._n_vocab * n)).from_address(ctypes.addressof(p0.contents))
         arr = np.frombuffer(buf, dtype=np.float32).reshape(n, self._n_vocab)
         arr.flags.writeable = False
-        return arr.copy() if copy else _SessionView(arr, self)
+        return arr.copy() if copy else _SessionView(arr, self._h)
 
     def truncate(self, n_keep: int) -> None:
         e = _lib.Error()
@@ -424,12 +438,13 @@ class Session:
 
 
 class _SessionView(np.ndarray):
-    """A read-only view of a session's logits that keeps the session alive."""
+    """A read-only view of a session's logits that keeps the session's
+    memory alive."""
 
-    def __new__(cls, arr, session):
+    def __new__(cls, arr, handle):
         obj = arr.view(cls)
-        obj._session = session
+        obj._handle = handle
         return obj
 
     def __array_finalize__(self, obj):
-        self._session = getattr(obj, "_session", None)
+        self._handle = getattr(obj, "_handle", None)
