@@ -54,8 +54,12 @@ if(BN_SHARED)
     VERSION ${PROJECT_VERSION}
     SOVERSION ${PROJECT_VERSION_MAJOR}.${PROJECT_VERSION_MINOR}
     LINK_DEPENDS ${BN_EXPORT_MAP})
-  target_link_options(bitnet_shared PRIVATE "LINKER:--version-script=${BN_EXPORT_MAP}"
-                      "LINKER:--no-undefined")
+  target_link_options(bitnet_shared PRIVATE "LINKER:--version-script=${BN_EXPORT_MAP}")
+  # Every symbol resolved at link time; not under sanitizers, whose runtime
+  # clang leaves to the executable.
+  if(NOT BN_SANITIZE)
+    target_link_options(bitnet_shared PRIVATE "LINKER:--no-undefined")
+  endif()
   target_include_directories(bitnet_shared INTERFACE
     $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}/runtime> $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
   if(MATH_LIBRARY)
