@@ -259,6 +259,11 @@ int main(int argc, char **argv)
 
     /* Read bandwidth at every thread count of the run, before any model is
      * mapped (the buffer is freed before the high-water mark is reset). */
+    /* The loads of the machine the run stands for: AVX2 ones when only the
+     * avx2 table runs (an AVX2-only CPU has no wider loads). */
+    const char *bw_isa = NULL;
+    if (p.n_kernels == 1)
+        bw_isa = bn_membw_isa_for_kernels(p.kernels[0] ? p.kernels[0] : getenv("BN_KERNELS"));
     int bw_threads[BN_BENCH_MAX_LIST];
     double bw_gbs[BN_BENCH_MAX_LIST];
     size_t n_bw = 0;
@@ -269,16 +274,22 @@ int main(int argc, char **argv)
         if (seen)
             continue;
         double gbs = 0;
-        if (bn_membw_read_gbs(p.threads[i], BN_MEMBW_DEFAULT_BYTES, 7, &gbs, &err) !=
+        bn_membw_result bw;
+        if (bn_membw_measure(p.threads[i], BN_MEMBW_DEFAULT_BYTES, 7, bw_isa, &bw, &err) ==
             BN_STATUS_OK) {
+            gbs = bw.gbs;
+        } else {
             /* The roofline is then unknown; the speed rows are still worth having. */
             fprintf(stderr, "bitnet-bench: warning: %s\n", err.message);
             bn_error_clear(&err);
             gbs = 0;
         }
-        if (p.progress)
-            fprintf(stderr, "bitnet-bench: read bandwidth, %d thread(s): %.1f GB/s\n",
-                    p.threads[i], gbs);
+        if (p.progress && gbs > 0)
+            fprintf(stderr,
+                    "bitnet-bench: read bandwidth, %d thread(s): %.1f GB/s (%s loads, %d "
+                    "stream(s), prefetch %d; best pass %.1f, mean %.1f)\n",
+                    p.threads[i], gbs, bw.isa, bw.streams, bw.prefetch_bytes, bw.pass_gbs,
+                    bw.mean_gbs);
         bw_threads[n_bw] = p.threads[i];
         bw_gbs[n_bw++] = gbs;
     }

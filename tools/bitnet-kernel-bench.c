@@ -33,16 +33,14 @@
 #if defined(BN_HAVE_OPENMP)
 #include <omp.h>
 #endif
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
 
 #include "kernels/kernels.h"
 #include "loader/half.h"
+#include "tools/bench/membw.h"
 
 #define MAX_LIST 16
 
-static volatile int64_t bench_sink;
+static bn_membw_result bw_info[MAX_LIST]; /* the bandwidth probe's details */
 
 typedef struct options {
     int threads[MAX_LIST], n_threads;
@@ -183,83 +181,21 @@ static int parse_args(int argc, char **argv, options *o) {
     return 0;
 }
 
-/* Streaming read bandwidth: the buffer (far larger than the LLC) is read in
- * 16 MiB slices, in order, each slice split between the threads, which sum
- * it with 16-byte loads into four independent accumulators and a software
- * prefetch 8 KB ahead (enough to saturate DRAM: the loads, not the adds, are
- * the bottleneck). Reported:
- * the best slice of 3 passes after a warm-up pass (which faults the pages
- * in), like the kernels' best call, so that time spent descheduled on a
- * shared machine counts for neither; and the mean over whole passes. */
-#define BW_SLICE ((size_t)16 << 20)
-static double measure_bandwidth(int64_t mib, int threads, int64_t *sink, double *best_cpu_gbs,
-                                double *mean_gbs) {
-    size_t bytes = (size_t)mib << 20;
-    uint8_t *buf = aligned_alloc(64, bytes);
-    if (!buf)
+/* Streaming read bandwidth: tools/bench/membw.c (the same probe as
+ * bitnet-bench's roofline): the widest loads the CPU runs (AVX2 loads when
+ * the avx2 table alone is benchmarked), 1-4 streams per thread with and
+ * without prefetch, the kernels' thread split, best 16 MiB slice. */
+static double measure_bandwidth(int64_t mib, int threads, const char *max_isa,
+                                double *best_cpu_gbs, double *mean_gbs, bn_membw_result *r) {
+    bn_error err = {0};
+    if (bn_membw_measure(threads, (size_t)mib << 20, 3, max_isa, r, &err) != BN_STATUS_OK) {
+        fprintf(stderr, "bitnet-kernel-bench: warning: %s\n", err.message);
+        *best_cpu_gbs = *mean_gbs = 0;
         return 0;
-    memset(buf, 1, bytes);
-    double best = 0, best_cpu = 0, total_t = 0;
-    for (int pass = 0; pass < 4; pass++) {
-        double pass_t0 = now_s();
-        for (size_t off = 0; off + BW_SLICE <= bytes; off += BW_SLICE) {
-            int64_t total = 0;
-            double t0 = now_s(), c0 = cpu_s();
-#if defined(BN_HAVE_OPENMP)
-#pragma omp parallel num_threads(threads) reduction(+ : total)
-#endif
-            {
-                int ith = 0, nth = 1;
-#if defined(BN_HAVE_OPENMP)
-                ith = omp_get_thread_num();
-                nth = omp_get_num_threads();
-#else
-                (void)threads;
-#endif
-                size_t chunk = BW_SLICE / (size_t)nth / 256 * 256;
-                const uint8_t *p = buf + off + chunk * (size_t)ith;
-#if defined(__SSE2__)
-                __m128i a0 = _mm_setzero_si128(), a1 = a0, a2 = a0, a3 = a0;
-                for (size_t i = 0; i < chunk; i += 64) {
-                    /* The same 8 KB software prefetch the kernels use, so
-                     * that the reference is the best streaming read, not
-                     * the hardware prefetcher's. */
-                    _mm_prefetch((const char *)(p + i + 8192), _MM_HINT_T0);
-                    a0 = _mm_add_epi64(a0, _mm_load_si128((const __m128i *)(p + i)));
-                    a1 = _mm_add_epi64(a1, _mm_load_si128((const __m128i *)(p + i + 16)));
-                    a2 = _mm_add_epi64(a2, _mm_load_si128((const __m128i *)(p + i + 32)));
-                    a3 = _mm_add_epi64(a3, _mm_load_si128((const __m128i *)(p + i + 48)));
-                }
-                __m128i sum = _mm_add_epi64(_mm_add_epi64(a0, a1), _mm_add_epi64(a2, a3));
-                int64_t lanes[2];
-                _mm_storeu_si128((__m128i *)lanes, sum);
-                total += lanes[0] + lanes[1];
-#else
-                uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-                const uint64_t *q = (const uint64_t *)p;
-                for (size_t i = 0; i < chunk / 8; i += 4) {
-                    s0 += q[i];
-                    s1 += q[i + 1];
-                    s2 += q[i + 2];
-                    s3 += q[i + 3];
-                }
-                total += (int64_t)(s0 + s1 + s2 + s3);
-#endif
-            }
-            double dt = now_s() - t0, dc = (cpu_s() - c0) / threads;
-            *sink += total;
-            if (pass > 0 && (double)BW_SLICE / dt > best)
-                best = (double)BW_SLICE / dt;
-            if (pass > 0 && (double)BW_SLICE / dc > best_cpu)
-                best_cpu = (double)BW_SLICE / dc;
-        }
-        if (pass > 0)
-            total_t += now_s() - pass_t0;
     }
-    free(buf);
-    *best_cpu_gbs = best_cpu / 1e9;
-    *mean_gbs = (double)(bytes / BW_SLICE * BW_SLICE) * 3 / total_t / 1e9;
-    return best / 1e9;
+    *best_cpu_gbs = r->cpu_gbs;
+    *mean_gbs = r->mean_gbs;
+    return r->gbs;
 }
 
 typedef struct result {
@@ -418,9 +354,11 @@ static void print_md(double bw_by_threads[], double bw_cpu[], double bw_mean[], 
     }
     printf("\nread bandwidth (streaming, %lld MiB buffer, best 16 MiB slice):", (long long)o->bw_mib);
     for (int t = 0; t < o->n_threads; t++)
-        printf(" %d thread%s %.1f GB/s (mean %.1f; %.1f GB/s per thread per CPU-second)%s",
-               o->threads[t], o->threads[t] > 1 ? "s" : "", bw_by_threads[t], bw_mean[t],
-               bw_cpu[t], t + 1 < o->n_threads ? ";" : "\n");
+        printf(" %d thread%s %.1f GB/s (%s loads, %d stream%s, prefetch %d; mean %.1f; %.1f GB/s "
+               "per thread per CPU-second)%s",
+               o->threads[t], o->threads[t] > 1 ? "s" : "", bw_by_threads[t], bw_info[t].isa,
+               bw_info[t].streams, bw_info[t].streams > 1 ? "s" : "", bw_info[t].prefetch_bytes,
+               bw_mean[t], bw_cpu[t], t + 1 < o->n_threads ? ";" : "\n");
     printf("GB/s, GOPS and %% of read BW use the best call; CPU ms is the mean process CPU time "
            "per call.\n");
 }
@@ -471,10 +409,10 @@ int main(int argc, char **argv) {
         if (n_tables > 8)
             n_tables = 8;
     }
-    int64_t sink = 0;
     double bw[MAX_LIST], bw_cpu[MAX_LIST], bw_mean[MAX_LIST];
     for (int t = 0; t < o.n_threads; t++)
-        bw[t] = measure_bandwidth(o.bw_mib, o.threads[t], &sink, &bw_cpu[t], &bw_mean[t]);
+        bw[t] = measure_bandwidth(o.bw_mib, o.threads[t], bn_membw_isa_for_kernels(o.table),
+                                  &bw_cpu[t], &bw_mean[t], &bw_info[t]);
     int64_t max_batch = 1;
     for (int b = 0; b < o.n_batch; b++)
         if (o.batch[b] > max_batch)
@@ -633,6 +571,5 @@ int main(int argc, char **argv) {
     bn_act_batch_free(&act);
     free(x);
     free(y);
-    bench_sink = sink; /* keeps the bandwidth loop's sums alive */
     return 0;
 }

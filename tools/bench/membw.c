@@ -1,50 +1,108 @@
-/* membw.c: multi-threaded streaming read bandwidth (see membw.h).
+/* membw.c: the best streaming read bandwidth of this machine (membw.h).
  *
- * Portable C with GCC/Clang vector extensions: a 16-byte vector type lowers
- * to SSE2 on x86-64 and NEON on aarch64, which is already several times the
- * per-core DRAM bandwidth in load throughput (two or three 16-byte loads per
- * cycle versus ~10 bytes per cycle from memory), so no ISA-specific file is
- * needed and the tool stays baseline like the rest of tools/.
+ * Owns the buffer, the threads, the timing and the choice of loop; the loops
+ * themselves are membw_loops.h instantiated per ISA: here with 16-byte GCC
+ * vectors (SSE2 on x86-64, NEON on aarch64: the baseline of each), in
+ * membw_x86_avx2.c and membw_x86_avx512.c with wider ones, each compiled
+ * with only its own flags and called only when the CPU runs it.
  */
 #include "tools/bench/membw.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "runtime/error.h"
 #include "tools/bench/bench_sys.h"
+#include "tools/bench/membw_isa.h"
 
 #if defined(_OPENMP)
 #include <omp.h>
 #endif
 
+/* The 16-byte loop: the baseline vector of both architectures. */
 typedef uint64_t bn_v2u64 __attribute__((vector_size(16)));
+#define BN_MEMBW_VEC bn_v2u64
+#define BN_MEMBW_VB 16
+#define BN_MEMBW_LOAD(p) (*(const bn_v2u64 *)(const void *)(p))
+#define BN_MEMBW_ADD(a, b) ((a) + (b))
+#define BN_MEMBW_ZERO ((bn_v2u64){0, 0})
+#define BN_MEMBW_FOLD(v) ((v)[0] + (v)[1])
+#define BN_MEMBW_PREFETCH(p) __builtin_prefetch((p), 0, 3)
+#define BN_MEMBW_NAME bn_membw_sum_v16
+#include "tools/bench/membw_loops.h"
 
-/* Sums a slice (n16 vectors of 16 bytes) with four independent accumulators
- * so the adds are not a dependency chain. */
-static uint64_t read_slice(const bn_v2u64 *p, size_t n16)
-{
-    bn_v2u64 a0 = {0, 0}, a1 = a0, a2 = a0, a3 = a0;
-    size_t i = 0;
-    for (; i + 4 <= n16; i += 4) {
-        a0 += p[i];
-        a1 += p[i + 1];
-        a2 += p[i + 2];
-        a3 += p[i + 3];
-    }
-    for (; i < n16; i++)
-        a0 += p[i];
-    bn_v2u64 s = a0 + a1 + a2 + a3;
-    return s[0] + s[1];
+#if defined(__aarch64__)
+#define BN_MEMBW_V16_NAME "neon"
+#elif defined(__SSE2__)
+#define BN_MEMBW_V16_NAME "sse2"
+#else
+#define BN_MEMBW_V16_NAME "scalar"
+#endif
+
+/* Read loops, widest first; rank orders the max_isa limit. */
+typedef struct bn_membw_isa {
+    const char *name;
+    int rank;
+    bn_membw_sum_fn fn;
+} bn_membw_isa;
+
+/* The widest loop this CPU runs at or below max_rank. */
+static bn_membw_isa bn_membw_pick(int max_rank) {
+#if defined(BN_MEMBW_HAVE_X86)
+    __builtin_cpu_init();
+    /* libgcc / compiler-rt check the OS's register-state support (xgetbv)
+     * as well as cpuid for these two. */
+    if (max_rank >= 3 && __builtin_cpu_supports("avx512f"))
+        return (bn_membw_isa){"avx512", 3, bn_membw_sum_avx512};
+    if (max_rank >= 2 && __builtin_cpu_supports("avx2"))
+        return (bn_membw_isa){"avx2", 2, bn_membw_sum_avx2};
+#else
+    (void)max_rank;
+#endif
+    return (bn_membw_isa){BN_MEMBW_V16_NAME, 1, bn_membw_sum_v16};
 }
 
-bn_status bn_membw_read_gbs(int n_threads, size_t bytes, int passes, double *out_gbs,
-                            bn_error *err)
-{
+/* Streams per thread and software prefetch distance of each variant; all
+ * are measured, interleaved pass by pass, and the best is kept. 16 KB is
+ * the ternary kernels' prefetch distance (the dense ones use 8 KB). */
+static const struct {
+    int streams;
+    size_t prefetch;
+} bn_membw_variants[] = {{1, 0}, {2, 0}, {4, 0}, {1, 16384}, {2, 16384}, {4, 16384}};
+#define BN_MEMBW_N_VARIANTS (sizeof bn_membw_variants / sizeof bn_membw_variants[0])
+
+static double bn_membw_cpu_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+const char *bn_membw_isa_for_kernels(const char *kernels) {
+    return kernels && !strcmp(kernels, "avx2") ? "avx2" : NULL;
+}
+
+bn_status bn_membw_measure(int n_threads, size_t bytes, int passes, const char *max_isa,
+                           bn_membw_result *out, bn_error *err) {
     bn_status st = BN_STATUS_OK;
     uint8_t *buf = NULL;
-    *out_gbs = 0;
+    memset(out, 0, sizeof *out);
+    int max_rank = 3;
+    if (max_isa && *max_isa) {
+        if (!strcmp(max_isa, "avx512"))
+            max_rank = 3;
+        else if (!strcmp(max_isa, "avx2"))
+            max_rank = 2;
+        else if (!strcmp(max_isa, "sse2") || !strcmp(max_isa, "neon"))
+            max_rank = 1;
+        else {
+            st = bn_error_set(err, BN_STATUS_INVALID_ARG,
+                              "read bandwidth: unknown load width '%s' (avx512, avx2, sse2, neon)",
+                              max_isa);
+            goto fail;
+        }
+    }
     if (n_threads < 1 || passes < 1) {
         st = bn_error_set(err, BN_STATUS_INVALID_ARG,
                           "read bandwidth: %d threads, %d passes (both must be >= 1)",
@@ -54,21 +112,26 @@ bn_status bn_membw_read_gbs(int n_threads, size_t bytes, int passes, double *out
 #if !defined(_OPENMP)
     n_threads = 1;
 #endif
-    size_t slice = bytes / (size_t)n_threads / 4096 * 4096; /* bytes per thread */
-    if (slice == 0) {
+    /* Slices of 16 MiB (or the whole buffer when smaller); each thread reads
+     * `part` bytes of each, a multiple of 4 KiB (so of 256 * 4 streams). */
+    size_t slice = bytes < BN_MEMBW_SLICE_BYTES ? bytes : BN_MEMBW_SLICE_BYTES;
+    size_t part = slice / (size_t)n_threads / 4096 * 4096;
+    if (part == 0) {
         st = bn_error_set(err, BN_STATUS_INVALID_ARG,
                           "read bandwidth: %zu bytes is less than 4 KiB per thread for %d threads",
                           bytes, n_threads);
         goto fail;
     }
-    size_t total = slice * (size_t)n_threads;
+    slice = part * (size_t)n_threads;
+    size_t n_slices = bytes / slice;
+    size_t total = slice * n_slices;
     buf = aligned_alloc(4096, total);
     if (!buf) {
         st = bn_error_set(err, BN_STATUS_NO_MEMORY, "read bandwidth: cannot allocate %zu bytes",
                           total);
         goto fail;
     }
-    /* First touch by the thread that will read the slice (NUMA placement). */
+    /* First touch by the thread that will read each part (NUMA placement). */
 #if defined(_OPENMP)
 #pragma omp parallel num_threads(n_threads)
 #endif
@@ -77,32 +140,75 @@ bn_status bn_membw_read_gbs(int n_threads, size_t bytes, int passes, double *out
 #if defined(_OPENMP)
         t = omp_get_thread_num();
 #endif
-        memset(buf + (size_t)t * slice, 1 + t, slice);
+        for (size_t s = 0; s < n_slices; s++)
+            memset(buf + s * slice + (size_t)t * part, 1 + t, part);
     }
+    const bn_membw_isa isa = bn_membw_pick(max_rank);
+    double best[BN_MEMBW_N_VARIANTS] = {0}, best_cpu[BN_MEMBW_N_VARIANTS] = {0};
+    double best_pass[BN_MEMBW_N_VARIANTS] = {0}, sum_pass_s[BN_MEMBW_N_VARIANTS] = {0};
     volatile uint64_t sink = 0;
-    double best = 0;
-    for (int pass = 0; pass <= passes; pass++) { /* pass 0 warms up, unmeasured */
-        uint64_t t0 = bn_bench_now_ns();
-        uint64_t sum = 0;
+    /* Pass 0 warms up (first variant only), unmeasured; then every variant
+     * once per pass, so that a noisy phase of the machine hits them all. */
+    for (int pass = 0; pass <= passes; pass++) {
+        for (size_t v = 0; v < (pass ? BN_MEMBW_N_VARIANTS : 1); v++) {
+            const int streams = bn_membw_variants[v].streams;
+            const size_t prefetch = bn_membw_variants[v].prefetch;
+            uint64_t p0 = bn_bench_now_ns();
+            for (size_t s = 0; s < n_slices; s++) {
+                uint64_t sum = 0;
+                uint64_t t0 = bn_bench_now_ns();
+                double c0 = bn_membw_cpu_s();
 #if defined(_OPENMP)
 #pragma omp parallel num_threads(n_threads) reduction(+ : sum)
 #endif
-        {
-            int t = 0;
+                {
+                    int t = 0;
 #if defined(_OPENMP)
-            t = omp_get_thread_num();
+                    t = omp_get_thread_num();
 #endif
-            sum += read_slice((const bn_v2u64 *)(buf + (size_t)t * slice), slice / 16);
+                    sum += isa.fn(buf + s * slice + (size_t)t * part, part, streams, prefetch);
+                }
+                uint64_t dt = bn_bench_now_ns() - t0;
+                double dc = (bn_membw_cpu_s() - c0) / n_threads;
+                sink += sum;
+                if (pass == 0)
+                    continue;
+                double gbs = dt ? (double)slice / (double)dt : 0; /* bytes/ns = GB/s */
+                if (gbs > best[v])
+                    best[v] = gbs;
+                if (dc > 0 && (double)slice / dc / 1e9 > best_cpu[v])
+                    best_cpu[v] = (double)slice / dc / 1e9;
+            }
+            uint64_t pdt = bn_bench_now_ns() - p0;
+            if (pass == 0)
+                continue;
+            sum_pass_s[v] += (double)pdt;
+            if (pdt && (double)total / (double)pdt > best_pass[v])
+                best_pass[v] = (double)total / (double)pdt;
         }
-        uint64_t dt = bn_bench_now_ns() - t0;
-        sink += sum;
-        double gbs = dt ? (double)total / (double)dt : 0; /* bytes/ns = GB/s */
-        if (pass > 0 && gbs > best)
-            best = gbs;
     }
     (void)sink;
-    *out_gbs = best;
+    size_t bv = 0;
+    for (size_t v = 1; v < BN_MEMBW_N_VARIANTS; v++)
+        if (best[v] > best[bv])
+            bv = v;
+    out->gbs = best[bv];
+    out->pass_gbs = best_pass[bv];
+    out->mean_gbs = sum_pass_s[bv] > 0 ? (double)total * passes / sum_pass_s[bv] : 0;
+    out->cpu_gbs = best_cpu[bv];
+    out->isa = isa.name;
+    out->streams = bn_membw_variants[bv].streams;
+    out->prefetch_bytes = (int)bn_membw_variants[bv].prefetch;
+    out->threads = n_threads;
 fail:
     free(buf);
+    return st;
+}
+
+bn_status bn_membw_read_gbs(int n_threads, size_t bytes, int passes, double *out_gbs,
+                            bn_error *err) {
+    bn_membw_result r;
+    bn_status st = bn_membw_measure(n_threads, bytes, passes, NULL, &r, err);
+    *out_gbs = r.gbs;
     return st;
 }
