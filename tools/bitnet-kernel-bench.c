@@ -4,8 +4,8 @@
  * 1.6-bit, LUT2 = lookup table), on the BitNet b1.58 2B4T matrix shapes, at
  * the requested batch sizes and thread counts: time per product, effective
  * GB/s of weight bytes streamed, and GOPS (2 * K * rows * batch / time).
- * Also the output layer at batch 1: F16 and its int8 copy on a 32768 x 2560
- * slice of the 128256 x 2560 embedding, and the whole 128256 x 2560 Q6_K
+ * Also the output layer at batch 1: F16, Q8_0 and the int8 copy on a
+ * 32768 x 2560 slice of the 128256 x 2560 embedding, and the whole 128256 x 2560 Q6_K
  * layer (269 MB, the tied output layer of the peer-shape models, the exact
  * product decoding runs every token), and, in the same run, the
  * machine's read bandwidth measured by a vectorised streaming read over a
@@ -21,7 +21,7 @@
  * time does not (but includes OpenMP threads spinning at the barrier).
  *
  * bitnet-kernel-bench [--threads 1,2] [--table NAME|all] [--batch 1,128]
- *                     [--shapes 2b4t] [--layouts i2,t5,t3,lut2] [--output f16,i8,q6k]
+ *                     [--shapes 2b4t] [--layouts i2,t5,t3,lut2] [--output f16,i8,q8_0,q6k]
  *                     [-o md|json] [--min-ms 200] [--set-mib 256] [--bw-mib 1024]
  * (--layouts none / --output none skip the ternary / output-layer runs.)
  */
@@ -48,7 +48,7 @@ typedef struct options {
     int n_batch;
     const char *table; /* NULL = all */
     bool layouts[BN_LAYOUT_COUNT];
-    bool out_f16, out_i8, out_q6k; /* output-layer rows to run */
+    bool out_f16, out_i8, out_q8, out_q6k; /* output-layer rows to run */
     bool json;
     double min_ms;
     int64_t set_mib, bw_mib;
@@ -85,7 +85,7 @@ static double cpu_s(void) {
 static void usage(FILE *f) {
     fprintf(f, "usage: bitnet-kernel-bench [--threads 1,2] [--table NAME|all] [--batch 1,128]\n"
                "                           [--shapes 2b4t] [--layouts i2,t5,t3,lut2|none]\n"
-               "                           [--output f16,i8,q6k|none] [-o md|json]\n"
+               "                           [--output f16,i8,q8_0,q6k|none] [-o md|json]\n"
                "                           [--min-ms MS] [--set-mib MIB] [--bw-mib MIB]\n");
 }
 
@@ -117,7 +117,7 @@ static int parse_args(int argc, char **argv, options *o) {
     o->n_batch = 2;
     for (int l = 0; l < BN_LAYOUT_COUNT; l++)
         o->layouts[l] = true;
-    o->out_f16 = o->out_i8 = o->out_q6k = true;
+    o->out_f16 = o->out_i8 = o->out_q8 = o->out_q6k = true;
     o->min_ms = 200;
     o->set_mib = 256;
     o->bw_mib = 1024;
@@ -156,6 +156,7 @@ static int parse_args(int argc, char **argv, options *o) {
         } else if (!strcmp(a, "--output")) {
             o->out_f16 = strstr(v, "f16") != NULL;
             o->out_i8 = strstr(v, "i8") != NULL;
+            o->out_q8 = strstr(v, "q8_0") != NULL;
             o->out_q6k = strstr(v, "q6k") != NULL;
         } else if (!strcmp(a, "-o")) {
             if (!strcmp(v, "json"))
@@ -520,6 +521,45 @@ int main(int argc, char **argv) {
         }
         bn_dense_matrix_free(&dm);
         free(w16);
+    }
+
+    /* The same slice as Q8_0 (34 bytes per 32 values, 89 MB: DRAM-resident),
+     * batch 1: the output type of untied llama-family files. */
+    if (o.out_q8) {
+        const int64_t K = 2560, rows = 32768;
+        const uint64_t n_bytes = (uint64_t)(K / 32) * 34 * (uint64_t)rows;
+        uint8_t *wq = malloc(n_bytes);
+        if (!wq)
+            return 1;
+        for (uint64_t i = 0; i < n_bytes; i++) {
+            st = st * 6364136223846793005ull + 1442695040888963407ull;
+            wq[i] = (uint8_t)(st >> 56);
+        }
+        for (uint64_t b = 0; b < n_bytes / 34; b++) {
+            st = st * 6364136223846793005ull + 1442695040888963407ull;
+            uint16_t d = bn_f32_to_f16(0.001f + 0.01f * (float)(st >> 40) / 16777216.0f);
+            memcpy(wq + b * 34, &d, 2);
+        }
+        bn_dense_matrix dm;
+        if (bn_dense_matrix_init(BN_TYPE_Q8_0, wq, n_bytes, K, rows, false, &dm, &err) !=
+            BN_STATUS_OK) {
+            fprintf(stderr, "bitnet-kernel-bench: error: %s\n", err.message);
+            return 1;
+        }
+        for (size_t ti = 0; ti < n_tables; ti++) {
+            const bn_kernels *k = tables[ti];
+            job j = {k, NULL, &dm, false, 1, &act, x, y};
+            for (int t = 0; t < o.n_threads; t++) {
+                double cpu, mean;
+                double sec = time_job(&j, o.threads[t], !strcmp(k->name, "ref") ? 1 : o.min_ms,
+                                      &mean, &cpu);
+                add_result(k->name, "output Q8_0", "lm_head 2560x32768", 1, o.threads[t], sec,
+                           mean, cpu, (int64_t)n_bytes, 2.0 * (double)K * (double)rows, bw[t],
+                           bw_cpu[t]);
+            }
+        }
+        bn_dense_matrix_free(&dm);
+        free(wq);
     }
 
     /* The whole Q6_K output layer, batch 1 (one matrix of 269 MB: far past

@@ -1,0 +1,318 @@
+/* x86/avx2_dense.c: the avx2 table's output-layer products for one token
+ * (generation), compiled with only the avx2 table's flags (AVX2 + FMA + F16C,
+ * kernels/CMakeLists.txt). x86/avx2.c hooks them into its dense_gemm for
+ * single-token calls; batches (the prompt's last tokens) keep avx2.c's path.
+ *
+ * Owns: Q6_K as an integer product against a fixed-point split of the
+ * activations, F16 and Q8_0 as float products with enough independent
+ * accumulators to stream at memory speed. Does not own the int8 copy
+ * (dense_gemm_i8) or anything with more than one token.
+ *
+ * Q6_K, integer (vpmaddubsw + vpmaddwd, as ggml's Q6_K x Q8_K but without
+ * rounding the activations to 8 bits): per 256-block b of the token, with
+ * m = max |x_k| = f 2^E (f in [0.5, 1)), every x_k becomes the integer
+ * v_k = rint(x_k 2^(22-E)), |v_k| <= 2^22, split into three signed digits
+ * v = 65536 d2 + 256 d1 + d0 (d0, d1 in [-128, 127], |d2| <= 64), so that
+ * x_k = v_k 2^(E-22) up to half a unit of 2^(E-22), i.e. at most 2^-22 of the
+ * block's largest activation (a relative 1.2e-7 of m; test_dense's tolerance
+ * is 2e-6 of sum |w x|, and the f32 FMA kernels round every partial sum by a
+ * relative 6e-8). Everything after that is exact integer arithmetic until
+ * one float combination per block:
+ *   sum_k (c_k - 32) sc_k v_k = sum_p 256^p sum_k c_k sc_k d_pk - 32 sum_s sc_s V_s
+ * with c_k the unsigned 6-bit code in [0, 63] (vpmaddubsw's unsigned
+ * operand, no offset needed in the loop), sc_s the int8 scale of sub-block s
+ * and V_s = sum of v_k over it (per token, once per call).
+ * Bounds: a vpmaddubsw pair is at most 2 * 63 * 128 = 16128 (no int16
+ * saturation); vpmaddwd by sc (|sc| <= 128) at most 2 * 16128 * 128 = 4.1M
+ * per int32 lane, 8 of them per lane and block: 33M < 2^31.
+ * y = sum_b (d_b 2^(E_b-22)) * (float combination), in f32 (FMA), so the
+ * order of the float part is fixed per row whatever the row split.
+ * Non-finite activations (no scale exists) go to avx2.c's float path.
+ */
+#include <immintrin.h>
+#include <math.h>
+#include <string.h>
+
+#include "kernels/internal.h"
+
+#define BN_INLINE static inline __attribute__((always_inline))
+
+BN_INLINE float bn_hadd8_d(__m256 v) {
+    __m128 m = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    m = _mm_add_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_add_ss(m, _mm_shuffle_ps(m, m, 1));
+    return _mm_cvtss_f32(m);
+}
+
+/* Rows stream back to back: fetch a whole number of rows, at least 8 KB,
+ * ahead (the next rows), as the other dense kernels do. */
+static uint64_t bn_dense_ahead(uint64_t row_bytes) {
+    return row_bytes * ((8192 + row_bytes - 1) / row_bytes);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Q6_K                                                                      */
+
+#define BN_Q6K_I8_MAX_K 8192
+
+/* One token split for the Q6_K product (see the top comment). */
+typedef struct bn_q6k_x {
+    int8_t d[3][BN_Q6K_I8_MAX_K];      /* digits d0, d1, d2 of v, value order */
+    float corr[BN_Q6K_I8_MAX_K / 16];  /* 32 * V_s per sub-block s */
+    float scale[BN_Q6K_I8_MAX_K / 256]; /* 2^(E_b - 22) per block */
+} bn_q6k_x;
+
+/* Splits x (K values, K % 256 == 0); false if some value is not finite. */
+static bool bn_q6k_split(const float *x, int64_t K, bn_q6k_x *s) {
+    for (int64_t b = 0; b < K / 256; b++) {
+        const float *xb = x + 256 * b;
+        float m = 0.0f;
+        for (int k = 0; k < 256; k++) {
+            float a = fabsf(xb[k]);
+            if (!(a <= 3.4028235e38f)) /* inf or NaN */
+                return false;
+            m = a > m ? a : m;
+        }
+        int E = 0;
+        if (m > 0.0f)
+            frexpf(m, &E);
+        s->scale[b] = ldexpf(1.0f, E - 22);
+        for (int sb = 0; sb < 16; sb++) {
+            int32_t V = 0;
+            for (int k = 16 * sb; k < 16 * sb + 16; k++) {
+                /* ldexpf: exact scaling by a power of two (no overflow of
+                 * 2^(22-E) for tiny blocks); |v| <= 2^22 since m < 2^E. */
+                int32_t v = (int32_t)rintf(ldexpf(xb[k], 22 - E));
+                int32_t d0 = ((v + 128) & 255) - 128;
+                int32_t r = (v - d0) / 256; /* exact */
+                int32_t d1 = ((r + 128) & 255) - 128;
+                int32_t d2 = (r - d1) / 256;
+                s->d[0][256 * b + k] = (int8_t)d0;
+                s->d[1][256 * b + k] = (int8_t)d1;
+                s->d[2][256 * b + k] = (int8_t)d2;
+                V += v;
+            }
+            s->corr[16 * b + sb] = 32.0f * (float)V;
+        }
+    }
+    return true;
+}
+
+/* One row: sum over blocks of d * scale_b * (the exact integer dot). */
+BN_INLINE float bn_q6k_row_i8(const uint8_t *row, int64_t nb, uint64_t ahead, const bn_q6k_x *s) {
+    const __m256i m4 = _mm256_set1_epi8(0x0f), m30 = _mm256_set1_epi8(0x30);
+    /* vpshufb controls: low 128 bits take int16 word 2g, high 128 bits
+     * word 2g + 1 of the block's 8 scales for this half (sub-blocks of
+     * bytes 0-15 and 16-31 of a 32-code group). */
+    __m256i ctrl[4];
+    for (int g = 0; g < 4; g++) {
+        int8_t c[32];
+        for (int i = 0; i < 16; i++) {
+            c[i] = (int8_t)(4 * g + (i & 1));
+            c[16 + i] = (int8_t)(4 * g + 2 + (i & 1));
+        }
+        ctrl[g] = _mm256_loadu_si256((const __m256i *)c);
+    }
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *blk = row + b * BN_Q6_K_BYTES;
+        for (int c = 0; c < BN_Q6_K_BYTES; c += 64)
+            _mm_prefetch((const char *)(blk + c + ahead), _MM_HINT_T0);
+        const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(blk + 192)));
+        __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0;
+#pragma GCC unroll 2
+        for (int n = 0; n < 2; n++) {
+            const __m256i scn = n ? _mm256_permute2x128_si256(sc16, sc16, 0x11)
+                                  : _mm256_permute2x128_si256(sc16, sc16, 0x00);
+            const __m256i L0 = _mm256_loadu_si256((const __m256i *)(blk + 64 * n));
+            const __m256i L1 = _mm256_loadu_si256((const __m256i *)(blk + 64 * n + 32));
+            const __m256i H = _mm256_loadu_si256((const __m256i *)(blk + 128 + 32 * n));
+            /* codes of values 32g + j of this half: low nibble from L0 (g 0)
+             * or L1 (g 1), high nibble of L0 (g 2) or L1 (g 3); the top two
+             * bits from bit pair g of H. 16-bit shifts, then byte masks. */
+            __m256i q[4];
+            q[0] = _mm256_or_si256(_mm256_and_si256(L0, m4),
+                                   _mm256_and_si256(_mm256_slli_epi16(H, 4), m30));
+            q[1] = _mm256_or_si256(_mm256_and_si256(L1, m4),
+                                   _mm256_and_si256(_mm256_slli_epi16(H, 2), m30));
+            q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(L0, 4), m4),
+                                   _mm256_and_si256(H, m30));
+            q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(L1, 4), m4),
+                                   _mm256_and_si256(_mm256_srli_epi16(H, 2), m30));
+#pragma GCC unroll 4
+            for (int g = 0; g < 4; g++) {
+                const __m256i scv = _mm256_shuffle_epi8(scn, ctrl[g]);
+                const int64_t o = 256 * b + 128 * n + 32 * g;
+                a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(_mm256_maddubs_epi16(
+                                              q[g], _mm256_loadu_si256((const __m256i *)(s->d[0] + o))),
+                                          scv));
+                a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(_mm256_maddubs_epi16(
+                                              q[g], _mm256_loadu_si256((const __m256i *)(s->d[1] + o))),
+                                          scv));
+                a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(_mm256_maddubs_epi16(
+                                              q[g], _mm256_loadu_si256((const __m256i *)(s->d[2] + o))),
+                                          scv));
+            }
+        }
+        /* 65536 A2 + 256 A1 + A0 - sum_s sc_s 32 V_s, then * d * 2^(E-22). */
+        __m256 f = _mm256_fmadd_ps(_mm256_cvtepi32_ps(a2), _mm256_set1_ps(65536.0f),
+                                   _mm256_cvtepi32_ps(a0));
+        f = _mm256_fmadd_ps(_mm256_cvtepi32_ps(a1), _mm256_set1_ps(256.0f), f);
+        f = _mm256_fnmadd_ps(
+            _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(blk + 192)))),
+            _mm256_loadu_ps(s->corr + 16 * b), f);
+        f = _mm256_fnmadd_ps(
+            _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(blk + 200)))),
+            _mm256_loadu_ps(s->corr + 16 * b + 8), f);
+        uint16_t dh;
+        memcpy(&dh, blk + 208, 2);
+        const __m256 ds = _mm256_set1_ps(_cvtsh_ss(dh) * s->scale[b]);
+        acc = _mm256_fmadd_ps(f, ds, acc); /* one FMA a block: no chain to hide */
+    }
+    return bn_hadd8_d(acc);
+}
+
+static bool bn_dense_gemv_q6k_avx2(const bn_dense_matrix *w, const float *x, int64_t row_begin,
+                                   int64_t row_end, float *y) {
+    if (w->K > BN_Q6K_I8_MAX_K)
+        return false;
+    _Alignas(32) bn_q6k_x s; /* 25 KB: one token, split */
+    if (!bn_q6k_split(x, w->K, &s))
+        return false;
+    const int64_t nb = w->K / 256;
+    const uint64_t ahead = bn_dense_ahead(w->row_bytes);
+    for (int64_t r = row_begin; r < row_end; r++)
+        y[r] = bn_q6k_row_i8(w->data + (uint64_t)r * w->row_bytes, nb, ahead, &s);
+    return true;
+}
+
+/* ------------------------------------------------------------------------ */
+/* F32 / F16 / BF16                                                          */
+
+/* Two rows at a time share the activation loads; each row keeps 4
+ * accumulators (8 FMA chains in flight: FMA latency 4, 2 a cycle). Every
+ * row's order is the same whether it runs in a pair or alone: lane sums of
+ * acc[j] over k = 32i + 8j, then (a0 + a1) + (a2 + a3). */
+BN_INLINE __m256 bn_dense_load8(bn_tensor_type type, const uint8_t *row, int64_t k) {
+    switch (type) {
+    case BN_TYPE_F32:
+        return _mm256_loadu_ps((const float *)row + k);
+    case BN_TYPE_F16:
+        return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)row + k)));
+    default: /* BF16: the high half of an f32 */
+        return _mm256_castsi256_ps(_mm256_slli_epi32(
+            _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)((const uint16_t *)row + k))), 16));
+    }
+}
+
+BN_INLINE void bn_dense_rows_float(bn_tensor_type type, const uint8_t *row0, uint64_t row_bytes,
+                                   const int R, int64_t K, uint64_t ahead, const float *x,
+                                   float *y) {
+    __m256 acc[2][4];
+    for (int i = 0; i < R; i++)
+        for (int j = 0; j < 4; j++)
+            acc[i][j] = _mm256_setzero_ps();
+    const int64_t esz = type == BN_TYPE_F32 ? 4 : 2;
+    for (int64_t k = 0; k < K; k += 32) {
+        for (int i = 0; i < R; i++)
+            for (int64_t c = 0; c < 32 * esz; c += 64)
+                _mm_prefetch((const char *)(row0 + i * row_bytes + k * esz + c + ahead),
+                             _MM_HINT_T0);
+        for (int j = 0; j < 4; j++) {
+            const __m256 xv = _mm256_loadu_ps(x + k + 8 * j);
+            for (int i = 0; i < R; i++)
+                acc[i][j] = _mm256_fmadd_ps(bn_dense_load8(type, row0 + i * row_bytes, k + 8 * j),
+                                            xv, acc[i][j]);
+        }
+    }
+    for (int i = 0; i < R; i++)
+        y[i] = bn_hadd8_d(_mm256_add_ps(_mm256_add_ps(acc[i][0], acc[i][1]),
+                                        _mm256_add_ps(acc[i][2], acc[i][3])));
+}
+
+static bool bn_dense_gemv_float_avx2(const bn_dense_matrix *w, const float *x, int64_t row_begin,
+                                     int64_t row_end, float *y) {
+    if (w->K % 32 != 0)
+        return false;
+    const uint64_t ahead = bn_dense_ahead(2 * w->row_bytes);
+    int64_t r = row_begin;
+    for (; r + 2 <= row_end; r += 2) {
+        const uint8_t *row = w->data + (uint64_t)r * w->row_bytes;
+        switch (w->type) {
+        case BN_TYPE_F32: bn_dense_rows_float(BN_TYPE_F32, row, w->row_bytes, 2, w->K, ahead, x, y + r); break;
+        case BN_TYPE_F16: bn_dense_rows_float(BN_TYPE_F16, row, w->row_bytes, 2, w->K, ahead, x, y + r); break;
+        default: bn_dense_rows_float(BN_TYPE_BF16, row, w->row_bytes, 2, w->K, ahead, x, y + r); break;
+        }
+    }
+    if (r < row_end)
+        bn_dense_rows_float(w->type, w->data + (uint64_t)r * w->row_bytes, w->row_bytes, 1, w->K,
+                            ahead, x, y + r);
+    return true;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Q8_0                                                                      */
+
+/* Per 32-block: the int8 weights widened to f32 (exact), dotted with x in
+ * two chains (values 0-7 + 16-23 and 8-15 + 24-31), then each chain scaled
+ * by d into an accumulator of its own, even and odd blocks apart (4 chains,
+ * so the FMA latency of one block's accumulation is hidden behind the
+ * next): y = (a0 + a1) + (a2 + a3), f32 with FMA, the same order for every
+ * row split. */
+BN_INLINE __m256 bn_q8_w8(const uint8_t *q) {
+    return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)q)));
+}
+
+BN_INLINE void bn_q8_block(const uint8_t *blk, const float *xb, uint64_t ahead, __m256 *a0,
+                           __m256 *a1) {
+    _mm_prefetch((const char *)(blk + ahead), _MM_HINT_T0); /* ~2 a line */
+    __m256 p0 = _mm256_mul_ps(bn_q8_w8(blk + 2), _mm256_loadu_ps(xb));
+    __m256 p1 = _mm256_mul_ps(bn_q8_w8(blk + 10), _mm256_loadu_ps(xb + 8));
+    p0 = _mm256_fmadd_ps(bn_q8_w8(blk + 18), _mm256_loadu_ps(xb + 16), p0);
+    p1 = _mm256_fmadd_ps(bn_q8_w8(blk + 26), _mm256_loadu_ps(xb + 24), p1);
+    int16_t dh;
+    memcpy(&dh, blk, 2);
+    /* vpbroadcastw + vcvtph2ps: 2 instructions, no scalar round trip */
+    const __m256 d = _mm256_cvtph_ps(_mm_set1_epi16(dh));
+    *a0 = _mm256_fmadd_ps(d, p0, *a0);
+    *a1 = _mm256_fmadd_ps(d, p1, *a1);
+}
+
+static bool bn_dense_gemv_q8_0_avx2(const bn_dense_matrix *w, const float *x, int64_t row_begin,
+                                    int64_t row_end, float *y) {
+    const int64_t nb = w->K / BN_Q8_0_BLOCK;
+    const uint64_t ahead = bn_dense_ahead(w->row_bytes);
+    for (int64_t r = row_begin; r < row_end; r++) {
+        const uint8_t *row = w->data + (uint64_t)r * w->row_bytes;
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        int64_t b = 0;
+        for (; b + 2 <= nb; b += 2) {
+            bn_q8_block(row + b * BN_Q8_0_BYTES, x + b * BN_Q8_0_BLOCK, ahead, &a0, &a1);
+            bn_q8_block(row + (b + 1) * BN_Q8_0_BYTES, x + (b + 1) * BN_Q8_0_BLOCK, ahead, &a2,
+                        &a3);
+        }
+        if (b < nb)
+            bn_q8_block(row + b * BN_Q8_0_BYTES, x + b * BN_Q8_0_BLOCK, ahead, &a0, &a1);
+        y[r] = bn_hadd8_d(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+    }
+    return true;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The hook                                                                  */
+
+bool bn_dense_gemv_avx2(const bn_dense_matrix *w, const float *x, int64_t row_begin,
+                        int64_t row_end, float *y) {
+    switch (w->type) {
+    case BN_TYPE_Q6_K:
+        return bn_dense_gemv_q6k_avx2(w, x, row_begin, row_end, y);
+    case BN_TYPE_Q8_0:
+        return bn_dense_gemv_q8_0_avx2(w, x, row_begin, row_end, y);
+    case BN_TYPE_F32:
+    case BN_TYPE_F16:
+    case BN_TYPE_BF16:
+        return bn_dense_gemv_float_avx2(w, x, row_begin, row_end, y);
+    default:
+        return false;
+    }
+}
