@@ -11,13 +11,17 @@
  * Q6_K, integer (vpmaddubsw + vpmaddwd, as ggml's Q6_K x Q8_K but without
  * rounding the activations to 8 bits): per 256-block b of the token, with
  * m = max |x_k| = f 2^E (f in [0.5, 1)), every x_k becomes the integer
- * v_k = rint(x_k 2^(22-E)), |v_k| <= 2^22, split into three signed digits
- * v = 65536 d2 + 256 d1 + d0 (d0, d1 in [-128, 127], |d2| <= 64), so that
- * x_k = v_k 2^(E-22) up to half a unit of 2^(E-22), i.e. at most 2^-22 of the
- * block's largest activation (a relative 1.2e-7 of m; test_dense's tolerance
- * is 2e-6 of sum |w x|, and the f32 FMA kernels round every partial sum by a
- * relative 6e-8). Everything after that is exact integer arithmetic until
- * one float combination per block:
+ * v_k = rint(x_k 2^(bits-E)), |v_k| <= 2^bits, split into balanced signed
+ * base-256 digits v = sum_p 256^p d_p (|d_p| <= 128, the top one <= 64):
+ * three digits and bits = 22 for most blocks, four and bits = 30 for blocks
+ * whose largest |x| exceeds 32 times their mean |x| (outliers would
+ * otherwise cost the other values their precision). So x_k = v_k 2^(E-bits)
+ * up to half a unit, at most 2^-23 (2^-31) of the block's largest |x|: a
+ * relative 1.2e-7 of m at 3 digits, where the f32 FMA kernels round every
+ * partial sum by a relative 6e-8; test_dense's tolerance is 2e-6 of
+ * sum |w x|, also over blocks spanning 1e-20 to 1e4 with 1000x outliers.
+ * Everything after that is exact integer arithmetic until one float
+ * combination per block:
  *   sum_k (c_k - 32) sc_k v_k = sum_p 256^p sum_k c_k sc_k d_pk - 32 sum_s sc_s V_s
  * with c_k the unsigned 6-bit code in [0, 63] (vpmaddubsw's unsigned
  * operand, no offset needed in the loop), sc_s the int8 scale of sub-block s
@@ -25,8 +29,10 @@
  * Bounds: a vpmaddubsw pair is at most 2 * 63 * 128 = 16128 (no int16
  * saturation); vpmaddwd by sc (|sc| <= 128) at most 2 * 16128 * 128 = 4.1M
  * per int32 lane, 8 of them per lane and block: 33M < 2^31.
- * y = sum_b (d_b 2^(E_b-22)) * (float combination), in f32 (FMA), so the
- * order of the float part is fixed per row whatever the row split.
+ * Cost per 32 weights and digit: one vpmaddubsw, one vpmaddwd, one add;
+ * the 6-bit decode (4 ops) and the scale broadcast (1) are shared by the
+ * digits. y = sum_b (d_b 2^(E_b-bits)) * (the f32 combination), with FMA,
+ * in an order fixed per row whatever the row split.
  * Non-finite activations (no scale exists) go to avx2.c's float path.
  */
 #include <immintrin.h>
@@ -54,43 +60,49 @@ static uint64_t bn_dense_ahead(uint64_t row_bytes) {
 /* Q6_K                                                                      */
 
 #define BN_Q6K_I8_MAX_K 8192
+/* A block whose largest |x| exceeds this many times its mean |x| gets a
+ * fourth digit (see the top comment). */
+#define BN_Q6K_WIDE_RATIO 32.0f
 
 /* One token split for the Q6_K product (see the top comment). */
 typedef struct bn_q6k_x {
-    int8_t d[3][BN_Q6K_I8_MAX_K];      /* digits d0, d1, d2 of v, value order */
-    float corr[BN_Q6K_I8_MAX_K / 16];  /* 32 * V_s per sub-block s */
-    float scale[BN_Q6K_I8_MAX_K / 256]; /* 2^(E_b - 22) per block */
+    int8_t d[4][BN_Q6K_I8_MAX_K];        /* digits d0..d3 of v, value order */
+    float corr[BN_Q6K_I8_MAX_K / 16];    /* 32 * V_s per sub-block s */
+    float scale[BN_Q6K_I8_MAX_K / 256];  /* 2^(E_b - 22) or 2^(E_b - 30) */
+    uint8_t n_digits[BN_Q6K_I8_MAX_K / 256]; /* 3 or 4 per block */
 } bn_q6k_x;
 
 /* Splits x (K values, K % 256 == 0); false if some value is not finite. */
 static bool bn_q6k_split(const float *x, int64_t K, bn_q6k_x *s) {
     for (int64_t b = 0; b < K / 256; b++) {
         const float *xb = x + 256 * b;
-        float m = 0.0f;
+        float m = 0.0f, sum = 0.0f;
         for (int k = 0; k < 256; k++) {
             float a = fabsf(xb[k]);
             if (!(a <= 3.4028235e38f)) /* inf or NaN */
                 return false;
             m = a > m ? a : m;
+            sum += a;
         }
         int E = 0;
         if (m > 0.0f)
             frexpf(m, &E);
-        s->scale[b] = ldexpf(1.0f, E - 22);
+        const int nd = m * 256.0f > BN_Q6K_WIDE_RATIO * sum ? 4 : 3;
+        const int bits = 8 * nd - 2; /* |v| <= 2^22 or 2^30 */
+        s->n_digits[b] = (uint8_t)nd;
+        s->scale[b] = ldexpf(1.0f, E - bits);
         for (int sb = 0; sb < 16; sb++) {
-            int32_t V = 0;
+            int64_t V = 0;
             for (int k = 16 * sb; k < 16 * sb + 16; k++) {
                 /* ldexpf: exact scaling by a power of two (no overflow of
-                 * 2^(22-E) for tiny blocks); |v| <= 2^22 since m < 2^E. */
-                int32_t v = (int32_t)rintf(ldexpf(xb[k], 22 - E));
-                int32_t d0 = ((v + 128) & 255) - 128;
-                int32_t r = (v - d0) / 256; /* exact */
-                int32_t d1 = ((r + 128) & 255) - 128;
-                int32_t d2 = (r - d1) / 256;
-                s->d[0][256 * b + k] = (int8_t)d0;
-                s->d[1][256 * b + k] = (int8_t)d1;
-                s->d[2][256 * b + k] = (int8_t)d2;
+                 * 2^(bits-E) for tiny blocks); |v| <= 2^bits since m < 2^E. */
+                int32_t v = (int32_t)rintf(ldexpf(xb[k], bits - E));
                 V += v;
+                for (int p = 0; p < 4; p++) { /* balanced base-256 digits */
+                    int32_t d = p + 1 < nd ? ((v + 128) & 255) - 128 : v;
+                    s->d[p][256 * b + k] = (int8_t)(p < nd ? d : 0);
+                    v = (v - d) / 256; /* exact */
+                }
             }
             s->corr[16 * b + sb] = 32.0f * (float)V;
         }
@@ -98,72 +110,77 @@ static bool bn_q6k_split(const float *x, int64_t K, bn_q6k_x *s) {
     return true;
 }
 
-/* One row: sum over blocks of d * scale_b * (the exact integer dot). */
-BN_INLINE float bn_q6k_row_i8(const uint8_t *row, int64_t nb, uint64_t ahead, const bn_q6k_x *s) {
+/* vpshufb controls: the low 128 bits take int16 word 2g, the high 128 bits
+ * word 2g + 1 of a half's 8 scales (the sub-blocks of bytes 0-15 and 16-31
+ * of a 32-code group). */
+static const int8_t bn_q6k_ctrl[4][32] = {
+    {0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3},
+    {4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7},
+    {8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11},
+    {12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15},
+};
+
+/* The exact integer dot of one block with ND digits, combined in f32:
+ * sum_p 256^p A_p - sum_s sc_s 32 V_s (8 lanes, to be scaled by d and the
+ * block's 2^(E-bits)). */
+BN_INLINE __m256 bn_q6k_block_i8(const uint8_t *blk, const bn_q6k_x *s, int64_t b, const int ND) {
     const __m256i m4 = _mm256_set1_epi8(0x0f), m30 = _mm256_set1_epi8(0x30);
-    /* vpshufb controls: low 128 bits take int16 word 2g, high 128 bits
-     * word 2g + 1 of the block's 8 scales for this half (sub-blocks of
-     * bytes 0-15 and 16-31 of a 32-code group). */
-    __m256i ctrl[4];
-    for (int g = 0; g < 4; g++) {
-        int8_t c[32];
-        for (int i = 0; i < 16; i++) {
-            c[i] = (int8_t)(4 * g + (i & 1));
-            c[16 + i] = (int8_t)(4 * g + 2 + (i & 1));
+    const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(blk + 192)));
+    __m256i a[4];
+    for (int p = 0; p < ND; p++)
+        a[p] = _mm256_setzero_si256();
+#pragma GCC unroll 2
+    for (int n = 0; n < 2; n++) {
+        const __m256i scn = n ? _mm256_permute2x128_si256(sc16, sc16, 0x11)
+                              : _mm256_permute2x128_si256(sc16, sc16, 0x00);
+        const __m256i L0 = _mm256_loadu_si256((const __m256i *)(blk + 64 * n));
+        const __m256i L1 = _mm256_loadu_si256((const __m256i *)(blk + 64 * n + 32));
+        const __m256i H = _mm256_loadu_si256((const __m256i *)(blk + 128 + 32 * n));
+        /* codes of values 32g + j of this half: low nibble from L0 (g 0) or
+         * L1 (g 1), high nibble of L0 (g 2) or L1 (g 3); the top two bits
+         * from bit pair g of H. 16-bit shifts, then byte masks. */
+        __m256i q[4];
+        q[0] = _mm256_or_si256(_mm256_and_si256(L0, m4),
+                               _mm256_and_si256(_mm256_slli_epi16(H, 4), m30));
+        q[1] = _mm256_or_si256(_mm256_and_si256(L1, m4),
+                               _mm256_and_si256(_mm256_slli_epi16(H, 2), m30));
+        q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(L0, 4), m4),
+                               _mm256_and_si256(H, m30));
+        q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(L1, 4), m4),
+                               _mm256_and_si256(_mm256_srli_epi16(H, 2), m30));
+#pragma GCC unroll 4
+        for (int g = 0; g < 4; g++) {
+            const __m256i scv =
+                _mm256_shuffle_epi8(scn, _mm256_loadu_si256((const __m256i *)bn_q6k_ctrl[g]));
+            const int64_t o = 256 * b + 128 * n + 32 * g;
+            for (int p = 0; p < ND; p++)
+                a[p] = _mm256_add_epi32(
+                    a[p], _mm256_madd_epi16(_mm256_maddubs_epi16(
+                                                q[g], _mm256_loadu_si256((const __m256i *)(s->d[p] + o))),
+                                            scv));
         }
-        ctrl[g] = _mm256_loadu_si256((const __m256i *)c);
     }
+    __m256 f = _mm256_cvtepi32_ps(a[ND - 1]);
+    for (int p = ND - 2; p >= 0; p--)
+        f = _mm256_fmadd_ps(f, _mm256_set1_ps(256.0f), _mm256_cvtepi32_ps(a[p]));
+    f = _mm256_fnmadd_ps(
+        _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(blk + 192)))),
+        _mm256_loadu_ps(s->corr + 16 * b), f);
+    return _mm256_fnmadd_ps(
+        _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(blk + 200)))),
+        _mm256_loadu_ps(s->corr + 16 * b + 8), f);
+}
+
+/* One row: sum over blocks of d * 2^(E-bits) * (the exact integer dot). */
+BN_INLINE float bn_q6k_row_i8(const uint8_t *row, int64_t nb, uint64_t ahead, const bn_q6k_x *s) {
     __m256 acc = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *blk = row + b * BN_Q6_K_BYTES;
         for (int c = 0; c < BN_Q6_K_BYTES; c += 64)
             _mm_prefetch((const char *)(blk + c + ahead), _MM_HINT_T0);
-        const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(blk + 192)));
-        __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0;
-#pragma GCC unroll 2
-        for (int n = 0; n < 2; n++) {
-            const __m256i scn = n ? _mm256_permute2x128_si256(sc16, sc16, 0x11)
-                                  : _mm256_permute2x128_si256(sc16, sc16, 0x00);
-            const __m256i L0 = _mm256_loadu_si256((const __m256i *)(blk + 64 * n));
-            const __m256i L1 = _mm256_loadu_si256((const __m256i *)(blk + 64 * n + 32));
-            const __m256i H = _mm256_loadu_si256((const __m256i *)(blk + 128 + 32 * n));
-            /* codes of values 32g + j of this half: low nibble from L0 (g 0)
-             * or L1 (g 1), high nibble of L0 (g 2) or L1 (g 3); the top two
-             * bits from bit pair g of H. 16-bit shifts, then byte masks. */
-            __m256i q[4];
-            q[0] = _mm256_or_si256(_mm256_and_si256(L0, m4),
-                                   _mm256_and_si256(_mm256_slli_epi16(H, 4), m30));
-            q[1] = _mm256_or_si256(_mm256_and_si256(L1, m4),
-                                   _mm256_and_si256(_mm256_slli_epi16(H, 2), m30));
-            q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(L0, 4), m4),
-                                   _mm256_and_si256(H, m30));
-            q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(L1, 4), m4),
-                                   _mm256_and_si256(_mm256_srli_epi16(H, 2), m30));
-#pragma GCC unroll 4
-            for (int g = 0; g < 4; g++) {
-                const __m256i scv = _mm256_shuffle_epi8(scn, ctrl[g]);
-                const int64_t o = 256 * b + 128 * n + 32 * g;
-                a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(_mm256_maddubs_epi16(
-                                              q[g], _mm256_loadu_si256((const __m256i *)(s->d[0] + o))),
-                                          scv));
-                a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(_mm256_maddubs_epi16(
-                                              q[g], _mm256_loadu_si256((const __m256i *)(s->d[1] + o))),
-                                          scv));
-                a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(_mm256_maddubs_epi16(
-                                              q[g], _mm256_loadu_si256((const __m256i *)(s->d[2] + o))),
-                                          scv));
-            }
-        }
-        /* 65536 A2 + 256 A1 + A0 - sum_s sc_s 32 V_s, then * d * 2^(E-22). */
-        __m256 f = _mm256_fmadd_ps(_mm256_cvtepi32_ps(a2), _mm256_set1_ps(65536.0f),
-                                   _mm256_cvtepi32_ps(a0));
-        f = _mm256_fmadd_ps(_mm256_cvtepi32_ps(a1), _mm256_set1_ps(256.0f), f);
-        f = _mm256_fnmadd_ps(
-            _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(blk + 192)))),
-            _mm256_loadu_ps(s->corr + 16 * b), f);
-        f = _mm256_fnmadd_ps(
-            _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(blk + 200)))),
-            _mm256_loadu_ps(s->corr + 16 * b + 8), f);
+        /* the same digit count for every row: a perfectly predicted branch */
+        const __m256 f = s->n_digits[b] == 3 ? bn_q6k_block_i8(blk, s, b, 3)
+                                             : bn_q6k_block_i8(blk, s, b, 4);
         uint16_t dh;
         memcpy(&dh, blk + 208, 2);
         const __m256 ds = _mm256_set1_ps(_cvtsh_ss(dh) * s->scale[b]);

@@ -112,6 +112,64 @@ static void every_type_matches_ref(const bn_kernels *k) {
 }
 KT_FOR_TABLES(dense, every_type_matches_ref, every_type_matches_ref)
 
+/* One token (the generation path, which some tables split or quantize per
+ * block of x): blocks of x at scales from 1e-20 to 1e4, an all-zero block,
+ * and in every block a few values 1000 times the rest, against the exact
+ * dot product with test_dense's tolerance; then an inf in x: a row's result
+ * is non-finite exactly when ref's is. Also a K past the fast paths' limits
+ * (9216 > 8192), which must still be right. */
+static void one_token_dynamic_range(const bn_kernels *k) {
+    const bn_kernels *ref = bn_kernels_find("ref");
+    bn_tensor_type types[] = {BN_TYPE_F32, BN_TYPE_F16, BN_TYPE_BF16, BN_TYPE_Q8_0, BN_TYPE_Q6_K};
+    const float block_scale[] = {1.0f, 1e-20f, 0.0f, 1e4f, 1e-3f, 3.0f, 1e-7f, 1e2f, 0.5f, 1e3f};
+    for (size_t ti = 0; ti < 5; ti++) {
+        for (int big_k = 0; big_k < 2; big_k++) {
+            const int64_t K = big_k ? 9216 : 2560, rows = big_k ? 5 : 97;
+            kt_rng rng = {(uint64_t)(77 + 13 * ti + big_k)};
+            uint64_t nb;
+            uint8_t *bytes = kt_random_matrix(&rng, types[ti], K, rows, &nb);
+            bn_dense_matrix m;
+            cr_assert_eq(bn_dense_matrix_init(types[ti], bytes, nb, K, rows, false, &m, NULL),
+                         BN_STATUS_OK);
+            float *x = malloc(sizeof(float) * (size_t)K), *wrow = malloc(sizeof(float) * (size_t)K);
+            float *y = malloc(sizeof(float) * (size_t)rows), *yr = malloc(sizeof(float) * (size_t)rows);
+            for (int64_t i = 0; i < K; i++) {
+                float v = kt_act(&rng) * block_scale[(i / 256) % 10];
+                x[i] = (kt_next(&rng) & 63) == 0 ? v * 1000.0f : v;
+            }
+            k->dense_gemm(&m, x, K, 1, 0, rows / 2, y, rows);
+            k->dense_gemm(&m, x, K, 1, rows / 2, rows, y, rows);
+            for (int64_t r = 0; r < rows; r++) {
+                bn_dense_matrix_get_row(&m, r, wrow);
+                double exact = 0, mag = 0;
+                for (int64_t i = 0; i < K; i++) {
+                    exact += (double)wrow[i] * x[i];
+                    mag += fabs((double)wrow[i] * x[i]);
+                }
+                cr_assert(fabs(y[r] - exact) <= 2e-6 * mag + 1e-30,
+                          "%s %s K=%lld row %lld: %.9g vs %.9g (mag %g)", k->name,
+                          bn_tensor_type_name(types[ti]), (long long)K, (long long)r, (double)y[r],
+                          exact, mag);
+            }
+            x[K / 2 + 3] = INFINITY;
+            ref->dense_gemm(&m, x, K, 1, 0, rows, yr, rows);
+            k->dense_gemm(&m, x, K, 1, 0, rows, y, rows);
+            for (int64_t r = 0; r < rows; r++)
+                cr_assert_eq(isfinite(y[r]), isfinite(yr[r]), "%s %s row %lld: %g vs ref %g",
+                             k->name, bn_tensor_type_name(types[ti]), (long long)r, (double)y[r],
+                             (double)yr[r]);
+            bn_dense_matrix_free(&m);
+            free(bytes);
+            free(x);
+            free(wrow);
+            free(y);
+            free(yr);
+        }
+    }
+}
+KT_FOR_TABLES(dense, one_token_keeps_the_tolerance_over_a_wide_dynamic_range,
+              one_token_dynamic_range)
+
 Test(dense, q6_k_dequantizes_a_hand_made_block) {
     uint8_t blk[210] = {0};
     /* value 0: ql[0] low nibble 5, qh[0] bits 0-1 = 2 -> code 37 - 32 = 5;
