@@ -188,11 +188,13 @@ float bn_att_exp_ref(float x);
 #if defined(BN_HAVE_KERNELS_X86)
 void bn_attend_avx2(const bn_att_item *it);
 void bn_attend_avx512(const bn_att_item *it);
-/* x86/avx2_dense.c: the avx2 table's one-token output layer, y[r] for rows
- * [row_begin, row_end); false (nothing written) for types or shapes it
- * leaves to x86/avx2.c's general path. */
-bool bn_dense_gemv_avx2(const bn_dense_matrix *w, const float *x, int64_t row_begin,
-                        int64_t row_end, float *y);
+/* x86/avx2_dense.c: the avx2 table's output layer (dense_gemm's contract),
+ * each token through its one-token kernels; false for types or shapes (or
+ * non-finite activations) it leaves to x86/avx2.c's general path, which
+ * then overwrites whatever was written. */
+bool bn_dense_gemm_tok_avx2(const bn_dense_matrix *w, const float *x, int64_t x_stride,
+                            int64_t n_tokens, int64_t row_begin, int64_t row_end, float *y,
+                            int64_t y_stride);
 #endif
 #if defined(BN_HAVE_KERNELS_ARM)
 void bn_attend_neon(const bn_att_item *it);

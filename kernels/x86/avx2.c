@@ -960,8 +960,9 @@ static void bn_dense_gemm_avx2(const bn_dense_matrix *w, const float *x, int64_t
                                int64_t n_tokens, int64_t row_begin, int64_t row_end, float *y,
                                int64_t y_stride) {
     const int64_t K = w->K;
-    /* One token (generation): x86/avx2_dense.c, when it has the type. */
-    if (n_tokens == 1 && bn_dense_gemv_avx2(w, x, row_begin, row_end, y))
+    /* x86/avx2_dense.c, when it has the type (token by token, so a batch
+     * gives the bits of its tokens one at a time). */
+    if (bn_dense_gemm_tok_avx2(w, x, x_stride, n_tokens, row_begin, row_end, y, y_stride))
         return;
     if (w->type == BN_TYPE_Q6_K) {
         bn_dense_gemm_q6k(w, x, x_stride, n_tokens, row_begin, row_end, y, y_stride);

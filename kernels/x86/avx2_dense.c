@@ -1,12 +1,16 @@
-/* x86/avx2_dense.c: the avx2 table's output-layer products for one token
- * (generation), compiled with only the avx2 table's flags (AVX2 + FMA + F16C,
- * kernels/CMakeLists.txt). x86/avx2.c hooks them into its dense_gemm for
- * single-token calls; batches (the prompt's last tokens) keep avx2.c's path.
+/* x86/avx2_dense.c: the avx2 table's output-layer products, compiled with
+ * only the avx2 table's flags (AVX2 + FMA + F16C, kernels/CMakeLists.txt).
+ * x86/avx2.c's dense_gemm calls bn_dense_gemm_tok_avx2 first and keeps its
+ * own path for what this file declines.
  *
  * Owns: Q6_K as an integer product against a fixed-point split of the
- * activations, F16 and Q8_0 as float products with enough independent
- * accumulators to stream at memory speed. Does not own the int8 copy
- * (dense_gemm_i8) or anything with more than one token.
+ * activations, F32 / F16 / BF16 and Q8_0 as float products with enough
+ * independent accumulators to stream at memory speed, all one token at a
+ * time: a batch (all-logits prompts) runs its tokens through the same
+ * per-token kernels, in groups of 4 over tiles of 16 rows so the weights
+ * come from memory once per group, and gives the same bits as the tokens
+ * one by one (tests/runtime/test_forward.c checks that). Does not own the
+ * int8 copy (dense_gemm_i8).
  *
  * Q6_K, integer (vpmaddubsw + vpmaddwd, as ggml's Q6_K x Q8_K but without
  * rounding the activations to 8 bits): per 256-block b of the token, with
@@ -59,7 +63,7 @@ static uint64_t bn_dense_ahead(uint64_t row_bytes) {
 /* ------------------------------------------------------------------------ */
 /* Q6_K                                                                      */
 
-#define BN_Q6K_I8_MAX_K 8192
+#define BN_Q6K_I8_MAX_K 4096 /* 2B4T 2560, Llama-3-8B 4096: 17.5 KB a token */
 /* A block whose largest |x| exceeds this many times its mean |x| gets a
  * fourth digit (see the top comment). */
 #define BN_Q6K_WIDE_RATIO 32.0f
@@ -189,18 +193,12 @@ BN_INLINE float bn_q6k_row_i8(const uint8_t *row, int64_t nb, uint64_t ahead, co
     return bn_hadd8_d(acc);
 }
 
-static bool bn_dense_gemv_q6k_avx2(const bn_dense_matrix *w, const float *x, int64_t row_begin,
-                                   int64_t row_end, float *y) {
-    if (w->K > BN_Q6K_I8_MAX_K)
-        return false;
-    _Alignas(32) bn_q6k_x s; /* 25 KB: one token, split */
-    if (!bn_q6k_split(x, w->K, &s))
-        return false;
+static void bn_q6k_rows(const bn_dense_matrix *w, const bn_q6k_x *s, int64_t row_begin,
+                        int64_t row_end, float *y) {
     const int64_t nb = w->K / 256;
     const uint64_t ahead = bn_dense_ahead(w->row_bytes);
     for (int64_t r = row_begin; r < row_end; r++)
-        y[r] = bn_q6k_row_i8(w->data + (uint64_t)r * w->row_bytes, nb, ahead, &s);
-    return true;
+        y[r] = bn_q6k_row_i8(w->data + (uint64_t)r * w->row_bytes, nb, ahead, s);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -318,18 +316,40 @@ static bool bn_dense_gemv_q8_0_avx2(const bn_dense_matrix *w, const float *x, in
 /* ------------------------------------------------------------------------ */
 /* The hook                                                                  */
 
-bool bn_dense_gemv_avx2(const bn_dense_matrix *w, const float *x, int64_t row_begin,
-                        int64_t row_end, float *y) {
-    switch (w->type) {
-    case BN_TYPE_Q6_K:
-        return bn_dense_gemv_q6k_avx2(w, x, row_begin, row_end, y);
-    case BN_TYPE_Q8_0:
-        return bn_dense_gemv_q8_0_avx2(w, x, row_begin, row_end, y);
-    case BN_TYPE_F32:
-    case BN_TYPE_F16:
-    case BN_TYPE_BF16:
-        return bn_dense_gemv_float_avx2(w, x, row_begin, row_end, y);
-    default:
+/* Tokens in groups of up to 4 (Q6_K: their splits on the stack, 70 KB),
+ * rows in tiles of 16 within a group, so a batch streams the weights from
+ * memory once per group; every (token, row) result is the one-token
+ * kernel's, so a batch gives the same bits as its tokens one at a time. */
+#define BN_DENSE_TOK_GROUP 4
+#define BN_DENSE_ROW_TILE 16
+
+bool bn_dense_gemm_tok_avx2(const bn_dense_matrix *w, const float *x, int64_t x_stride,
+                            int64_t n_tokens, int64_t row_begin, int64_t row_end, float *y,
+                            int64_t y_stride) {
+    const bool q6k = w->type == BN_TYPE_Q6_K;
+    if (!(q6k && w->K <= BN_Q6K_I8_MAX_K) && w->type != BN_TYPE_Q8_0 &&
+        !((w->type == BN_TYPE_F32 || w->type == BN_TYPE_F16 || w->type == BN_TYPE_BF16) &&
+          w->K % 32 == 0))
         return false;
+    _Alignas(32) bn_q6k_x split[BN_DENSE_TOK_GROUP];
+    for (int64_t t0 = 0; t0 < n_tokens; t0 += BN_DENSE_TOK_GROUP) {
+        const int64_t T = n_tokens - t0 < BN_DENSE_TOK_GROUP ? n_tokens - t0 : BN_DENSE_TOK_GROUP;
+        if (q6k)
+            for (int64_t t = 0; t < T; t++)
+                if (!bn_q6k_split(x + (t0 + t) * x_stride, w->K, &split[t]))
+                    return false; /* non-finite x: the caller's float path redoes it all */
+        for (int64_t r0 = row_begin; r0 < row_end; r0 += BN_DENSE_ROW_TILE) {
+            const int64_t r1 = row_end - r0 < BN_DENSE_ROW_TILE ? row_end : r0 + BN_DENSE_ROW_TILE;
+            for (int64_t t = 0; t < T; t++) {
+                const float *xt = x + (t0 + t) * x_stride;
+                float *yt = y + (t0 + t) * y_stride;
+                switch (w->type) {
+                case BN_TYPE_Q6_K: bn_q6k_rows(w, &split[t], r0, r1, yt); break;
+                case BN_TYPE_Q8_0: bn_dense_gemv_q8_0_avx2(w, xt, r0, r1, yt); break;
+                default: bn_dense_gemv_float_avx2(w, xt, r0, r1, yt); break;
+                }
+            }
+        }
     }
+    return true;
 }
