@@ -50,6 +50,7 @@ typedef struct srv_task_params {
     const int32_t *stop_ids;        /* stop tokens beyond the model's end-of-generation set */
     size_t n_stop_ids;
     double time_limit_s;            /* the reply ends ("length") after this long */
+    bool ignore_eos;                /* only stop_ids, stop strings and limits end the reply */
 } srv_task_params;
 
 /* A snapshot of a task, as srv_task_wait returns it. */

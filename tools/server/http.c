@@ -363,6 +363,7 @@ static enum MHD_Result handle_generate(srv_http *h, srv_conn *k, struct MHD_Conn
         p.n_stop_ids = h->n_chat_stop_ids;
     }
     p.time_limit_s = h->o.request_timeout_s;
+    p.ignore_eos = req->ignore_eos;
 
     srv_task *task = NULL;
     srv_submit_result sr = atomic_load(&h->state) == STATE_READY ? srv_engine_submit(h->engine, &p, &task)

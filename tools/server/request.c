@@ -193,7 +193,7 @@ static bool parse_generation(const bn_json_value *obj, const srv_request_limits 
         sp->seed = (uint64_t)x;
         r->has_seed = true;
     }
-    if (!get_bool(obj, "stream", &r->stream, e))
+    if (!get_bool(obj, "stream", &r->stream, e) || !get_bool(obj, "ignore_eos", &r->ignore_eos, e))
         return false;
     const bn_json_value *so = field(obj, "stream_options");
     if (so) {

@@ -78,6 +78,7 @@ typedef struct srv_request {
     size_t n_stop;
     bool stream;
     bool include_usage; /* stream_options.include_usage */
+    bool ignore_eos;    /* llama-server's: generate past end-of-generation tokens */
 } srv_request;
 
 /* Parses and validates body[0..len) for an endpoint. On failure err is set
