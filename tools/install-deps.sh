@@ -2,16 +2,19 @@
 # install-deps.sh: installs, from Debian's packages, what building and testing
 # bitnet needs and a fresh Debian 12 machine lacks. Installs only what is
 # missing; runs apt-get through sudo when not root.
-#   tools/install-deps.sh            build + run (compiler, cmake, OpenMP)
+#   tools/install-deps.sh            build + run (compiler, cmake, OpenMP,
+#                                    libmicrohttpd for bitnet-server)
 #   tools/install-deps.sh --test     also Criterion, clang + libFuzzer runtime,
 #                                    the aarch64 cross compiler and qemu,
-#                                    python3-venv (the Python package's tests)
+#                                    python3-venv (the Python package's tests, the
+#                                    openai SDK check), nginx-light
 set -euo pipefail
 
-packages=(cmake make gcc libc6-dev libgomp1)
+packages=(cmake make gcc libc6-dev libgomp1 libmicrohttpd-dev pkg-config)
 if [ "${1:-}" = "--test" ]; then
   packages+=(libcriterion-dev pkg-config clang libclang-rt-14-dev
-             gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user python3 python3-venv)
+             gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user python3
+             python3-venv nginx-light)
 fi
 
 missing=()

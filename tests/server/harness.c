@@ -7,7 +7,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/prctl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,13 +89,26 @@ void test_server_start(test_server *s, const char *env_kernels, const char *cons
         snprintf(kernels, sizeof kernels, "BN_KERNELS=%s", env_kernels);
         envp[k++] = kernels;
     }
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 1, s->log_path, O_WRONLY | O_APPEND, 0600);
-    posix_spawn_file_actions_addopen(&fa, 2, s->log_path, O_WRONLY | O_APPEND, 0600);
-    int rc = posix_spawn(&s->pid, argv[0], &fa, NULL, (char *const *)argv, envp);
-    posix_spawn_file_actions_destroy(&fa);
+    /* fork + exec rather than posix_spawn, for PR_SET_PDEATHSIG: a test
+     * that fails an assertion exits at once, and its server must die with it. */
+    pid_t parent = getpid();
+    int logfd = open(s->log_path, O_WRONLY | O_APPEND);
+    cr_assert(logfd >= 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(127);
+        dup2(logfd, 1);
+        dup2(logfd, 2);
+        close(logfd);
+        execve(argv[0], (char *const *)argv, envp);
+        _exit(127);
+    }
+    close(logfd);
     free(envp);
+    int rc = pid > 0 ? 0 : -1;
+    s->pid = pid;
     cr_assert_eq(rc, 0, "cannot start %s", argv[0]);
 
     /* The port from the "listening on" line, then /health == 200. */
