@@ -7,14 +7,15 @@
 #   tools/install-deps.sh --test     also Criterion, clang + libFuzzer runtime,
 #                                    the aarch64 cross compiler and qemu,
 #                                    python3-venv (the Python package's tests, the
-#                                    openai SDK check), nginx-light
+#                                    openai SDK check), nginx-light and curl (the
+#                                    failover script)
 set -euo pipefail
 
 packages=(cmake make gcc libc6-dev libgomp1 libmicrohttpd-dev pkg-config)
 if [ "${1:-}" = "--test" ]; then
   packages+=(libcriterion-dev pkg-config clang libclang-rt-14-dev
              gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user python3
-             python3-venv nginx-light)
+             python3-venv nginx-light curl)
 fi
 
 missing=()
