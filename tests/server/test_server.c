@@ -541,13 +541,13 @@ Test(server, concurrent_requests_are_batched_and_match_the_sequential_result)
     cr_assert_eq(test_server_stop(&s), 0);
 }
 
-/* Reads from fd until `needle` arrives (or 10 s pass, or the peer closes);
+/* Reads from fd until `needle` arrives (or 30 s pass, or the peer closes);
  * keeps a sliding window of what was read, so streams of any length fit. */
 static bool read_until(int fd, const char *needle)
 {
     char buf[8192];
     size_t n = 0, keep = strlen(needle);
-    double end = now_s() + 10.0;
+    double end = now_s() + 30.0; /* ASan + the reference kernels on a busy machine are slow */
     while (now_s() < end) {
         if (n + 1 >= sizeof buf) {
             memmove(buf, buf + n - keep, keep);
@@ -720,12 +720,13 @@ Test(server, a_repeated_chat_turn_reuses_the_cached_prefix)
 Test(server, sigterm_finishes_running_streams_then_exits_0)
 {
     test_server s;
-    test_server_start(&s, "ref", no_args);
+    const char *const args[] = {"--shutdown-timeout", "60", NULL};
+    test_server_start(&s, "ref", args);
     int fd = open_stream(s.port,
-                         "{\"prompt\": \"Once\", \"max_tokens\": 40, \"ignore_eos\": true, "
+                         "{\"prompt\": \"Once\", \"max_tokens\": 20, \"ignore_eos\": true, "
                          "\"stream\": true}");
     kill(s.pid, SIGTERM);
-    cr_assert(read_until(fd, "data: [DONE]"), "the running stream was cut");
+    cr_assert(read_until(fd, "data: [DONE]"), "the running stream was cut:\n%s", test_server_log(&s));
     close(fd);
     /* No new connections once it stopped. */
     pid_t pid = s.pid;
