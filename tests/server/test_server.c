@@ -468,6 +468,26 @@ Test(server, a_client_that_never_finishes_its_request_is_timed_out)
     cr_assert(n <= 0 || waited < 5.0, "the slow connection was not closed");
     cr_assert(waited < 5.0, "closed only after %.1f s", waited);
     close(fd);
+
+    /* A client that trickles its body, a byte every 200 ms, is cut too:
+     * the whole request must arrive within --timeout. */
+    fd = test_connect(s.port);
+    cr_assert(fd >= 0);
+    const char *head = "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n";
+    cr_assert(send(fd, head, strlen(head), MSG_NOSIGNAL) > 0);
+    t0 = now_s();
+    bool cut = false;
+    for (int i = 0; i < 50 && !cut; i++) { /* at most 10 s */
+        usleep(200000);
+        if (send(fd, " ", 1, MSG_NOSIGNAL) <= 0)
+            cut = true;
+        char b;
+        if (recv(fd, &b, 1, MSG_DONTWAIT) == 0)
+            cut = true;
+    }
+    cr_assert(cut, "a trickling client was not cut off");
+    cr_assert(now_s() - t0 < 5.0, "cut only after %.1f s", now_s() - t0);
+    close(fd);
     expect_healthy(&s);
     cr_assert_eq(test_server_stop(&s), 0);
 }

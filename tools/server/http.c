@@ -16,6 +16,7 @@
 #include "tools/server/http.h"
 
 #include <arpa/inet.h>
+#include <pthread.h>
 #include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
@@ -50,7 +51,24 @@ struct srv_http {
     int64_t started;
     atomic_uint_fast64_t seq;         /* ids and default seeds */
     atomic_uint_fast64_t http_requests, http_errors_4xx, http_errors_5xx;
+    /* the watchdog over slow senders */
+    pthread_mutex_t watch_mu;
+    pthread_cond_t watch_cv;
+    struct srv_watch *watch_head;
+    pthread_t watchdog;
+    bool watchdog_started, watchdog_quit;
 };
+
+/* A connection, as the watchdog sees it: while a request is arriving
+ * (receiving), it must be complete within idle_timeout_s of its start. MHD's
+ * own timeout only closes connections that send nothing at all; a client
+ * that trickles a byte now and then would hold a thread forever. */
+typedef struct srv_watch {
+    int fd;
+    double t;
+    bool receiving;
+    struct srv_watch *prev, *next;
+} srv_watch;
 
 typedef enum route {
     ROUTE_NOT_FOUND = 0,
@@ -663,6 +681,113 @@ static enum MHD_Result handle(srv_http *h, srv_conn *k, struct MHD_Connection *c
     return r;
 }
 
+/* ---- the slow-sender watchdog ---- */
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    srv_http *h = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        srv_watch *w = calloc(1, sizeof *w);
+        if (!w)
+            return; /* not watched: MHD's idle timeout still applies */
+        w->fd = conn_fd(c);
+        w->t = now_s();
+        w->receiving = true;
+        pthread_mutex_lock(&h->watch_mu);
+        w->next = h->watch_head;
+        if (h->watch_head)
+            h->watch_head->prev = w;
+        h->watch_head = w;
+        pthread_mutex_unlock(&h->watch_mu);
+        *socket_context = w;
+    } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+        srv_watch *w = *socket_context;
+        if (!w)
+            return;
+        pthread_mutex_lock(&h->watch_mu);
+        if (w->prev)
+            w->prev->next = w->next;
+        else
+            h->watch_head = w->next;
+        if (w->next)
+            w->next->prev = w->prev;
+        pthread_mutex_unlock(&h->watch_mu);
+        free(w);
+        *socket_context = NULL;
+    }
+}
+
+/* receiving: a new request may start arriving (after a response); else the
+ * request is complete and being answered. */
+static void watch_set(srv_http *h, struct MHD_Connection *c, bool receiving)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    srv_watch *w = ci ? (srv_watch *)ci->socket_context : NULL;
+    if (!w)
+        return;
+    pthread_mutex_lock(&h->watch_mu);
+    w->receiving = receiving;
+    w->t = now_s();
+    pthread_mutex_unlock(&h->watch_mu);
+}
+
+static void *watchdog_main(void *arg)
+{
+    srv_http *h = arg;
+    pthread_mutex_lock(&h->watch_mu);
+    while (!h->watchdog_quit) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 250 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&h->watch_cv, &h->watch_mu, &ts);
+        double now = now_s();
+        for (srv_watch *w = h->watch_head; w; w = w->next)
+            if (w->receiving && w->fd >= 0 && now - w->t > (double)h->o.idle_timeout_s) {
+                /* MHD's thread sees the socket fail and closes it. */
+                shutdown(w->fd, SHUT_RDWR);
+                w->t = now;
+            }
+    }
+    pthread_mutex_unlock(&h->watch_mu);
+    return NULL;
+}
+
+/* The first call of a request: headers only. Refuses early what needs no
+ * body (auth, unknown path, wrong method, a declared body over the limit). */
+static enum MHD_Result first_call(srv_http *h, srv_conn *k, struct MHD_Connection *c,
+                                  const char *method, const char *want)
+{
+    if (k->r != ROUTE_HEALTH && !authorized(h, c))
+        return fail(k, c, 401, "authentication_error", "invalid_api_key",
+                    "a valid API key is required (Authorization: Bearer KEY)");
+    if (k->r == ROUTE_NOT_FOUND)
+        return fail(k, c, 404, "invalid_request_error", "not_found", "no such endpoint");
+    if (strcmp(method, want) != 0) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "this endpoint takes %s", want);
+        return fail(k, c, 405, "invalid_request_error", "method_not_allowed", msg);
+    }
+    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+    if (cl) {
+        char *end;
+        errno = 0;
+        unsigned long long v = strtoull(cl, &end, 10);
+        if (errno || end == cl || v > h->o.max_body_bytes) {
+            char msg[128];
+            snprintf(msg, sizeof msg, "the body is larger than this server's limit of %zu bytes",
+                     h->o.max_body_bytes);
+            return fail(k, c, 413, "invalid_request_error", "body_too_large", msg);
+        }
+    }
+    return MHD_YES;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_size, void **con_cls)
@@ -681,29 +806,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         snprintf(k->path, sizeof k->path, "%s", url);
         const char *want = NULL;
         k->r = route_of(url, &want);
-        if (k->r != ROUTE_HEALTH && !authorized(h, c))
-            return fail(k, c, 401, "authentication_error", "invalid_api_key",
-                        "a valid API key is required (Authorization: Bearer KEY)");
-        if (k->r == ROUTE_NOT_FOUND)
-            return fail(k, c, 404, "invalid_request_error", "not_found", "no such endpoint");
-        if (strcmp(method, want) != 0) {
-            char msg[96];
-            snprintf(msg, sizeof msg, "this endpoint takes %s", want);
-            return fail(k, c, 405, "invalid_request_error", "method_not_allowed", msg);
-        }
-        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
-        if (cl) {
-            char *end;
-            errno = 0;
-            unsigned long long v = strtoull(cl, &end, 10);
-            if (errno || end == cl || v > h->o.max_body_bytes) {
-                char msg[128];
-                snprintf(msg, sizeof msg, "the body is larger than this server's limit of %zu bytes",
-                         h->o.max_body_bytes);
-                return fail(k, c, 413, "invalid_request_error", "body_too_large", msg);
-            }
-        }
-        return MHD_YES;
+        return first_call(h, k, c, method, want);
     }
     if (*upload_size > 0) {
         /* Body bytes: kept up to the limit, the rest read and dropped. */
@@ -718,6 +821,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
     if (k->responded)
         return MHD_YES;
+    watch_set(h, c, false);
     if (k->too_large) {
         char msg[128];
         snprintf(msg, sizeof msg, "the body is larger than this server's limit of %zu bytes",
@@ -732,8 +836,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)c;
     srv_http *h = cls;
+    watch_set(h, c, true); /* the next request on this connection, if any */
     srv_conn *k = *con_cls;
     if (!k)
         return;
@@ -777,6 +881,8 @@ srv_http *srv_http_start(const srv_http_options *opts, int *port_out, char *err,
     h->quiesced_fd = MHD_INVALID_SOCKET;
     h->started = (int64_t)time(NULL);
     atomic_init(&h->state, STATE_LOADING);
+    pthread_mutex_init(&h->watch_mu, NULL);
+    pthread_cond_init(&h->watch_cv, NULL);
 
     struct sockaddr_in a4;
     struct sockaddr_in6 a6;
@@ -803,7 +909,8 @@ srv_http *srv_http_start(const srv_http_options *opts, int *port_out, char *err,
         flags, (uint16_t)opts->port, NULL, NULL, &on_request, h, MHD_OPTION_SOCK_ADDR, addr,
         MHD_OPTION_CONNECTION_TIMEOUT, opts->idle_timeout_s, MHD_OPTION_CONNECTION_LIMIT,
         opts->max_connections, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024,
-        MHD_OPTION_NOTIFY_COMPLETED, &on_completed, h, MHD_OPTION_THREAD_STACK_SIZE,
+        MHD_OPTION_NOTIFY_COMPLETED, &on_completed, h, MHD_OPTION_NOTIFY_CONNECTION,
+        &on_connection, h, MHD_OPTION_THREAD_STACK_SIZE,
         (size_t)1024 * 1024, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_END);
     if (!h->daemon) {
         snprintf(err, err_cap, "cannot listen on %s port %d (%s)", opts->host, opts->port,
@@ -813,6 +920,7 @@ srv_http *srv_http_start(const srv_http_options *opts, int *port_out, char *err,
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
     *port_out = di ? (int)di->port : opts->port;
+    h->watchdog_started = pthread_create(&h->watchdog, NULL, watchdog_main, h) == 0;
     return h;
 }
 
@@ -858,5 +966,14 @@ void srv_http_stop(srv_http *h)
         MHD_stop_daemon(h->daemon);
     if (h->quiesced_fd != MHD_INVALID_SOCKET)
         close(h->quiesced_fd);
+    if (h->watchdog_started) {
+        pthread_mutex_lock(&h->watch_mu);
+        h->watchdog_quit = true;
+        pthread_cond_signal(&h->watch_cv);
+        pthread_mutex_unlock(&h->watch_mu);
+        pthread_join(h->watchdog, NULL);
+    }
+    pthread_mutex_destroy(&h->watch_mu);
+    pthread_cond_destroy(&h->watch_cv);
     free(h);
 }
