@@ -753,3 +753,30 @@ Test(server, sigterm_finishes_running_streams_then_exits_0)
     (void)pid;
     cr_assert_eq(test_server_stop(&s), 0);
 }
+
+Test(server, prefill_in_one_token_chunks_still_gives_the_same_text)
+{
+    test_server s;
+    const char *const args[] = {"-np", "3", "-b", "1", NULL}; /* -b is raised to the slots */
+    test_server_start(&s, NULL, args);
+    const char *body = "{\"prompt\": \"Once upon a time, in a big forest\", \"max_tokens\": 12, "
+                       "\"temperature\": 0, \"ignore_eos\": true}";
+    test_response r = post(&s, "/v1/completions", body);
+    char *want = completion_text(&r, false, NULL, 0);
+    test_response_free(&r);
+    job jobs[3];
+    pthread_t th[3];
+    for (int i = 0; i < 3; i++) {
+        jobs[i] = (job){s.port, body, {0}};
+        cr_assert_eq(pthread_create(&th[i], NULL, run_job, &jobs[i]), 0);
+    }
+    for (int i = 0; i < 3; i++) {
+        pthread_join(th[i], NULL);
+        char *t = completion_text(&jobs[i].r, false, NULL, 0);
+        cr_assert_str_eq(t, want);
+        free(t);
+        test_response_free(&jobs[i].r);
+    }
+    free(want);
+    cr_assert_eq(test_server_stop(&s), 0);
+}

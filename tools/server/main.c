@@ -296,6 +296,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "bitnet-server: error: a context of %d positions is too small\n", (int)n_ctx);
         goto fail;
     }
+    /* Every decoding slot feeds one token per step: a step must hold them all. */
+    if (o.n_batch < o.n_parallel)
+        o.n_batch = o.n_parallel;
     srv_engine_options eo = {o.n_parallel, n_ctx, o.n_batch, o.queue, o.n_threads};
     if (srv_engine_new(model, &eo, &engine, &err) != BN_STATUS_OK) {
         fprintf(stderr, "bitnet-server: error: %s\n", err.message);
