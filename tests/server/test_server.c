@@ -780,3 +780,58 @@ Test(server, prefill_in_one_token_chunks_still_gives_the_same_text)
     free(want);
     cr_assert_eq(test_server_stop(&s), 0);
 }
+
+/* ---- the command line ---- */
+
+#include "tests/support/run_tool.h"
+
+static bn_test_run run_server(char *const argv[])
+{
+    return bn_test_run_tool(BN_BUILD_DIR "/tools/bitnet-server", argv);
+}
+
+Test(server_cli, bad_flags_exit_2_with_usage)
+{
+    char *const cases[][4] = {
+        {"bitnet-server", "--port", "99999", NULL},
+        {"bitnet-server", "--parallel", "0", NULL},
+        {"bitnet-server", "--frobnicate", NULL, NULL},
+        {"bitnet-server", "--api-key", "", NULL},
+        {"bitnet-server", "--chat-template", "nope", NULL},
+        {"bitnet-server", "-m", NULL, NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        bn_test_run r = run_server(cases[i]);
+        cr_assert_eq(r.status, 2, "case %zu: exit %d, stderr: %s", i, r.status, r.err);
+        cr_assert(strstr(r.err, "usage: bitnet-server"), "case %zu: %s", i, r.err);
+        bn_test_run_free(&r);
+    }
+}
+
+Test(server_cli, a_model_that_does_not_load_exits_1_with_a_message)
+{
+    char *const argv[] = {"bitnet-server", "--port", "0", "-m", "/nonexistent/model.gguf", NULL};
+    bn_test_run r = run_server(argv);
+    cr_assert_eq(r.status, 1, "exit %d: %s", r.status, r.err);
+    cr_assert(strstr(r.err, "bitnet-server: error: "), "%s", r.err);
+    bn_test_run_free(&r);
+    char *const bad_host[] = {"bitnet-server", "--host", "not-an-address", NULL};
+    r = run_server(bad_host);
+    cr_assert_eq(r.status, 1, "exit %d: %s", r.status, r.err);
+    cr_assert(strstr(r.err, "is not an IPv4 or IPv6 address"), "%s", r.err);
+    bn_test_run_free(&r);
+}
+
+Test(server_cli, a_port_in_use_exits_1)
+{
+    test_server s;
+    test_server_start(&s, NULL, no_args);
+    char port[16];
+    snprintf(port, sizeof port, "%d", s.port);
+    char *const argv[] = {"bitnet-server", "--port", port, NULL};
+    bn_test_run r = run_server(argv);
+    cr_assert_eq(r.status, 1, "exit %d: %s", r.status, r.err);
+    cr_assert(strstr(r.err, "cannot listen"), "%s", r.err);
+    bn_test_run_free(&r);
+    cr_assert_eq(test_server_stop(&s), 0);
+}

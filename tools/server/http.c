@@ -911,7 +911,7 @@ srv_http *srv_http_start(const srv_http_options *opts, int *port_out, char *err,
         opts->max_connections, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024,
         MHD_OPTION_NOTIFY_COMPLETED, &on_completed, h, MHD_OPTION_NOTIFY_CONNECTION,
         &on_connection, h, MHD_OPTION_THREAD_STACK_SIZE,
-        (size_t)1024 * 1024, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_END);
+        (size_t)1024 * 1024, MHD_OPTION_END);
     if (!h->daemon) {
         snprintf(err, err_cap, "cannot listen on %s port %d (%s)", opts->host, opts->port,
                  errno ? strerror(errno) : "in use?");
