@@ -21,10 +21,16 @@ command -v curl >/dev/null || { echo "nginx-failover: curl not installed" >&2; e
 
 dir=$(mktemp -d /tmp/bn-nginx-failover.XXXXXX)
 pids=()
+nginx_pid=""
 cleanup() {
+  # nginx first, gracefully (TERM to the master stops its workers too), then
+  # whatever replica is left.
+  if [ -n "$nginx_pid" ] && kill -TERM "$nginx_pid" 2>/dev/null; then
+    for _ in $(seq 50); do kill -0 "$nginx_pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$nginx_pid" 2>/dev/null || true
+  fi
   for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-  [ -f "$dir/nginx.pid" ] && kill -TERM "$(cat "$dir/nginx.pid")" 2>/dev/null || true
-  sleep 0.2
+  wait 2>/dev/null || true
   rm -rf "$dir"
 }
 trap cleanup EXIT
@@ -52,6 +58,7 @@ mkdir -p "$dir/tmp"
 cat >"$dir/nginx.conf" <<CONF
 worker_processes 1;
 daemon off;
+master_process on;
 pid $dir/nginx.pid;
 error_log $dir/error.log warn;
 events { worker_connections 256; }
@@ -85,7 +92,7 @@ http {
 }
 CONF
 "$nginx" -p "$dir" -c "$dir/nginx.conf" &
-pids+=("$!")
+nginx_pid=$!
 for _ in $(seq 100); do
   curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$port_lb/health" && break
   sleep 0.1
@@ -106,7 +113,7 @@ echo "nginx-failover: before the kill: replica A served $served_a, replica B ser
 
 # Requests keep flowing while replica A is killed.
 for i in $(seq 40); do
-  [ "$i" = 10 ] && { kill -KILL "$pid_a"; echo "nginx-failover: killed replica A (pid $pid_a)"; }
+  [ "$i" = 10 ] && { kill -KILL "$pid_a"; wait "$pid_a" 2>/dev/null || true; echo "nginx-failover: killed replica A (pid $pid_a)"; }
   s=$(request); [ "$s" = 200 ] || { echo "nginx-failover: request $i around the kill: $s" >&2; fails=$((fails + 1)); }
 done
 for i in $(seq 20); do
