@@ -89,7 +89,8 @@ static bool file_exists(const char *p)
 }
 
 /* The bundled model: ../models or ../../models from the executable's
- * directory (build/tools/bitnet-server -> models/), then the source tree. */
+ * directory (build/tools/bitnet-server -> models/), ../share/bitnet/models
+ * (an installed tree, bin/bitnet-server), then the source tree. */
 static const char *default_model(char *buf, size_t cap)
 {
     char exe[2048];
@@ -99,7 +100,8 @@ static const char *default_model(char *buf, size_t cap)
         char *slash = strrchr(exe, '/');
         if (slash) {
             *slash = '\0';
-            const char *ups[] = {"/../models/", "/../../models/", "/models/"};
+            const char *ups[] = {"/../models/", "/../../models/", "/models/",
+                                 "/../share/bitnet/models/"};
             for (size_t i = 0; i < sizeof ups / sizeof *ups; i++) {
                 snprintf(buf, cap, "%s%s%s", exe, ups[i], DEFAULT_MODEL);
                 if (file_exists(buf))
