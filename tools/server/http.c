@@ -51,6 +51,7 @@ struct srv_http {
     int64_t started;
     atomic_uint_fast64_t seq;         /* ids and default seeds */
     atomic_uint_fast64_t http_requests, http_errors_4xx, http_errors_5xx;
+    atomic_int in_flight;             /* requests between their first call and completion */
     /* the watchdog over slow senders */
     pthread_mutex_t watch_mu;
     pthread_cond_t watch_cv;
@@ -801,6 +802,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (!k)
             return MHD_NO;
         *con_cls = k;
+        atomic_fetch_add(&h->in_flight, 1);
         k->t0 = now_s();
         snprintf(k->method, sizeof k->method, "%s", method);
         snprintf(k->path, sizeof k->path, "%s", url);
@@ -866,6 +868,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     stream_unref(k->stream);
     srv_buf_free(&k->body);
     free(k);
+    atomic_fetch_sub(&h->in_flight, 1);
 }
 
 /* ---- life cycle ---- */
@@ -881,6 +884,7 @@ srv_http *srv_http_start(const srv_http_options *opts, int *port_out, char *err,
     h->quiesced_fd = MHD_INVALID_SOCKET;
     h->started = (int64_t)time(NULL);
     atomic_init(&h->state, STATE_LOADING);
+    atomic_init(&h->in_flight, 0);
     pthread_mutex_init(&h->watch_mu, NULL);
     pthread_cond_init(&h->watch_cv, NULL);
 
@@ -956,6 +960,18 @@ void srv_http_set_stopping(srv_http *h)
     atomic_store(&h->state, STATE_STOPPING);
     if (h->daemon)
         h->quiesced_fd = MHD_quiesce_daemon(h->daemon);
+}
+
+bool srv_http_wait_idle(srv_http *h, double timeout_s)
+{
+    double end = now_s() + timeout_s;
+    while (atomic_load(&h->in_flight) > 0) {
+        if (now_s() > end)
+            return false;
+        struct timespec ts = {0, 10 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    return true;
 }
 
 void srv_http_stop(srv_http *h)

@@ -44,6 +44,10 @@ void srv_http_set_ready(srv_http *h, const bn_model *model, srv_engine *engine,
                         const char *model_name, bn_chat_template tmpl, int32_t n_ctx);
 /* Stops accepting connections; /health and new requests answer 503. */
 void srv_http_set_stopping(srv_http *h);
+/* Waits (at most timeout_s) until every request that has started arriving
+ * has been answered in full: the engine finishing a task is not the client
+ * having read its last bytes. False on timeout. */
+bool srv_http_wait_idle(srv_http *h, double timeout_s);
 /* Closes every connection (after the engine finished its tasks) and frees. */
 void srv_http_stop(srv_http *h);
 

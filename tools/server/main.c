@@ -325,6 +325,9 @@ int main(int argc, char **argv)
             sig == SIGTERM ? "SIGTERM" : "SIGINT", o.shutdown_timeout_s);
     srv_http_set_stopping(http);
     int cancelled = srv_engine_drain(engine, o.shutdown_timeout_s);
+    /* The last bytes of finished replies still have to reach their clients
+     * (bounded: a client that stops reading is cut after a few seconds). */
+    srv_http_wait_idle(http, 5.0);
     srv_http_stop(http);
     srv_engine_free(engine);
     bn_model_free(model);
