@@ -18,6 +18,10 @@ extern const bn_kernels bn_kernels_ref;
 #if defined(BN_HAVE_KERNELS_X86)
 extern const bn_kernels bn_kernels_avx2;
 extern const bn_kernels bn_kernels_avx512;
+/* The avx2 table's one-token T3 product (x86/avx2_t3.c): y[r], or the int32
+ * accumulators into acc_out[r] when acc_out is set. */
+void bn_gemv_t3_i8_avx2(const bn_ternary_matrix *w, const bn_act_batch *act, int64_t row_begin,
+                        int64_t row_end, float *y, int32_t *acc_out);
 #if defined(BN_HAVE_KERNELS_AVX512VBMI)
 /* avx512 plus VBMI, GFNI and BF16: the avx512 table with the entries of
  * x86/avx512_vbmi.c (defined next to the avx512 table in x86/avx512.c). */

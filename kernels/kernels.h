@@ -186,6 +186,11 @@ typedef struct bn_ternary_matrix {
     bn_ternary_scale_kind scale_kind;
     float scale;                /* TENSOR: the scale */
     const float *scales;        /* ROW: (rows); BLOCK256: (rows, K/256); else NULL */
+    /* T3 only (NULL otherwise): (rows) the sum of each row's trits, so that
+     * a kernel may multiply unsigned activations (q + 128) by signed weights
+     * and take 128 * row_sums[r] off afterwards (x86/avx2_t3.c). Lives in
+     * the `owned` allocation, after the packed rows. */
+    const int32_t *row_sums;
     bool zero_copy;             /* data points into the caller's bytes */
     void *owned;                /* allocations freed by bn_ternary_matrix_free */
     void *owned_scales;

@@ -227,6 +227,28 @@ static uint64_t bn_layout_shape(bn_ternary_layout layout, int64_t K, int64_t row
     }
 }
 
+/* Bytes of the `owned` allocation: the packed rows, then (T3) the row sums
+ * at the next multiple of 64. */
+static size_t bn_owned_bytes(bn_ternary_layout layout, uint64_t total, int64_t rows) {
+    size_t n = (size_t)bn_round_up((int64_t)total, 64);
+    if (layout == BN_LAYOUT_T3)
+        n += (size_t)bn_round_up(rows * (int64_t)sizeof(int32_t), 64);
+    return n;
+}
+
+static int32_t *bn_row_sums_at(bn_ternary_layout layout, void *owned, uint64_t total) {
+    if (layout != BN_LAYOUT_T3)
+        return NULL;
+    return (int32_t *)((uint8_t *)owned + bn_round_up((int64_t)total, 64));
+}
+
+static int32_t bn_trit_sum(const int8_t *w, int64_t n) {
+    int32_t s = 0;
+    for (int64_t k = 0; k < n; k++)
+        s += w[k];
+    return s;
+}
+
 /* ---- the load path: one row (LUT2: one 64-row tile) at a time ----------
  *
  * bn_pack above is the plain definition of each layout; the packers below
@@ -332,7 +354,8 @@ static bn_status bn_init_streamed(bn_ternary_layout layout, bn_tensor_type type,
     buf = calloc((size_t)(group * Kp + (group > 1 ? group * Kp / 4 : 0)), 1);
     rs = malloc((size_t)rows * sizeof *rs);
     float *row_sc = malloc((size_t)(nb > 1 ? nb : 1) * sizeof *row_sc); /* one row's scales */
-    out->owned = aligned_alloc(64, (size_t)bn_round_up((int64_t)total, 64));
+    out->owned = aligned_alloc(64, bn_owned_bytes(layout, total, rows));
+    int32_t *sums = out->owned ? bn_row_sums_at(layout, out->owned, total) : NULL;
     if (!buf || !rs || !row_sc || !out->owned) {
         st = bn_error_set(err, BN_STATUS_NO_MEMORY,
                           "ternary matrix: cannot allocate %llu bytes for %lld x %lld",
@@ -406,8 +429,10 @@ static bn_status bn_init_streamed(bn_ternary_layout layout, bn_tensor_type type,
                 bn_pack_row_i2(buf, Kp, row);
             else if (layout == BN_LAYOUT_T5)
                 bn_pack_row_t5(buf, Kp, row);
-            else
+            else {
                 bn_pack_row_t3(buf, Kp, row);
+                sums[r0] = bn_trit_sum(buf, K);
+            }
         }
     }
     out->layout = layout;
@@ -417,6 +442,7 @@ static bn_status bn_init_streamed(bn_ternary_layout layout, bn_tensor_type type,
     out->row_bytes = row_bytes;
     out->data = out->owned;
     out->data_bytes = total;
+    out->row_sums = sums;
     if (kind == BN_TERNARY_SCALE_TENSOR) {
         out->scale_kind = BN_TERNARY_SCALE_TENSOR;
         out->scale = s_tensor;
@@ -485,7 +511,7 @@ bn_status bn_ternary_matrix_init_values(bn_ternary_layout layout, const int8_t *
     out->rows = rows;
     out->scale_kind = kind;
     uint64_t total = bn_layout_shape(layout, K, rows, &out->Kp, &out->row_bytes);
-    out->owned = aligned_alloc(64, (size_t)bn_round_up((int64_t)total, 64));
+    out->owned = aligned_alloc(64, bn_owned_bytes(layout, total, rows));
     if (!out->owned) {
         st = bn_error_set(err, BN_STATUS_NO_MEMORY,
                           "ternary matrix: cannot allocate %llu bytes for %lld x %lld",
@@ -495,6 +521,10 @@ bn_status bn_ternary_matrix_init_values(bn_ternary_layout layout, const int8_t *
     bn_pack(out, values);
     out->data = out->owned;
     out->data_bytes = total;
+    int32_t *sums = bn_row_sums_at(layout, out->owned, total);
+    for (int64_t r = 0; sums && r < rows; r++)
+        sums[r] = bn_trit_sum(values + r * K, K);
+    out->row_sums = sums;
     if (kind == BN_TERNARY_SCALE_TENSOR) {
         out->scale = sc[0];
         free(sc);

@@ -538,15 +538,22 @@ BN_INLINE void bn_t3_tile(const bn_ternary_matrix *w, const bn_act_batch *act, i
 
 BN_TILE_VARIANTS(bn_t3, bn_t3_tile)
 
+/* One token: x86/avx2_t3.c (8-row tiles, int16 sums, linear prefetch). */
 static void bn_gemm_t3_i8_avx2(const bn_ternary_matrix *w, const bn_act_batch *act,
                                int64_t row_begin, int64_t row_end, float *y, int64_t y_stride) {
-    bn_tiled_gemm(bn_t3_tiles, w, act, row_begin, row_end, y, NULL, y_stride);
+    if (act->n_tokens == 1)
+        bn_gemv_t3_i8_avx2(w, act, row_begin, row_end, y, NULL);
+    else
+        bn_tiled_gemm(bn_t3_tiles, w, act, row_begin, row_end, y, NULL, y_stride);
 }
 
 static void bn_gemm_acc_t3_i8_avx2(const bn_ternary_matrix *w, const bn_act_batch *act,
                                    int64_t row_begin, int64_t row_end, int32_t *acc,
                                    int64_t acc_stride) {
-    bn_tiled_gemm(bn_t3_tiles, w, act, row_begin, row_end, NULL, acc, acc_stride);
+    if (act->n_tokens == 1)
+        bn_gemv_t3_i8_avx2(w, act, row_begin, row_end, NULL, acc);
+    else
+        bn_tiled_gemm(bn_t3_tiles, w, act, row_begin, row_end, NULL, acc, acc_stride);
 }
 
 /* ------------------------------------------------------------------------ */

@@ -189,3 +189,56 @@ static void lut2_without_tables_still_computes(const bn_kernels *k) {
     bn_ternary_matrix_free(&m);
 }
 KT_FOR_TABLES(ternary_gemm, lut2_without_tables_still_computes, lut2_without_tables_still_computes)
+
+static void extremes_stay_exact(const bn_kernels *k) {
+    /* The int16 partial sums at their bounds: every weight +1 (or -1) of
+     * rows 0..15 (16..31) against activations all 127 or all -128 (one
+     * token each), K = 6912 (36 T3 chunks, 54 I2 blocks: several flushes of
+     * the int16 sums). */
+    const int64_t K = 6912, rows = 32;
+    int8_t *v = malloc((size_t)(K * rows));
+    for (int64_t r = 0; r < rows; r++)
+        memset(v + r * K, r < 16 ? 1 : -1, (size_t)K);
+    float s = 1.0f;
+    float *x = malloc(sizeof(float) * (size_t)(2 * K));
+    for (int64_t i = 0; i < K; i++) {
+        x[i] = 1.0f;       /* quantizes to 127 */
+        x[K + i] = -1.0f;  /* -127; the -128 row is written below */
+    }
+    const bn_ternary_layout layouts[] = {BN_LAYOUT_I2, BN_LAYOUT_T5, BN_LAYOUT_T3};
+    for (int li = 0; li < 3; li++) {
+        bn_ternary_matrix m;
+        cr_assert_eq(bn_ternary_matrix_init_values(layouts[li], v, &s, BN_TERNARY_SCALE_TENSOR, K,
+                                                   rows, &m, NULL),
+                     BN_STATUS_OK);
+        for (int64_t nt = 1; nt <= 2; nt++)
+            for (int neg = 0; neg < 2; neg++) {
+                bn_act_batch act;
+                cr_assert_eq(bn_act_batch_alloc(K, nt, false, &act, NULL), BN_STATUS_OK);
+                bn_act_batch_reset(&act, K, nt, NULL);
+                for (int64_t t = 0; t < nt; t++)
+                    k->act_quant(x + (neg ? K : 0), K, &act, t, t + 1);
+                if (neg) /* -128 everywhere (sum and block sums to match) */
+                    for (int64_t t = 0; t < nt; t++) {
+                        memset(act.q + t * act.stride, 0x80, (size_t)K);
+                        act.sum[t] = (int32_t)(-128 * K);
+                        for (int64_t b = 0; b < act.stride / 256; b++) {
+                            int64_t n = K - 256 * b < 256 ? K - 256 * b : 256;
+                            act.block_sum[t * (act.stride / 256) + b] = (int32_t)(-128 * (n > 0 ? n : 0));
+                        }
+                    }
+                int32_t acc[2 * 32];
+                k->ternary[layouts[li]].gemm_acc(&m, &act, 0, rows, acc, rows);
+                for (int64_t t = 0; t < nt; t++)
+                    for (int64_t r = 0; r < rows; r++)
+                        cr_assert_eq(acc[t * rows + r], kt_dot(v + r * K, act.q + t * act.stride, K),
+                                     "%s layout %d nt %lld neg %d row %lld", k->name, li,
+                                     (long long)nt, neg, (long long)r);
+                bn_act_batch_free(&act);
+            }
+        bn_ternary_matrix_free(&m);
+    }
+    free(v);
+    free(x);
+}
+KT_FOR_TABLES(ternary_gemm, extremes_stay_exact_in_the_int16_sums, extremes_stay_exact)

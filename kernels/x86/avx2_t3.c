@@ -1,0 +1,140 @@
+/* x86/avx2_t3.c: the avx2 table's T3 matrix-vector product (one token),
+ * compiled with the AVX2 flags only (kernels/CMakeLists.txt).
+ *
+ * Owns bn_gemv_t3_i8_avx2: T3 rows (kernels.h: 192-value / 40-byte chunks,
+ * 64 triplets as a 4-bit magnitude and a sign bit) times one int8 token, for
+ * TENSOR and ROW scales, bit-exact with the reference. Batches (n_tokens > 1)
+ * stay with avx2.c's 4 x 2 tiles, which decode a chunk once for two tokens.
+ *
+ * Decode, per 40-byte chunk and row (AVX2 has no byte masks, so the sign is
+ * a byte vector):
+ *   - magnitudes: the 32 nibble bytes, `& 15` for triplets 0..31 and
+ *     `>> 4 & 15` for 32..63;
+ *   - signs: the 8 sign bytes broadcast once (vpbroadcastq from memory);
+ *     for half h a vpshufb puts sign byte 4h + k/8 into byte lane k, `&`
+ *     with the lane's bit (1 << k % 8) leaves 0 or that bit, and adding 127
+ *     sets bit 7 exactly when the bit was set (0 + 127 = 127, 2^b + 127 is
+ *     128..255): the blend mask, no compare needed;
+ *   - codes: per weight position p, vpshufb of the magnitude into the
+ *     positive triplet's code c (0..2) and a blend with 2 - c where bit 7
+ *     says the triplet is negative.
+ * Then _mm256_maddubs_epi16(c, q) as in avx2.c (codes c = w + 1 against
+ * signed activations; the kernel subtracts act->sum once at the end).
+ *
+ * Tiles of 8 rows share each activation vector (read from L1 as memory
+ * operands: 8 int32 accumulators and the decode constants already fill most
+ * of the 16 ymm registers); the tile's rows are contiguous, so one linear
+ * prefetch per 64-byte line, a whole number of tiles (at least 16 KB) ahead,
+ * covers them, as in the avx512 T3 kernel.
+ *
+ * int16 bound: a maddubs lane is c0*q0 + c1*q1 with c in {0,1,2} and q in
+ * [-128, 127], so in [-512, 508]; a chunk adds 6 of them (3 positions x 2
+ * halves) into one int16 accumulator per row, and BN_T3_GEMV_FLUSH = 10
+ * chunks add at most 60 * 512 = 30720 < 32767 before _mm256_madd_epi16
+ * widens them to int32.
+ */
+#include <immintrin.h>
+#include <string.h>
+
+#include "kernels/internal.h"
+
+#define BN_INLINE static inline __attribute__((always_inline))
+
+#define BN_T3_GEMV_ROWS 8
+#define BN_T3_GEMV_FLUSH 10
+
+BN_INLINE int32_t bn_hadd8i(__m256i v) {
+    __m128i m = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    m = _mm_add_epi32(m, _mm_shuffle_epi32(m, 0x4e));
+    m = _mm_add_epi32(m, _mm_shuffle_epi32(m, 0xb1));
+    return _mm_cvtsi128_si32(m);
+}
+
+BN_INLINE void bn_t3_gemv_tile(const bn_ternary_matrix *w, const bn_act_batch *act, int64_t r0,
+                               const int R, uint64_t ahead, int32_t out[BN_T3_GEMV_ROWS]) {
+    const __m256i m4 = _mm256_set1_epi8(0x0f), b127 = _mm256_set1_epi8(127),
+                  flip = _mm256_set1_epi8((char)0x80), ones = _mm256_set1_epi16(1);
+    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ull);
+    /* Byte lane k of half h takes sign byte 4h + k/8 (vpshufb indexes within
+     * each 128-bit lane, and the broadcast put all 8 sign bytes in both). */
+    const __m256i rep0 = _mm256_setr_epi64x(0, 0x0101010101010101ll, 0x0202020202020202ll,
+                                            0x0303030303030303ll);
+    const __m256i rep1 = _mm256_add_epi8(rep0, _mm256_set1_epi8(4));
+    __m256i tab[3]; /* digit p (-1, 0, 1) of a positive triplet's magnitude */
+    for (int p = 0; p < 3; p++) {
+        int8_t t16[16];
+        for (int m = 0; m < 16; m++)
+            t16[m] = (int8_t)(bn_t3_pos_code(m, p) - 1);
+        tab[p] = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)t16));
+    }
+    __m256i acc[BN_T3_GEMV_ROWS];
+    for (int i = 0; i < R; i++)
+        acc[i] = _mm256_setzero_si256();
+    const int64_t nc = w->Kp / BN_T3_CHUNK;
+    const uint8_t *row0 = w->data + (uint64_t)r0 * w->row_bytes;
+    const int8_t *q = act->q;
+    const uint8_t *pf = row0 + ahead;
+    for (int64_t c0 = 0; c0 < nc; c0 += BN_T3_GEMV_FLUSH) {
+        const int64_t c1 = c0 + BN_T3_GEMV_FLUSH < nc ? c0 + BN_T3_GEMV_FLUSH : nc;
+        __m256i s16[BN_T3_GEMV_ROWS];
+        for (int i = 0; i < R; i++)
+            s16[i] = _mm256_setzero_si256();
+        for (int64_t c = c0; c < c1; c++) {
+            for (int l = 0; l < (R * BN_T3_CHUNK_BYTES + 63) / 64; l++)
+                _mm_prefetch((const char *)(pf + c * R * BN_T3_CHUNK_BYTES + 64 * l),
+                             _MM_HINT_T0);
+            /* q + 128 as unsigned bytes, shared by the tile's rows: vector
+             * 2p + h holds values 64p + 32h .. 64p + 32h + 31 of the chunk. */
+            __m256i au[6];
+            for (int v = 0; v < 6; v++)
+                au[v] = _mm256_xor_si256(
+                    _mm256_loadu_si256((const __m256i *)(q + c * BN_T3_CHUNK) + v), flip);
+            for (int i = 0; i < R; i++) {
+                const uint8_t *ch = row0 + (uint64_t)i * w->row_bytes + c * BN_T3_CHUNK_BYTES;
+                const __m256i b = _mm256_loadu_si256((const __m256i *)ch);
+                int64_t sbits;
+                memcpy(&sbits, ch + 32, 8);
+                const __m256i sb = _mm256_set1_epi64x(sbits);
+                __m256i s = s16[i];
+                for (int h = 0; h < 2; h++) {
+                    const __m256i idx = _mm256_and_si256(h ? _mm256_srli_epi16(b, 4) : b, m4);
+                    /* Never 0; negative exactly for a negative triplet. */
+                    const __m256i sgn = _mm256_add_epi8(
+                        _mm256_and_si256(_mm256_shuffle_epi8(sb, h ? rep1 : rep0), bit), b127);
+                    for (int p = 0; p < 3; p++) {
+                        const __m256i wv = _mm256_sign_epi8(_mm256_shuffle_epi8(tab[p], idx), sgn);
+                        s = _mm256_add_epi16(s, _mm256_maddubs_epi16(au[2 * p + h], wv));
+                    }
+                }
+                s16[i] = s;
+            }
+        }
+        for (int i = 0; i < R; i++)
+            acc[i] = _mm256_add_epi32(acc[i], _mm256_madd_epi16(s16[i], ones));
+    }
+    for (int i = 0; i < R; i++)
+        out[i] = bn_hadd8i(acc[i]) - 128 * w->row_sums[r0 + i];
+}
+
+/* y[r] (or acc_out[r]) for one token, rows [row_begin, row_end): 8-row tiles,
+ * then single rows for a tail. */
+void bn_gemv_t3_i8_avx2(const bn_ternary_matrix *w, const bn_act_batch *act, int64_t row_begin,
+                        int64_t row_end, float *y, int32_t *acc_out) {
+    const uint64_t tile_bytes = BN_T3_GEMV_ROWS * w->row_bytes;
+    const uint64_t ahead = tile_bytes * ((16384 + tile_bytes - 1) / tile_bytes);
+    int32_t v[BN_T3_GEMV_ROWS];
+    for (int64_t r = row_begin; r < row_end;) {
+        const int R = row_end - r >= BN_T3_GEMV_ROWS ? BN_T3_GEMV_ROWS : 1;
+        if (R == BN_T3_GEMV_ROWS)
+            bn_t3_gemv_tile(w, act, r, BN_T3_GEMV_ROWS, ahead, v);
+        else
+            bn_t3_gemv_tile(w, act, r, 1, ahead, v);
+        for (int i = 0; i < R; i++) {
+            if (acc_out)
+                acc_out[r + i] = v[i];
+            else
+                y[r + i] = bn_ternary_out(w, r + i, v[i], act->scale[0]);
+        }
+        r += R;
+    }
+}
