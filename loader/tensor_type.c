@@ -30,6 +30,8 @@ static const bn_tensor_type_traits bn_type_table[BN_TYPE_COUNT] = {
     [BN_TYPE_I2_S] = {"I2_S", BN_GGML_ID_I2_S, 128, 32, 0, true},
     [BN_TYPE_IQ1_BN] = {"IQ1_BN", BN_GGML_ID_IQ1_BN, 64, 13, 2, true},
     [BN_TYPE_IQ2_BN] = {"IQ2_BN", BN_GGML_ID_IQ2_BN, 64, 16, 4, true},
+    /* 4 rows interleaved: per group of 4 rows the same bytes as IQ2_BN. */
+    [BN_TYPE_IQ2_BN_R4] = {"IQ2_BN_R4", BN_GGML_ID_IQ2_BN_R4, 64, 16, 4, true},
 };
 
 /* Bytes of the I2_S tail that follows the packed codes (scale + padding). */
@@ -85,6 +87,7 @@ bn_status bn_tensor_type_from_ggml(uint32_t ggml_id, bool id_36_is_i2s, bn_tenso
     case BN_GGML_ID_TQ2_0: *out = BN_TYPE_TQ2_0; return BN_STATUS_OK;
     case BN_GGML_ID_IQ1_BN: *out = BN_TYPE_IQ1_BN; return BN_STATUS_OK;
     case BN_GGML_ID_IQ2_BN: *out = BN_TYPE_IQ2_BN; return BN_STATUS_OK;
+    case BN_GGML_ID_IQ2_BN_R4: *out = BN_TYPE_IQ2_BN_R4; return BN_STATUS_OK;
     case BN_GGML_ID_I2_S:
         if (id_36_is_i2s) {
             *out = BN_TYPE_I2_S;
@@ -116,10 +119,6 @@ bn_status bn_tensor_type_from_ggml(uint32_t ggml_id, bool id_36_is_i2s, bn_tenso
     if (ggml_id < 40 && bn_mainline_names[ggml_id])
         return bn_error_set(err, BN_STATUS_UNSUPPORTED, "type %s (%u) is not supported by bitnet",
                             bn_mainline_names[ggml_id], (unsigned)ggml_id);
-    if (ggml_id == 335)
-        return bn_error_set(err, BN_STATUS_UNSUPPORTED,
-                            "type IQ2_BN_R4 (335) is not supported by bitnet; requantize the "
-                            "model to IQ2_BN or I2_S");
     if (ggml_id == 136)
         return bn_error_set(err, BN_STATUS_UNSUPPORTED,
                             "type Q8_K64 (136) is ik_llama.cpp's activation type and is not "
@@ -191,7 +190,7 @@ bn_status bn_tensor_type_nbytes(bn_tensor_type type, const int64_t ne[4], uint64
 uint64_t bn_tensor_type_row_bytes(bn_tensor_type type, int64_t ne0)
 {
     const bn_tensor_type_traits *t = bn_tensor_type_traits_of(type);
-    if (!t || type == BN_TYPE_I2_S || ne0 < 1)
+    if (!t || type == BN_TYPE_I2_S || type == BN_TYPE_IQ2_BN_R4 || ne0 < 1)
         return 0;
     return t->row_meta_bytes + ((uint64_t)ne0 / t->block_size) * t->block_bytes;
 }

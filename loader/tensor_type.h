@@ -14,6 +14,10 @@
  *          tail whose first 4 bytes are the f32 tensor scale.
  *   IQ1_BN each row: f16 scale (2 B), then ne0/64 blocks of 13 B.
  *   IQ2_BN each row: f32 scale (4 B), then ne0/64 blocks of 16 B.
+ *   IQ2_BN_R4 the bytes of IQ2_BN (same size), rows interleaved in groups
+ *          of 4: the 4 f32 scales, then per 64-value block 64 bytes, 16 of
+ *          each row (FORMATS.md 3.5; rows must be a multiple of 4, checked
+ *          by the ternary codec). A row is not addressable on its own.
  */
 #ifndef BN_TENSOR_TYPE_H
 #define BN_TENSOR_TYPE_H
@@ -34,6 +38,7 @@ typedef enum bn_tensor_type {
     BN_TYPE_I2_S,
     BN_TYPE_IQ1_BN,
     BN_TYPE_IQ2_BN,
+    BN_TYPE_IQ2_BN_R4,
     BN_TYPE_COUNT
 } bn_tensor_type;
 
@@ -52,6 +57,7 @@ enum {
     BN_GGML_ID_TL2 = 39,
     BN_GGML_ID_IQ1_BN = 134,
     BN_GGML_ID_IQ2_BN = 135,
+    BN_GGML_ID_IQ2_BN_R4 = 335,
 };
 
 typedef struct bn_tensor_type_traits {
@@ -79,7 +85,7 @@ bn_status bn_tensor_type_nbytes(bn_tensor_type type, const int64_t ne[4], uint64
                                 bn_error *err);
 
 /* Bytes of one row of ne0 values (not defined for I2_S, whose packing runs
- * across rows; returns 0 there). */
+ * across rows, nor for IQ2_BN_R4, whose rows interleave; returns 0 there). */
 uint64_t bn_tensor_type_row_bytes(bn_tensor_type type, int64_t ne0);
 
 #endif /* BN_TENSOR_TYPE_H */

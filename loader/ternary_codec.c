@@ -79,6 +79,7 @@ static const char *type_name(bn_tensor_type type) {
     case BN_TYPE_I2_S: return "I2_S";
     case BN_TYPE_IQ1_BN: return "IQ1_BN";
     case BN_TYPE_IQ2_BN: return "IQ2_BN";
+    case BN_TYPE_IQ2_BN_R4: return "IQ2_BN_R4";
     default: return "unknown";
     }
 }
@@ -120,6 +121,14 @@ static bn_status layout_bytes(bn_tensor_type type, int64_t K, int64_t rows, uint
                                 type_name(type), K);
         *out = (uint64_t)rows * (type == BN_TYPE_IQ2_BN ? 4 + (uint64_t)K / BN_BLOCK * IQ2BN_BYTES
                                                         : 2 + (uint64_t)K / BN_BLOCK * IQ1BN_BYTES);
+        break;
+    case BN_TYPE_IQ2_BN_R4:
+        if (K % BN_BLOCK != 0 || rows % 4 != 0)
+            return bn_error_set(err, bad_shape,
+                                "IQ2_BN_R4 tensor: K=%" PRId64 " rows=%" PRId64 " (K must be a "
+                                "multiple of 64 and rows of 4)",
+                                K, rows);
+        *out = (uint64_t)rows * (4 + (uint64_t)K / BN_BLOCK * IQ2BN_BYTES);
         break;
     default:
         return bn_error_set(err, BN_STATUS_UNSUPPORTED, "%s is not a ternary tensor type",
@@ -392,6 +401,10 @@ bn_status bn_ternary_decode(bn_tensor_type type, const void *data, uint64_t n_by
         *kind = BN_TERNARY_SCALE_ROW;
         decode_iq1bn(p, K, rows, values, scales);
         break;
+    case BN_TYPE_IQ2_BN_R4:
+        st = bn_ternary_decode_rows(type, p, n_bytes, K, rows, 0, rows, values, scales, kind,
+                                    err);
+        break;
     default: /* layout_bytes let only the float types through */
         st = decode_float(type, p, K, rows, values, scales, kind, err);
         break;
@@ -486,6 +499,13 @@ static void code2_pos(bn_tensor_type type, int64_t K, uint64_t i, uint64_t *byte
         uint64_t in = i % TQ_BLOCK;
         *byte = i / TQ_BLOCK * TQ2_BYTES + 32 * (in / 128) + in % 32;
         *shift = 2 * (int)(in % 128 / 32);
+        break;
+    }
+    case BN_TYPE_IQ2_BN_R4: {
+        uint64_t in = k % BN_BLOCK, l = in / 16, i4 = in % 4;
+        *byte = r / 4 * 4 * (4 + (uint64_t)K / BN_BLOCK * IQ2BN_BYTES) + 16 +
+                k / BN_BLOCK * 64 + 4 * (r % 4) + i4 + 16 * l;
+        *shift = 2 * (int)(in % 16 / 4);
         break;
     }
     default: { /* IQ2_BN */
@@ -605,6 +625,24 @@ static unsigned row_iq2bn(const uint8_t *b, int64_t K, int8_t *w) {
     return bad;
 }
 
+/* Row k (0..3) of an IQ2_BN_R4 group whose blocks start at b: byte
+ * 4k + i + 16l of each 64-byte block holds values 16l + i + 4j, bits 2j. */
+static unsigned row_iq2bn_r4(const uint8_t *b, int k, int64_t K, int8_t *w) {
+    unsigned bad = 0;
+    for (int64_t blk = 0; blk < K / BN_BLOCK; blk++, b += 4 * IQ2BN_BYTES, w += BN_BLOCK) {
+        uint8_t any3 = 0;
+        for (int l = 0; l < 4; l++)
+            for (int i = 0; i < 4; i++) {
+                uint8_t x = b[4 * k + i + 16 * l];
+                any3 |= x & (x >> 1) & 0x55;
+                for (int j = 0; j < 4; j++)
+                    w[16 * l + i + 4 * j] = (int8_t)(((x >> (2 * j)) & 3) - 1);
+            }
+        bad |= any3;
+    }
+    return bad;
+}
+
 /* One IQ1_BN row (after its f16 scale): a table copy per byte. Copies of 8
  * bytes in ascending order: the 3 spare bytes of each land on positions that
  * the next copy (or the extra digit, or the next group) rewrites. The last
@@ -680,6 +718,17 @@ bn_status bn_ternary_decode_rows(bn_tensor_type type, const void *data, uint64_t
                 scales[i] = bn_f16_to_f32(rd_u16(row));
                 row_iq1bn(row + 2, K, values + i * K);
             }
+        }
+        break;
+    }
+    case BN_TYPE_IQ2_BN_R4: {
+        *kind = BN_TERNARY_SCALE_ROW;
+        uint64_t group_bytes = 4 * (4 + (uint64_t)K / BN_BLOCK * IQ2BN_BYTES);
+        for (int64_t i = 0; i < n; i++) {
+            const uint8_t *g = p + (uint64_t)((r0 + i) / 4) * group_bytes;
+            int k = (int)((r0 + i) % 4);
+            scales[i] = rd_f32(g + 4 * k);
+            bad |= row_iq2bn_r4(g + 16, k, K, values + i * K);
         }
         break;
     }
@@ -811,6 +860,11 @@ bn_status bn_ternary_encode(bn_tensor_type type, const int8_t *values, const flo
     uint64_t need = 0, n_scales = 0;
     if (!values || !scales || !out) {
         st = bn_error_set(err, BN_STATUS_INVALID_ARG, "bn_ternary_encode: NULL argument");
+        goto fail;
+    }
+    if (type == BN_TYPE_IQ2_BN_R4) {
+        st = bn_error_set(err, BN_STATUS_UNSUPPORTED,
+                          "IQ2_BN_R4 is read only; write IQ2_BN (the same bytes per row)");
         goto fail;
     }
     st = layout_bytes(type, K, rows, &need, BN_STATUS_INVALID_ARG, err);

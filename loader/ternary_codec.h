@@ -8,6 +8,11 @@
  *   TQ2_0   256-value / 66-byte blocks, 2 bits per weight, f16 block scale.
  *   TQ1_0   256-value / 54-byte blocks, base-3 packed, f16 block scale.
  *   IQ2_BN  per row: f32 scale, then 64-value / 16-byte blocks.
+ *   IQ2_BN_R4  ik_llama's 4-row interleave of IQ2_BN (rows % 4 == 0): per
+ *           group of 4 rows their 4 f32 scales, then per 64-value block 64
+ *           bytes; byte 4k + i + 16l of a block holds, for row k of the
+ *           group, values 16l + i + 4j at bits 2j..2j+1 (j = 0..3). Decoded
+ *           only (bitnet does not write it).
  *   IQ1_BN  per row: f16 scale, then 64-value / 13-byte blocks, base-3.
  *   F32/F16/BF16  ternary values already multiplied out (+-s or 0).
  *
@@ -38,7 +43,7 @@ typedef enum bn_ternary_scale_kind {
 /* Decodes a stored tensor. values: rows*K int8 in {-1,0,+1}, row-major;
  * scales: room for bn_ternary_scale_count(type, K, rows) floats, of which
  * 1 (tensor), rows (row) or rows*K/256 (block) are written; *kind says which.
- *   I2_S -> TENSOR; TQ2_0, TQ1_0 -> BLOCK256; IQ2_BN, IQ1_BN -> ROW;
+ *   I2_S -> TENSOR; TQ2_0, TQ1_0 -> BLOCK256; IQ2_BN(_R4), IQ1_BN -> ROW;
  *   F32/F16/BF16 -> TENSOR when every nonzero weight is +-s for one s, else
  *   ROW when that holds per row (an all-zero row gets scale 0); anything else
  *   (two magnitudes in one row, NaN) is BN_STATUS_FORMAT.
@@ -50,7 +55,7 @@ bn_status bn_ternary_decode(bn_tensor_type type, const void *data, uint64_t n_by
 
 /* Decodes rows [r0, r0 + n) of the stored tensor of shape (K, rows) into
  * values (n*K) and the scales of those rows, indexed from r0: I2_S -> TENSOR
- * (scales[0]); TQ2_0, TQ1_0 -> BLOCK256 (n*K/256); IQ2_BN, IQ1_BN -> ROW (n);
+ * (scales[0]); TQ2_0, TQ1_0 -> BLOCK256 (n*K/256); IQ2_BN(_R4), IQ1_BN -> ROW (n);
  * F32/F16/BF16 -> ROW (n): each row's magnitude, 0 for a row of zeros (no
  * tensor scale is chosen here, unlike bn_ternary_decode). The same values,
  * checks and messages (which name the tensor's own rows) as bn_ternary_decode,
@@ -76,6 +81,7 @@ uint64_t bn_ternary_encoded_bytes(bn_tensor_type type, int64_t K, int64_t rows);
  *   IQ2_BN stores an f32 row scale, IQ1_BN an f16 one: TENSOR is broadcast,
  *     BLOCK256 must be constant along each row.
  *   F32/F16/BF16 store value * scale for any kind.
+ *   IQ2_BN_R4 is not written: BN_STATUS_UNSUPPORTED.
  * Values outside {-1,0,+1}, non-finite scales, scales that overflow f16, or
  * out_bytes smaller than bn_ternary_encoded_bytes are BN_STATUS_INVALID_ARG. */
 bn_status bn_ternary_encode(bn_tensor_type type, const int8_t *values, const float *scales,

@@ -23,6 +23,7 @@ Test(tensor_type, table_has_the_documented_block_sizes)
         {BN_TYPE_TQ2_0, "TQ2_0", 35, 256, 66, 0, true}, {BN_TYPE_I2_S, "I2_S", 36, 128, 32, 0, true},
         {BN_TYPE_IQ1_BN, "IQ1_BN", 134, 64, 13, 2, true},
         {BN_TYPE_IQ2_BN, "IQ2_BN", 135, 64, 16, 4, true},
+        {BN_TYPE_IQ2_BN_R4, "IQ2_BN_R4", 335, 64, 16, 4, true},
     };
     cr_assert_eq(sizeof rows / sizeof rows[0], BN_TYPE_COUNT);
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
@@ -67,6 +68,12 @@ Test(tensor_type, puts_a_scale_before_each_iq_bn_row)
     cr_assert_eq(nbytes_of(BN_TYPE_IQ2_BN, 128, 3), 3 * (4 + 2 * 16));
     cr_assert_eq(bn_tensor_type_row_bytes(BN_TYPE_IQ2_BN, 2560), 4 + 40 * 16);
     cr_assert_eq(bn_tensor_type_row_bytes(BN_TYPE_TQ2_0, 2560), 10 * 66);
+}
+
+Test(tensor_type, sizes_iq2_bn_r4_as_iq2_bn_without_addressable_rows)
+{
+    cr_assert_eq(nbytes_of(BN_TYPE_IQ2_BN_R4, 128, 8), nbytes_of(BN_TYPE_IQ2_BN, 128, 8));
+    cr_assert_eq(bn_tensor_type_row_bytes(BN_TYPE_IQ2_BN_R4, 2560), 0);
 }
 
 Test(tensor_type, rejects_a_row_that_is_not_whole_blocks)
@@ -122,8 +129,8 @@ Test(tensor_type, names_known_but_unsupported_ids)
     cr_assert_eq(bn_tensor_type_from_ggml(12, true, &t, &err), BN_STATUS_UNSUPPORTED);
     cr_assert_str_eq(err.message, "type Q4_K (12) is not supported by bitnet");
     bn_error_clear(&err);
-    cr_assert_eq(bn_tensor_type_from_ggml(335, true, &t, &err), BN_STATUS_UNSUPPORTED);
-    cr_assert(strstr(err.message, "IQ2_BN_R4"), "%s", err.message);
+    cr_assert_eq(bn_tensor_type_from_ggml(336, true, &t, &err), BN_STATUS_UNSUPPORTED);
+    cr_assert(strstr(err.message, "ik_llama"), "%s", err.message);
     bn_error_clear(&err);
     cr_assert_eq(bn_tensor_type_from_ggml(39, false, &t, &err), BN_STATUS_UNSUPPORTED);
     cr_assert(strstr(err.message, "MXFP4"), "%s", err.message);

@@ -17,6 +17,7 @@
 #include "loader/half.h"
 #include "loader/ternary_codec.h"
 #include "tests/support/model_files.h"
+#include "tests/support/tiny_model.h"
 
 /* Deterministic trits and scales: a tiny LCG so failures reproduce. */
 static uint32_t lcg_next(uint32_t *state) {
@@ -162,6 +163,112 @@ Test(ternary_codec, decodes_the_iq2_bn_worked_example) {
     cr_assert_eq(d.values[48], 1);
     cr_assert_eq(d.values[1], 0);
     decoded_free(&d);
+    free(b);
+}
+
+/* IQ2_BN_R4 (ik_llama.cpp's dequantize_row_iq2_bn_r4): row k of a group of
+ * 4, value 16l + i + 4j of block ib sits in byte 64ib + 4k + i + 16l of the
+ * group's blocks, bits 2j..2j+1. Group of 4 rows x 128 values: value 39
+ * (l = 2, i = 3, j = 1) of row 2 is +1, value 64 + 0 of row 1 is -1. */
+Test(ternary_codec, decodes_the_iq2_bn_r4_worked_example) {
+    const size_t n = 16 + 2 * 64;
+    uint8_t *b = zero_codes(n);
+    const float sc[4] = {0.5f, 0.25f, 2.0f, 1.0f};
+    memcpy(b, sc, 16);
+    b[16 + 4 * 2 + 3 + 16 * 2] = 0x59;    /* codes 1, 2, 1, 1 (j = 0..3) */
+    b[16 + 64 + 4 * 1 + 0 + 0] = 0x54;    /* codes 0, 1, 1, 1 */
+    decoded d;
+    bn_error err = {0};
+    cr_assert_eq(decode_alloc(BN_TYPE_IQ2_BN_R4, b, n, 128, 4, &d, &err), BN_STATUS_OK, "%s",
+                 err.message);
+    cr_assert_eq(d.kind, BN_TERNARY_SCALE_ROW);
+    for (int r = 0; r < 4; r++) {
+        cr_assert_eq(d.scales[r], sc[r]);
+        for (int k = 0; k < 128; k++) {
+            int want = r == 2 && k == 39 ? 1 : r == 1 && k == 64 ? -1 : 0;
+            cr_assert_eq(d.values[r * 128 + k], want, "row %d value %d", r, k);
+        }
+    }
+    decoded_free(&d);
+    free(b);
+}
+
+/* Bytes written as ik_llama.cpp's llama-quantize does (IQ2_BN, then
+ * repack_iq2_bn, ported in tests/support) decode to the IQ2_BN tensor's
+ * trits and scales, bit for bit, whole and by row ranges. */
+Test(ternary_codec, iq2_bn_r4_written_as_ik_llama_decodes_like_its_iq2_bn_twin) {
+    const struct { int64_t K, rows; } shapes[] = {{64, 4}, {256, 8}, {2560, 12}, {6912, 4}};
+    for (size_t c = 0; c < sizeof shapes / sizeof shapes[0]; c++) {
+        const int64_t K = shapes[c].K, rows = shapes[c].rows;
+        uint32_t seed = (uint32_t)(11 + c);
+        int8_t *v = malloc((size_t)(K * rows));
+        float *s = malloc(sizeof(float) * (size_t)rows);
+        random_trits(v, K * rows, seed);
+        for (int64_t r = 0; r < rows; r++)
+            s[r] = 0.01f + (float)(lcg_next(&seed) % 1000u) * 0.001f;
+        uint64_t nb = bn_ternary_encoded_bytes(BN_TYPE_IQ2_BN, K, rows);
+        cr_assert_eq(bn_ternary_encoded_bytes(BN_TYPE_IQ2_BN_R4, K, rows), nb);
+        uint8_t *iq2 = malloc(nb), *r4 = malloc(nb);
+        cr_assert_eq(bn_ternary_encode(BN_TYPE_IQ2_BN, v, s, BN_TERNARY_SCALE_ROW, K, rows, iq2,
+                                       nb, NULL),
+                     BN_STATUS_OK);
+        bn_test_repack_iq2_bn_r4(iq2, K, rows, r4);
+        decoded d;
+        bn_error err = {0};
+        cr_assert_eq(decode_alloc(BN_TYPE_IQ2_BN_R4, r4, nb, K, rows, &d, &err), BN_STATUS_OK,
+                     "%s", err.message);
+        cr_assert_eq(d.kind, BN_TERNARY_SCALE_ROW);
+        cr_assert(memcmp(d.values, v, (size_t)(K * rows)) == 0, "K=%lld rows=%lld", (long long)K,
+                  (long long)rows);
+        cr_assert(memcmp(d.scales, s, sizeof(float) * (size_t)rows) == 0);
+        /* Ranges that start and end inside groups of 4. */
+        int8_t *w = malloc((size_t)(K * rows));
+        float *ws = malloc(sizeof(float) * (size_t)rows);
+        for (int64_t r0 = 0; r0 < rows; r0 += 3) {
+            int64_t n = rows - r0 < 2 ? rows - r0 : 2;
+            bn_ternary_scale_kind kind;
+            cr_assert_eq(bn_ternary_decode_rows(BN_TYPE_IQ2_BN_R4, r4, nb, K, rows, r0, n, w, ws,
+                                                &kind, &err),
+                         BN_STATUS_OK, "%s", err.message);
+            cr_assert(memcmp(w, v + r0 * K, (size_t)(n * K)) == 0);
+            cr_assert(memcmp(ws, s + r0, sizeof(float) * (size_t)n) == 0);
+        }
+        free(w);
+        free(ws);
+        decoded_free(&d);
+        free(v);
+        free(s);
+        free(iq2);
+        free(r4);
+    }
+}
+
+Test(ternary_codec, iq2_bn_r4_refuses_row_counts_off_the_group_and_codes_of_3) {
+    uint8_t *b = zero_codes(4 * (4 + 16 * 2));
+    int8_t v[4 * 128];
+    float s[4];
+    bn_ternary_scale_kind kind;
+    bn_error err = {0};
+    cr_assert_eq(bn_ternary_decode(BN_TYPE_IQ2_BN_R4, b, 3 * (4 + 32), 128, 3, v, s, &kind, &err),
+                 BN_STATUS_FORMAT);
+    cr_assert(strstr(err.message, "IQ2_BN_R4"), "%s", err.message);
+    cr_assert_eq(bn_ternary_encode(BN_TYPE_IQ2_BN_R4, v, s, BN_TERNARY_SCALE_ROW, 128, 4, b,
+                                   4 * 36, NULL),
+                 BN_STATUS_UNSUPPORTED);
+    memset(b, 0x55, 4 * 36);
+    /* Row 3, block 1, l = 1, i = 2, j = 2: value 64 + 16 + 2 + 8 = 90 of row 3,
+     * weight 3 * 128 + 90 = 474, at byte 16 + 64 + 12 + 2 + 16 = 110. */
+    b[110] = 0x75;
+    bn_error_clear(&err);
+    cr_assert_eq(bn_ternary_decode(BN_TYPE_IQ2_BN_R4, b, 4 * 36, 128, 4, v, s, &kind, &err),
+                 BN_STATUS_FORMAT);
+    cr_assert(strstr(err.message, "weight 474") && strstr(err.message, "byte 110"), "%s",
+              err.message);
+    bn_error_clear(&err);
+    cr_assert_eq(bn_ternary_decode_rows(BN_TYPE_IQ2_BN_R4, b, 4 * 36, 128, 4, 3, 1, v, s, &kind,
+                                        &err),
+                 BN_STATUS_FORMAT);
+    cr_assert(strstr(err.message, "weight 474"), "%s", err.message);
     free(b);
 }
 

@@ -371,3 +371,40 @@ Test(model, released_source_pages_change_no_logit_of_the_shared_tq1_0_file)
         cr_skip_test("%s is absent", file);
     same_logits_mapped_and_read(file);
 }
+
+/* ik_llama.cpp's IQ2_BN_R4 (4 rows interleaved) is repacked at load like
+ * IQ2_BN: the R4 file of the same weights gives the same logits, bit for
+ * bit, with every kernel set (and so the same layouts). */
+Test(model, iq2_bn_r4_file_gives_the_logits_of_its_iq2_bn_twin)
+{
+    char paths[2][1024];
+    const bn_tensor_type types[2] = {BN_TYPE_IQ2_BN, BN_TYPE_IQ2_BN_R4};
+    for (int i = 0; i < 2; i++) {
+        bn_tiny_model_spec s;
+        bn_tiny_model_spec_default(&s);
+        s.ternary_type = types[i];
+        fresh_path(i ? "r4" : "iq2bn");
+        snprintf(paths[i], sizeof paths[i], "%s", path);
+        bn_error werr;
+        bn_error_clear(&werr);
+        cr_assert_eq(bn_tiny_model_write(&s, paths[i], &werr), BN_STATUS_OK, "%s", werr.message);
+    }
+    const bn_kernel_choice sets[3][2] = {
+        {BN_KERNEL_CHOICE_AUTO, BN_KERNEL_CHOICE_AUTO},
+        {BN_KERNEL_CHOICE_LUT, BN_KERNEL_CHOICE_LUT},
+        {BN_KERNEL_CHOICE_MAD, BN_KERNEL_CHOICE_MAD},
+    };
+    for (int c = 0; c < 3; c++) {
+        size_t n1, n2;
+        float *a = logits_of(paths[0], true, sets[c][0], sets[c][1], 2, &n1);
+        float *b = logits_of(paths[1], true, sets[c][0], sets[c][1], 2, &n2);
+        cr_assert_eq(n1, n2);
+        cr_assert(memcmp(a, b, sizeof(float) * n1) == 0,
+                  "kernel sets %d/%d: IQ2_BN_R4 logits differ from IQ2_BN", (int)sets[c][0],
+                  (int)sets[c][1]);
+        free(a);
+        free(b);
+    }
+    unlink(paths[0]);
+    unlink(paths[1]);
+}

@@ -125,13 +125,39 @@ static bn_status add_floats(bn_gguf_writer *w, keep_list *k, const bn_tiny_model
     return add(w, s, name, type, ne0, ne1, buf, (uint64_t)n * esz, err);
 }
 
+void bn_test_repack_iq2_bn_r4(const uint8_t *x, int64_t K, int64_t rows, uint8_t *y) {
+    const int64_t nblock = K / 64;
+    const uint64_t row_size = 4 + (uint64_t)nblock * 16;
+    for (int64_t row = 0; row < rows; row += 4) {
+        uint8_t *dr4 = y + (uint64_t)row * row_size;
+        const uint8_t *x4[4];
+        for (int k = 0; k < 4; k++) {
+            const uint8_t *r = x + (uint64_t)(row + k) * row_size;
+            memcpy(dr4 + 4 * k, r, 4); /* the f32 scale, bytes as stored */
+            x4[k] = r + 4;
+        }
+        uint8_t *y4 = dr4 + 16;
+        for (int64_t ib = 0; ib < nblock; ib++)
+            for (int k = 0; k < 4; k++)
+                for (int l = 0; l < 4; l++)
+                    for (int i = 0; i < 4; i++)
+                        y4[64 * ib + 4 * k + i + 16 * l] =
+                            (uint8_t)((((x4[k][16 * ib + i + 0] >> 2 * l) & 3) << 0) |
+                                      (((x4[k][16 * ib + i + 4] >> 2 * l) & 3) << 2) |
+                                      (((x4[k][16 * ib + i + 8] >> 2 * l) & 3) << 4) |
+                                      (((x4[k][16 * ib + i + 12] >> 2 * l) & 3) << 6));
+    }
+}
+
 static bn_status add_ternary(bn_gguf_writer *w, keep_list *k, const bn_tiny_model_spec *s,
                              uint64_t *st, const char *name, int64_t K, int64_t rows,
                              bn_error *err)
 {
     if (s->bad_shape_tensor && strcmp(s->bad_shape_tensor, name) == 0)
         rows += 1;
-    bn_tensor_type type = s->ternary_type;
+    /* IQ2_BN_R4: written as IQ2_BN (same random draws), then repacked. */
+    const bool r4 = s->ternary_type == BN_TYPE_IQ2_BN_R4;
+    bn_tensor_type type = r4 ? BN_TYPE_IQ2_BN : s->ternary_type;
     int8_t *vals = malloc((size_t)(K * rows));
     float *scales = malloc((size_t)(rows * (K / 64 + 1)) * sizeof *scales);
     bn_status ret = BN_STATUS_OK;
@@ -166,6 +192,16 @@ static bn_status add_ternary(bn_gguf_writer *w, keep_list *k, const bn_tiny_mode
     }
     if ((ret = bn_ternary_encode(type, vals, scales, kind, K, rows, data, nb, err)))
         goto done;
+    if (r4) {
+        void *packed = keep(k, (size_t)nb);
+        if (!packed) {
+            ret = bn_error_set(err, BN_STATUS_NO_MEMORY, "tiny model: out of memory");
+            goto done;
+        }
+        bn_test_repack_iq2_bn_r4(data, K, rows, packed);
+        data = packed;
+        type = BN_TYPE_IQ2_BN_R4;
+    }
     if ((ret = add(w, s, name, type, K, rows, data, nb, err)))
         goto done;
     if (s->scale_tensors) {

@@ -19,7 +19,9 @@
 typedef struct bn_tiny_model_spec {
     const char *arch;              /* "bitnet-b1.58" (default), "bitnet", "llama", ... */
     const char *hidden_activation; /* bitnet.hidden_activation, or NULL (absent) */
-    bn_tensor_type ternary_type;   /* I2_S (default), TQ2_0, TQ1_0, IQ2_BN, IQ1_BN, F32, F16 */
+    bn_tensor_type ternary_type;   /* I2_S (default), TQ2_0, TQ1_0, IQ2_BN, IQ2_BN_R4, IQ1_BN,
+                                    * F32, F16 (IQ2_BN_R4: the IQ2_BN file's trits and scales,
+                                    * repacked by bn_test_repack_iq2_bn_r4) */
     bn_tensor_type embd_type;      /* F32 (default), F16, BF16, Q8_0, Q6_K */
     bool untied;                   /* write output.weight (same type as embd_type) */
     bool uniform_scales;           /* one scale for every block / row of a tensor */
@@ -36,5 +38,14 @@ typedef struct bn_tiny_model_spec {
 void bn_tiny_model_spec_default(bn_tiny_model_spec *spec);
 
 bn_status bn_tiny_model_write(const bn_tiny_model_spec *spec, const char *path, bn_error *err);
+
+/* IQ2_BN bytes (rows of f32 scale + 16-byte blocks) of a (K, rows) tensor
+ * to IQ2_BN_R4, exactly as ik_llama.cpp's repack_iq2_bn
+ * (ggml/src/iqk/iqk_quantize.cpp) writes them: per group of 4 rows, their 4
+ * scales, then per 64-value block 64 bytes; byte 4k + i + 16l gets, in bits
+ * 2j..2j+1 (j = 0..3), bits 2l..2l+1 of byte i + 4j of row k's block (its
+ * value i + 4j + 16l). rows % 4 == 0, K % 64 == 0; out holds as many bytes
+ * as the input. */
+void bn_test_repack_iq2_bn_r4(const uint8_t *iq2bn, int64_t K, int64_t rows, uint8_t *out);
 
 #endif /* BN_TEST_TINY_MODEL_H */
