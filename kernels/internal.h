@@ -22,6 +22,10 @@ extern const bn_kernels bn_kernels_avx512;
  * accumulators into acc_out[r] when acc_out is set. */
 void bn_gemv_t3_i8_avx2(const bn_ternary_matrix *w, const bn_act_batch *act, int64_t row_begin,
                         int64_t row_end, float *y, int32_t *acc_out);
+/* Its batch product (any n_tokens): y[t*stride + r], or acc_out likewise. */
+void bn_gemm_t3_batch_i8_avx2(const bn_ternary_matrix *w, const bn_act_batch *act,
+                              int64_t row_begin, int64_t row_end, float *y, int32_t *acc_out,
+                              int64_t stride);
 #if defined(BN_HAVE_KERNELS_AVX512VBMI)
 /* avx512 plus VBMI, GFNI and BF16: the avx512 table with the entries of
  * x86/avx512_vbmi.c (defined next to the avx512 table in x86/avx512.c). */

@@ -323,9 +323,10 @@ struct bn_kernels {
      * at multiples of 64 avoid that duplicate work. */
     int64_t row_granule;
     /* The MAD layout of the 1.6-bit types (TQ1_0, IQ1_BN): false (the
-     * default) T3, 1.67 bits a weight; true I2, 2 bits, for tables whose T3
-     * decoder is far slower than their I2 kernel streams (avx2: about 12
-     * against 26 GB/s a core), so that 20% more bytes still decode faster. */
+     * default) T3, 1.67 bits a weight; true I2, 2 bits, for a table whose T3
+     * decoder would be far slower than its I2 kernel streams, so that 20%
+     * more bytes still decode faster. No table sets it today: avx2 did
+     * until x86/avx2_t3.c (kernels/README.md has the trade-off). */
     bool mad_1p6_in_i2;
 
     /* Quantizes tokens [t_begin, t_end) of x (rows of act->K floats, x_stride

@@ -465,86 +465,14 @@ static void bn_gemm_acc_t5_i8_avx2(const bn_ternary_matrix *w, const bn_act_batc
 /* ------------------------------------------------------------------------ */
 /* T3                                                                        */
 
-/* 32 sign bits -> 32 bytes of 0xff (negative triplet) or 0. */
-BN_INLINE __m256i bn_bits_to_bytes(uint32_t bits) {
-    const __m256i sel = _mm256_set1_epi64x((long long)0x8040201008040201ull);
-    __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32((int)bits),
-                                    _mm256_setr_epi64x(0, 0x0101010101010101ll,
-                                                       0x0202020202020202ll, 0x0303030303030303ll));
-    return _mm256_cmpeq_epi8(_mm256_and_si256(v, sel), sel);
-}
-
-/* Half h of a chunk: triplets 32h..32h+31 (low / high nibbles of the 32
- * nibble bytes); per weight position a vpshufb gives a positive triplet's
- * code, and a blend with 2 - c flips the negative ones. */
-BN_INLINE void bn_t3_tile(const bn_ternary_matrix *w, const bn_act_batch *act, int64_t r0,
-                          const int R, int64_t t0, const int T, int32_t out[4][4]) {
-    const __m256i m4 = _mm256_set1_epi8(0x0f), two = _mm256_set1_epi8(2),
-                  ones16 = _mm256_set1_epi16(1);
-    __m256i tab[3];
-    for (int p = 0; p < 3; p++) {
-        int8_t t16[16];
-        for (int m = 0; m < 16; m++)
-            t16[m] = (int8_t)bn_t3_pos_code(m, p);
-        tab[p] = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)t16));
-    }
-    __m256i acc[4][2];
-    for (int i = 0; i < R; i++)
-        for (int j = 0; j < T; j++)
-            acc[i][j] = _mm256_setzero_si256();
-    const int64_t nc = w->Kp / BN_T3_CHUNK;
-    const uint8_t *rows[4];
-    const int8_t *qs[2];
-    for (int i = 0; i < R; i++)
-        rows[i] = w->data + (uint64_t)(r0 + i) * w->row_bytes;
-    for (int j = 0; j < T; j++)
-        qs[j] = act->q + (t0 + j) * act->stride;
-    /* Software prefetch a whole number of 4-row tiles (at least 16 KB) ahead:
-     * rows are contiguous, so each row's stream fetches the same offset of a
-     * later tile, and 16 KB in flight covers DRAM latency at full bandwidth.
-     * The hardware prefetchers alone restart on every short row (measured:
-     * 60-70% of streaming bandwidth without this, 80-90% with it). */
-    const uint64_t tile_bytes = 4 * w->row_bytes;
-    const uint64_t ahead = tile_bytes * ((16384 + tile_bytes - 1) / tile_bytes);
-    for (int64_t c = 0; c < nc; c++) {
-        for (int i = 0; i < R; i++) {
-            const uint8_t *ch = rows[i] + c * BN_T3_CHUNK_BYTES;
-            _mm_prefetch((const char *)(ch + ahead), _MM_HINT_T0);
-            __m256i b = _mm256_loadu_si256((const __m256i *)ch);
-            uint32_t sb[2];
-            memcpy(sb, ch + 32, 8);
-            __m256i s16[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
-            for (int h = 0; h < 2; h++) {
-                __m256i idx = _mm256_and_si256(h ? _mm256_srli_epi16(b, 4) : b, m4);
-                __m256i neg = bn_bits_to_bytes(sb[h]);
-                for (int p = 0; p < 3; p++) {
-                    __m256i cd = _mm256_shuffle_epi8(tab[p], idx);
-                    cd = _mm256_blendv_epi8(cd, _mm256_sub_epi8(two, cd), neg);
-                    for (int j = 0; j < T; j++) {
-                        __m256i a = _mm256_loadu_si256(
-                            (const __m256i *)(qs[j] + c * BN_T3_CHUNK + 64 * p + 32 * h));
-                        s16[j] = _mm256_add_epi16(s16[j], _mm256_maddubs_epi16(cd, a));
-                    }
-                }
-            }
-            for (int j = 0; j < T; j++)
-                acc[i][j] = _mm256_add_epi32(acc[i][j], _mm256_madd_epi16(s16[j], ones16));
-        }
-    }
-    for (int i = 0; i < R; i++)
-        for (int j = 0; j < T; j++)
-            out[i][j] = bn_hadd8i(acc[i][j]) - act->sum[t0 + j];
-}
-
-BN_TILE_VARIANTS(bn_t3, bn_t3_tile)
-
-/* One token: x86/avx2_t3.c (8-row tiles, int16 sums, linear prefetch). */
+/* x86/avx2_t3.c: one token (8-row tiles, int16 sums, linear prefetch) and
+ * batches (a chunk decoded once for 4 tokens). */
 static void bn_gemm_t3_i8_avx2(const bn_ternary_matrix *w, const bn_act_batch *act,
                                int64_t row_begin, int64_t row_end, float *y, int64_t y_stride) {
     if (act->n_tokens == 1)
         bn_gemv_t3_i8_avx2(w, act, row_begin, row_end, y, NULL);
     else
-        bn_tiled_gemm(bn_t3_tiles, w, act, row_begin, row_end, y, NULL, y_stride);
+        bn_gemm_t3_batch_i8_avx2(w, act, row_begin, row_end, y, NULL, y_stride);
 }
 
 static void bn_gemm_acc_t3_i8_avx2(const bn_ternary_matrix *w, const bn_act_batch *act,
@@ -553,7 +481,7 @@ static void bn_gemm_acc_t3_i8_avx2(const bn_ternary_matrix *w, const bn_act_batc
     if (act->n_tokens == 1)
         bn_gemv_t3_i8_avx2(w, act, row_begin, row_end, NULL, acc);
     else
-        bn_tiled_gemm(bn_t3_tiles, w, act, row_begin, row_end, NULL, acc, acc_stride);
+        bn_gemm_t3_batch_i8_avx2(w, act, row_begin, row_end, NULL, acc, acc_stride);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1053,7 +981,6 @@ static void bn_dense_gemm_i8_avx2(const bn_dense_matrix *w, const bn_act_batch *
 const bn_kernels bn_kernels_avx2 = {
     .name = "avx2",
     .row_granule = BN_ROW_GRANULE,
-    .mad_1p6_in_i2 = true, /* T3 ~12 GB/s, I2 ~26 GB/s a core (bitnet-kernel-bench) */
     .act_quant = bn_act_quant_i8_avx2,
     .act_rmsnorm_quant = bn_act_rmsnorm_quant_i8_avx2,
     .ternary =

@@ -138,3 +138,104 @@ void bn_gemv_t3_i8_avx2(const bn_ternary_matrix *w, const bn_act_batch *act, int
         r += R;
     }
 }
+
+/* ------------------------------------------------------------------------ */
+/* Batches: each row's chunk decoded once into its 6 code vectors, then      */
+/* multiplied into up to BN_T3_BATCH_TOKENS tokens                           */
+
+/* Codes c = w + 1 (0..2) this time, so that the signed activations of every
+ * token are the maddubs operand as they are (read from memory) and the
+ * kernel subtracts act->sum[t]: per position vpshufb (digit), vpsignb (the
+ * triplet's sign), +1. Same int16 bound as above: |c0*q0 + c1*q1| <= 512,
+ * 6 a chunk, 10 chunks = 30720. */
+#define BN_T3_BATCH_TOKENS 4
+
+BN_INLINE void bn_t3_batch_row(const bn_ternary_matrix *w, const bn_act_batch *act, int64_t r,
+                               int64_t t0, const int T, int32_t out[BN_T3_BATCH_TOKENS]) {
+    const __m256i m4 = _mm256_set1_epi8(0x0f), b127 = _mm256_set1_epi8(127),
+                  one = _mm256_set1_epi8(1), ones = _mm256_set1_epi16(1);
+    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ull);
+    const __m256i rep0 = _mm256_setr_epi64x(0, 0x0101010101010101ll, 0x0202020202020202ll,
+                                            0x0303030303030303ll);
+    const __m256i rep1 = _mm256_add_epi8(rep0, _mm256_set1_epi8(4));
+    __m256i tab[3];
+    for (int p = 0; p < 3; p++) {
+        int8_t t16[16];
+        for (int m = 0; m < 16; m++)
+            t16[m] = (int8_t)(bn_t3_pos_code(m, p) - 1);
+        tab[p] = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)t16));
+    }
+    __m256i acc[BN_T3_BATCH_TOKENS];
+    for (int j = 0; j < T; j++)
+        acc[j] = _mm256_setzero_si256();
+    const int64_t nc = w->Kp / BN_T3_CHUNK;
+    const uint8_t *row = w->data + (uint64_t)r * w->row_bytes;
+    const int8_t *q = act->q + t0 * act->stride;
+    const int64_t qs = act->stride;
+    for (int64_t c0 = 0; c0 < nc; c0 += BN_T3_GEMV_FLUSH) {
+        const int64_t c1 = c0 + BN_T3_GEMV_FLUSH < nc ? c0 + BN_T3_GEMV_FLUSH : nc;
+        __m256i s16[BN_T3_BATCH_TOKENS];
+        for (int j = 0; j < T; j++)
+            s16[j] = _mm256_setzero_si256();
+        for (int64_t c = c0; c < c1; c++) {
+            const uint8_t *ch = row + c * BN_T3_CHUNK_BYTES;
+            const __m256i b = _mm256_loadu_si256((const __m256i *)ch);
+            int64_t sbits;
+            memcpy(&sbits, ch + 32, 8);
+            const __m256i sb = _mm256_set1_epi64x(sbits);
+            __m256i cd[6]; /* vector 2p + h: values 64p + 32h .. + 31 of the chunk */
+            for (int h = 0; h < 2; h++) {
+                const __m256i idx = _mm256_and_si256(h ? _mm256_srli_epi16(b, 4) : b, m4);
+                const __m256i sgn = _mm256_add_epi8(
+                    _mm256_and_si256(_mm256_shuffle_epi8(sb, h ? rep1 : rep0), bit), b127);
+                for (int p = 0; p < 3; p++)
+                    cd[2 * p + h] = _mm256_add_epi8(
+                        _mm256_sign_epi8(_mm256_shuffle_epi8(tab[p], idx), sgn), one);
+            }
+            for (int j = 0; j < T; j++) {
+                const __m256i *a = (const __m256i *)(q + j * qs + c * BN_T3_CHUNK);
+                __m256i s = s16[j];
+                for (int v = 0; v < 6; v++)
+                    s = _mm256_add_epi16(s, _mm256_maddubs_epi16(cd[v], _mm256_loadu_si256(a + v)));
+                s16[j] = s;
+            }
+        }
+        for (int j = 0; j < T; j++)
+            acc[j] = _mm256_add_epi32(acc[j], _mm256_madd_epi16(s16[j], ones));
+    }
+    for (int j = 0; j < T; j++)
+        out[j] = bn_hadd8i(acc[j]) - act->sum[t0 + j];
+}
+
+/* Rows in blocks of about 256 KB of weights (L2-resident while every token
+ * tile passes over them), token tiles of 4 inside, one row at a time. */
+void bn_gemm_t3_batch_i8_avx2(const bn_ternary_matrix *w, const bn_act_batch *act,
+                              int64_t row_begin, int64_t row_end, float *y, int32_t *acc_out,
+                              int64_t stride) {
+    int64_t rb = ((int64_t)256 << 10) / (int64_t)w->row_bytes;
+    if (rb < 1)
+        rb = 1;
+    int32_t v[BN_T3_BATCH_TOKENS];
+    for (int64_t b0 = row_begin; b0 < row_end; b0 += rb) {
+        const int64_t b1 = b0 + rb < row_end ? b0 + rb : row_end;
+        for (int64_t t0 = 0; t0 < act->n_tokens; t0 += BN_T3_BATCH_TOKENS) {
+            const int T = act->n_tokens - t0 < BN_T3_BATCH_TOKENS ? (int)(act->n_tokens - t0)
+                                                                 : BN_T3_BATCH_TOKENS;
+            for (int64_t r = b0; r < b1; r++) {
+                switch (T) {
+                case 1: bn_t3_batch_row(w, act, r, t0, 1, v); break;
+                case 2: bn_t3_batch_row(w, act, r, t0, 2, v); break;
+                case 3: bn_t3_batch_row(w, act, r, t0, 3, v); break;
+                default: bn_t3_batch_row(w, act, r, t0, BN_T3_BATCH_TOKENS, v); break;
+                }
+                for (int j = 0; j < T; j++) {
+                    int64_t o = (t0 + j) * stride + r;
+                    if (acc_out)
+                        acc_out[o] = v[j];
+                    else
+                        y[o] = bn_ternary_out(w, r, v[j], act->scale[t0 + j]);
+                }
+            }
+        }
+    }
+}

@@ -343,6 +343,10 @@ static void kt_same_as_generic(const bn_kernels *k, bn_kernel_family fam, bn_ten
         cr_assert(memcmp(fast.data, slow.data, (size_t)fast.data_bytes) == 0,
                   "%s fam %d layout %d K=%lld rows=%lld: bytes differ", tn, fam, fast.layout,
                   (long long)K, (long long)rows);
+        cr_assert_eq(fast.row_sums == NULL, fast.layout != BN_LAYOUT_T3);
+        if (fast.row_sums)
+            cr_assert(memcmp(fast.row_sums, slow.row_sums, sizeof(int32_t) * (size_t)rows) == 0,
+                      "%s K=%lld: T3 row sums differ", tn, (long long)K);
         cr_assert_eq(fast.scale_kind, slow.scale_kind, "%s K=%lld", tn, (long long)K);
         if (fast.scale_kind == BN_TERNARY_SCALE_TENSOR)
             cr_assert(memcmp(&fast.scale, &slow.scale, sizeof fast.scale) == 0);
@@ -396,14 +400,15 @@ Test(ternary_matrix, the_load_path_gives_the_generic_bytes_in_t5_too) {
 }
 
 Test(ternary_matrix, the_load_path_gives_the_generic_bytes_in_i2_where_the_table_asks) {
-    bn_kernels i2 = *kt_table("ref"); /* as avx2: 1.6-bit types go to I2 */
+    bn_kernels i2 = *kt_table("ref"); /* a table that asks for I2 for 1.6-bit types */
     i2.mad_1p6_in_i2 = true;
     kt_load_path_matches(&i2);
 }
 
-Test(ternary_matrix, one_point_six_bit_types_take_i2_on_the_avx2_table) {
+/* avx2 runs them natively too (x86/avx2_t3.c): 1.67 bits in memory. */
+Test(ternary_matrix, one_point_six_bit_types_take_t3_on_the_avx2_table) {
     const bn_kernels *k = kt_table("avx2");
-    cr_assert(k->mad_1p6_in_i2);
+    cr_assert(!k->mad_1p6_in_i2);
     const int64_t K = 2560, rows = 16;
     int8_t *v = malloc((size_t)(K * rows));
     kt_rng rng = {5};
@@ -420,7 +425,8 @@ Test(ternary_matrix, one_point_six_bit_types_take_i2_on_the_avx2_table) {
         cr_assert_eq(bn_ternary_matrix_init(k, BN_FAMILY_MAD, types[t], bytes, nb, K, rows, &m,
                                             NULL),
                      BN_STATUS_OK);
-        cr_assert_eq(m.layout, BN_LAYOUT_I2, "%s", bn_tensor_type_name(types[t]));
+        cr_assert_eq(m.layout, BN_LAYOUT_T3, "%s", bn_tensor_type_name(types[t]));
+        cr_assert_not_null(m.row_sums);
         bn_ternary_matrix_free(&m);
         free(bytes);
     }
