@@ -23,6 +23,9 @@ extern const bn_kernels bn_kernels_avx512;
 void bn_gemv_t3_i8_avx2(const bn_ternary_matrix *w, const bn_act_batch *act, int64_t row_begin,
                         int64_t row_end, float *y, int32_t *acc_out);
 /* Its batch product (any n_tokens): y[t*stride + r], or acc_out likewise. */
+void bn_gemm_i2_batch_i8_avx2(const bn_ternary_matrix *w, const bn_act_batch *act,
+                              int64_t row_begin, int64_t row_end, float *y, int32_t *acc_out,
+                              int64_t stride); /* x86/avx2_batch.c, I2 */
 void bn_gemm_t3_batch_i8_avx2(const bn_ternary_matrix *w, const bn_act_batch *act,
                               int64_t row_begin, int64_t row_end, float *y, int32_t *acc_out,
                               int64_t stride);

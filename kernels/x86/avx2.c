@@ -193,56 +193,7 @@ static void bn_act_rmsnorm_quant_i8_avx2(const float *x, int64_t x_stride, const
 }
 
 /* ------------------------------------------------------------------------ */
-/* I2                                                                        */
-
-/* R rows x T tokens, sum c*q - sum q. Per 128-value block and row: one
- * 32-byte load, four code vectors (w >> (6 - 2g)) & 3 matching the four
- * contiguous 32-value activation runs; the four maddubs sum in int16
- * (<= 2048) and widen once per block. */
-BN_INLINE void bn_i2_tile(const bn_ternary_matrix *w, const bn_act_batch *act, int64_t r0,
-                          const int R, int64_t t0, const int T, int32_t out[4][4]) {
-    const __m256i m3 = _mm256_set1_epi8(3), ones = _mm256_set1_epi16(1);
-    __m256i acc[4][2];
-    for (int i = 0; i < R; i++)
-        for (int j = 0; j < T; j++)
-            acc[i][j] = _mm256_setzero_si256();
-    const int64_t nb = w->Kp / BN_I2_BLOCK;
-    const uint8_t *rows[4];
-    const int8_t *qs[2];
-    for (int i = 0; i < R; i++)
-        rows[i] = w->data + (uint64_t)(r0 + i) * w->row_bytes;
-    for (int j = 0; j < T; j++)
-        qs[j] = act->q + (t0 + j) * act->stride;
-    /* Software prefetch a whole number of 4-row tiles (at least 16 KB) ahead:
-     * rows are contiguous, so each row's stream fetches the same offset of a
-     * later tile, and 16 KB in flight covers DRAM latency at full bandwidth.
-     * The hardware prefetchers alone restart on every short row (measured:
-     * 60-70% of streaming bandwidth without this, 80-90% with it). */
-    const uint64_t tile_bytes = 4 * w->row_bytes;
-    const uint64_t ahead = tile_bytes * ((16384 + tile_bytes - 1) / tile_bytes);
-    for (int64_t b = 0; b < nb; b++) {
-        for (int i = 0; i < R; i++) {
-            __m256i wv = _mm256_loadu_si256((const __m256i *)(rows[i] + b * 32));
-            _mm_prefetch((const char *)(rows[i] + b * 32 + ahead), _MM_HINT_T0);
-            __m256i c0 = _mm256_and_si256(_mm256_srli_epi16(wv, 6), m3);
-            __m256i c1 = _mm256_and_si256(_mm256_srli_epi16(wv, 4), m3);
-            __m256i c2 = _mm256_and_si256(_mm256_srli_epi16(wv, 2), m3);
-            __m256i c3 = _mm256_and_si256(wv, m3);
-            for (int j = 0; j < T; j++) {
-                const __m256i *a = (const __m256i *)(qs[j] + b * 128);
-                __m256i s = _mm256_add_epi16(
-                    _mm256_add_epi16(_mm256_maddubs_epi16(c0, _mm256_loadu_si256(a)),
-                                     _mm256_maddubs_epi16(c1, _mm256_loadu_si256(a + 1))),
-                    _mm256_add_epi16(_mm256_maddubs_epi16(c2, _mm256_loadu_si256(a + 2)),
-                                     _mm256_maddubs_epi16(c3, _mm256_loadu_si256(a + 3))));
-                acc[i][j] = _mm256_add_epi32(acc[i][j], _mm256_madd_epi16(s, ones));
-            }
-        }
-    }
-    for (int i = 0; i < R; i++)
-        for (int j = 0; j < T; j++)
-            out[i][j] = bn_hadd8i(acc[i][j]) - act->sum[t0 + j];
-}
+/* I2 (batches: x86/avx2_batch.c); the R x T tile driver T5 uses           */
 
 BN_INLINE void bn_tile_store(const bn_ternary_matrix *w, const bn_act_batch *act, int64_t r0,
                              int R, int64_t t0, int T, int32_t v[4][4], float *y,
@@ -271,8 +222,6 @@ typedef void (*bn_tile_fn)(const bn_ternary_matrix *, const bn_act_batch *, int6
                              int64_t t, int32_t o[4][4]) { tile(w, a, r, 1, t, 1, o); }     \
     static const bn_tile_fn prefix##_tiles[2][2] = {{prefix##_1x1, prefix##_1x2},           \
                                                     {prefix##_4x1, prefix##_4x2}};
-
-BN_TILE_VARIANTS(bn_i2, bn_i2_tile)
 
 static void bn_tiled_gemm(const bn_tile_fn tiles[2][2], const bn_ternary_matrix *w,
                           const bn_act_batch *act, int64_t row_begin, int64_t row_end, float *y,
@@ -381,7 +330,7 @@ static void bn_gemm_i2_i8_avx2(const bn_ternary_matrix *w, const bn_act_batch *a
     if (act->n_tokens == 1)
         bn_i2_gemv(w, act, row_begin, row_end, y, NULL);
     else
-        bn_tiled_gemm(bn_i2_tiles, w, act, row_begin, row_end, y, NULL, y_stride);
+        bn_gemm_i2_batch_i8_avx2(w, act, row_begin, row_end, y, NULL, y_stride);
 }
 
 static void bn_gemm_acc_i2_i8_avx2(const bn_ternary_matrix *w, const bn_act_batch *act,
@@ -390,7 +339,7 @@ static void bn_gemm_acc_i2_i8_avx2(const bn_ternary_matrix *w, const bn_act_batc
     if (act->n_tokens == 1)
         bn_i2_gemv(w, act, row_begin, row_end, NULL, acc);
     else
-        bn_tiled_gemm(bn_i2_tiles, w, act, row_begin, row_end, NULL, acc, acc_stride);
+        bn_gemm_i2_batch_i8_avx2(w, act, row_begin, row_end, NULL, acc, acc_stride);
 }
 
 /* ------------------------------------------------------------------------ */
