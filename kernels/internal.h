@@ -22,10 +22,11 @@ extern const bn_kernels bn_kernels_avx512;
  * accumulators into acc_out[r] when acc_out is set. */
 void bn_gemv_t3_i8_avx2(const bn_ternary_matrix *w, const bn_act_batch *act, int64_t row_begin,
                         int64_t row_end, float *y, int32_t *acc_out);
-/* Its batch product (any n_tokens): y[t*stride + r], or acc_out likewise. */
+/* The avx2 table's batch products (any n_tokens) of I2 (x86/avx2_batch.c)
+ * and T3 (x86/avx2_t3.c): y[t*stride + r], or acc_out likewise. */
 void bn_gemm_i2_batch_i8_avx2(const bn_ternary_matrix *w, const bn_act_batch *act,
                               int64_t row_begin, int64_t row_end, float *y, int32_t *acc_out,
-                              int64_t stride); /* x86/avx2_batch.c, I2 */
+                              int64_t stride);
 void bn_gemm_t3_batch_i8_avx2(const bn_ternary_matrix *w, const bn_act_batch *act,
                               int64_t row_begin, int64_t row_end, float *y, int32_t *acc_out,
                               int64_t stride);

@@ -3,8 +3,8 @@
  *
  * Owns bn_gemv_t3_i8_avx2: T3 rows (kernels.h: 192-value / 40-byte chunks,
  * 64 triplets as a 4-bit magnitude and a sign bit) times one int8 token, for
- * TENSOR and ROW scales, bit-exact with the reference. Batches (n_tokens > 1)
- * stay with avx2.c's 4 x 2 tiles, which decode a chunk once for two tokens.
+ * TENSOR and ROW scales, bit-exact with the reference; and
+ * bn_gemm_t3_batch_i8_avx2 for batches (prompt processing, below).
  *
  * Decode, per 40-byte chunk and row (AVX2 has no byte masks, so the sign is
  * a byte vector):
@@ -34,6 +34,7 @@
  * widens them to int32.
  */
 #include <immintrin.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "kernels/internal.h"
@@ -139,6 +140,44 @@ void bn_gemv_t3_i8_avx2(const bn_ternary_matrix *w, const bn_act_batch *act, int
     }
 }
 
+/* Row r's codes c = w + 1 (0..2), Kp bytes in value order: per chunk the 6
+ * vectors of the batch decode below (vector 2p + h holds values 64p + 32h
+ * .. + 31, i.e. 32v .. 32v + 31). */
+static void bn_t3_row_codes(const bn_ternary_matrix *w, int64_t r, uint8_t *codes) {
+    const __m256i m4 = _mm256_set1_epi8(0x0f), b127 = _mm256_set1_epi8(127),
+                  one = _mm256_set1_epi8(1);
+    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ull);
+    const __m256i rep0 = _mm256_setr_epi64x(0, 0x0101010101010101ll, 0x0202020202020202ll,
+                                            0x0303030303030303ll);
+    const __m256i rep1 = _mm256_add_epi8(rep0, _mm256_set1_epi8(4));
+    __m256i tab[3];
+    for (int p = 0; p < 3; p++) {
+        int8_t t16[16];
+        for (int m = 0; m < 16; m++)
+            t16[m] = (int8_t)(bn_t3_pos_code(m, p) - 1);
+        tab[p] = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)t16));
+    }
+    const uint8_t *row = w->data + (uint64_t)r * w->row_bytes;
+    for (int64_t c = 0; c < w->Kp / BN_T3_CHUNK; c++) {
+        const uint8_t *ch = row + c * BN_T3_CHUNK_BYTES;
+        const __m256i b = _mm256_loadu_si256((const __m256i *)ch);
+        int64_t sbits;
+        memcpy(&sbits, ch + 32, 8);
+        const __m256i sb = _mm256_set1_epi64x(sbits);
+        __m256i *out = (__m256i *)(codes + c * BN_T3_CHUNK);
+        for (int h = 0; h < 2; h++) {
+            const __m256i idx = _mm256_and_si256(h ? _mm256_srli_epi16(b, 4) : b, m4);
+            const __m256i sgn = _mm256_add_epi8(
+                _mm256_and_si256(_mm256_shuffle_epi8(sb, h ? rep1 : rep0), bit), b127);
+            for (int p = 0; p < 3; p++)
+                _mm256_storeu_si256(out + 2 * p + h,
+                                    _mm256_add_epi8(_mm256_sign_epi8(
+                                                        _mm256_shuffle_epi8(tab[p], idx), sgn),
+                                                    one));
+        }
+    }
+}
+
 /* ------------------------------------------------------------------------ */
 /* Batches: each row's chunk decoded once into its 6 code vectors, then      */
 /* multiplied into up to BN_T3_BATCH_TOKENS tokens                           */
@@ -207,11 +246,91 @@ BN_INLINE void bn_t3_batch_row(const bn_ternary_matrix *w, const bn_act_batch *a
         out[j] = bn_hadd8i(acc[j]) - act->sum[t0 + j];
 }
 
+/* The decoded-codes path: a block of rows is decoded once per call into a
+ * stack buffer of codes (bn_t3_row_codes), then every token tile runs over
+ * those rows with one load of 32 codes feeding T maddubs (activations read
+ * from memory). The decode (27 operations per 192 weights) is then paid
+ * once per row and call instead of once per row and token tile: batch 128,
+ * 242 / 225 GOPS at K = 2560 / 6912 against 184 / 203 for the per-tile
+ * decode below (1 thread, Zen 4 with BN_KERNELS=avx2, best of 4 interleaved
+ * runs). BN_CODES_BYTES on the stack: 24 rows of K = 2560 (Kp 2688), 9 of
+ * K = 6912; longer rows take the per-tile decode. int16 bound as above: 60
+ * vectors of maddubs lanes (|lane| <= 512) = 30720 before widening. */
+#define BN_CODES_BYTES (64 << 10)
+#define BN_CODES_FLUSH 60
+
+BN_INLINE void bn_codes_row_dot(const uint8_t *codes, int64_t Kp, const bn_act_batch *act,
+                                int64_t t0, const int T, int32_t out[BN_T3_BATCH_TOKENS]) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256i acc[BN_T3_BATCH_TOKENS];
+    for (int j = 0; j < T; j++)
+        acc[j] = _mm256_setzero_si256();
+    const int8_t *q = act->q + t0 * act->stride;
+    const int64_t qs = act->stride, nv = Kp / 32;
+    for (int64_t v0 = 0; v0 < nv; v0 += BN_CODES_FLUSH) {
+        const int64_t v1 = v0 + BN_CODES_FLUSH < nv ? v0 + BN_CODES_FLUSH : nv;
+        __m256i s16[BN_T3_BATCH_TOKENS];
+        for (int j = 0; j < T; j++)
+            s16[j] = _mm256_setzero_si256();
+        for (int64_t v = v0; v < v1; v++) {
+            const __m256i c = _mm256_load_si256((const __m256i *)(codes + 32 * v));
+            for (int j = 0; j < T; j++)
+                s16[j] = _mm256_add_epi16(
+                    s16[j], _mm256_maddubs_epi16(
+                                c, _mm256_loadu_si256((const __m256i *)(q + j * qs + 32 * v))));
+        }
+        for (int j = 0; j < T; j++)
+            acc[j] = _mm256_add_epi32(acc[j], _mm256_madd_epi16(s16[j], ones));
+    }
+    for (int j = 0; j < T; j++)
+        out[j] = bn_hadd8i(acc[j]) - act->sum[t0 + j];
+}
+
+/* Returns false (nothing done) when a row's codes do not fit the buffer. */
+static bool bn_t3_codes_gemm(const bn_ternary_matrix *w, const bn_act_batch *act, int64_t row_begin,
+                             int64_t row_end, float *y, int32_t *acc_out, int64_t stride) {
+    _Alignas(32) uint8_t codes[BN_CODES_BYTES]; /* (rb, Kp) */
+    const int64_t Kp = w->Kp, rb = BN_CODES_BYTES / Kp;
+    if (rb < 1)
+        return false;
+    int32_t v[BN_T3_BATCH_TOKENS];
+    for (int64_t b0 = row_begin; b0 < row_end; b0 += rb) {
+        const int64_t n = row_end - b0 < rb ? row_end - b0 : rb;
+        for (int64_t i = 0; i < n; i++) {
+            bn_t3_row_codes(w, b0 + i, codes + i * Kp);
+        }
+        for (int64_t t0 = 0; t0 < act->n_tokens; t0 += BN_T3_BATCH_TOKENS) {
+            const int T = act->n_tokens - t0 < BN_T3_BATCH_TOKENS ? (int)(act->n_tokens - t0)
+                                                                 : BN_T3_BATCH_TOKENS;
+            for (int64_t i = 0; i < n; i++) {
+                const uint8_t *c = codes + i * Kp;
+                switch (T) {
+                case 1: bn_codes_row_dot(c, Kp, act, t0, 1, v); break;
+                case 2: bn_codes_row_dot(c, Kp, act, t0, 2, v); break;
+                case 3: bn_codes_row_dot(c, Kp, act, t0, 3, v); break;
+                default: bn_codes_row_dot(c, Kp, act, t0, BN_T3_BATCH_TOKENS, v); break;
+                }
+                const int64_t r = b0 + i;
+                for (int j = 0; j < T; j++) {
+                    int64_t o = (t0 + j) * stride + r;
+                    if (acc_out)
+                        acc_out[o] = v[j];
+                    else
+                        y[o] = bn_ternary_out(w, r, v[j], act->scale[t0 + j]);
+                }
+            }
+        }
+    }
+    return true;
+}
+
 /* Rows in blocks of about 256 KB of weights (L2-resident while every token
  * tile passes over them), token tiles of 4 inside, one row at a time. */
 void bn_gemm_t3_batch_i8_avx2(const bn_ternary_matrix *w, const bn_act_batch *act,
                               int64_t row_begin, int64_t row_end, float *y, int32_t *acc_out,
                               int64_t stride) {
+    if (bn_t3_codes_gemm(w, act, row_begin, row_end, y, acc_out, stride))
+        return;
     int64_t rb = ((int64_t)256 << 10) / (int64_t)w->row_bytes;
     if (rb < 1)
         rb = 1;
