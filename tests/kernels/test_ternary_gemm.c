@@ -242,3 +242,12 @@ static void extremes_stay_exact(const bn_kernels *k) {
     free(x);
 }
 KT_FOR_TABLES(ternary_gemm, extremes_stay_exact_in_the_int16_sums, extremes_stay_exact)
+
+static void long_rows(const bn_kernels *k) {
+    /* Rows longer than a 64 KB stack buffer of codes (avx2's T3 batches
+     * decode per tile then): K = 65664 = 342 T3 chunks, batches 1 and 5. */
+    kt_check(k, BN_LAYOUT_T3, BN_TERNARY_SCALE_ROW, (kt_shape){65664, 3}, 5, 12);
+    kt_check(k, BN_LAYOUT_T3, BN_TERNARY_SCALE_TENSOR, (kt_shape){65664, 17}, 1, 13);
+    kt_check(k, BN_LAYOUT_I2, BN_TERNARY_SCALE_TENSOR, (kt_shape){65664, 3}, 5, 14);
+}
+KT_FOR_TABLES(ternary_gemm, rows_longer_than_64k_values_match_ref, long_rows)
