@@ -27,7 +27,8 @@
 #include "loader/ternarize.h"
 #include "runtime/error.h"
 
-/* bn_qtype is bn_tensor_type, value for value. */
+/* bn_qtype is bn_tensor_type, value for value, up to IQ2_BN; the loader's
+ * later types (IQ2_BN_R4, read only) are not quantization targets. */
 _Static_assert((int)BN_QTYPE_F32 == (int)BN_TYPE_F32 && (int)BN_QTYPE_F16 == (int)BN_TYPE_F16 &&
                    (int)BN_QTYPE_BF16 == (int)BN_TYPE_BF16 &&
                    (int)BN_QTYPE_Q8_0 == (int)BN_TYPE_Q8_0 &&
@@ -37,7 +38,7 @@ _Static_assert((int)BN_QTYPE_F32 == (int)BN_TYPE_F32 && (int)BN_QTYPE_F16 == (in
                    (int)BN_QTYPE_I2_S == (int)BN_TYPE_I2_S &&
                    (int)BN_QTYPE_IQ1_BN == (int)BN_TYPE_IQ1_BN &&
                    (int)BN_QTYPE_IQ2_BN == (int)BN_TYPE_IQ2_BN &&
-                   (int)BN_QTYPE_COUNT == (int)BN_TYPE_COUNT,
+                   (int)BN_QTYPE_COUNT == (int)BN_TYPE_IQ2_BN_R4,
                "bn_qtype mirrors bn_tensor_type");
 
 const char *bn_qtype_name(bn_qtype type) {
