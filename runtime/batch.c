@@ -1,15 +1,17 @@
-/* batch.c: several sessions of one model advanced in one call.
+/* batch.c: several sessions of one model advanced in one forward step.
  *
  * bn_batch_eval checks every sequence first (sizes, ids, room in each
- * cache, no session twice) so that an error leaves every session as it was.
- *
- * For now each sequence then runs through its own session's forward steps,
- * one after another: correct, but every weight matrix is streamed once per
- * sequence. The single-step form (one weight pass for all sequences) will
- * replace the loop in bn_batch_eval without changing this API.
+ * cache and in the batch's attention scratch, logit rows, no session twice)
+ * so that an error leaves every session as it was. Then one bn_forward_step
+ * runs all their tokens (runtime/forward.c): every weight matrix is streamed
+ * once for all sequences, each token's K/V go to its own session's cache and
+ * each sequence attends to its own cache only. The batch owns the step's
+ * scratch, sized in bn_batch_new for n_tokens tokens of n_seqs sequences
+ * and n_ctx positions; the sessions lend their caches and logits.
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "runtime/error.h"
 #include "runtime/session.h"
@@ -18,7 +20,10 @@ struct bn_batch {
     const bn_model *model;
     int32_t n_tokens;
     int32_t n_seqs;
+    int32_t n_ctx;
     int n_threads;
+    bn_scratch *scratch;  /* n_tokens tokens, n_seqs sequences, n_ctx positions */
+    bn_step_seq *steps;   /* (n_seqs) the step's plan */
 };
 
 void bn_batch_options_default(bn_batch_options *opts)
@@ -29,6 +34,14 @@ void bn_batch_options_default(bn_batch_options *opts)
     opts->n_tokens = 512;
     opts->n_seqs = 16;
     opts->n_threads = 1;
+    opts->n_ctx = 0;
+}
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
 bn_status bn_batch_new(const bn_model *model, const bn_batch_options *opts, bn_batch **out,
@@ -41,6 +54,7 @@ bn_status bn_batch_new(const bn_model *model, const bn_batch_options *opts, bn_b
     bn_batch_options_default(&o);
     if (opts)
         o = *opts;
+    bn_status st = BN_STATUS_OK;
     bn_batch *b = calloc(1, sizeof *b);
     if (!b)
         return bn_error_set(err, BN_STATUS_NO_MEMORY, "bn_batch_new: out of memory");
@@ -48,12 +62,34 @@ bn_status bn_batch_new(const bn_model *model, const bn_batch_options *opts, bn_b
     b->n_tokens = o.n_tokens > 0 ? o.n_tokens : 512;
     b->n_seqs = o.n_seqs > 0 ? o.n_seqs : 16;
     b->n_threads = o.n_threads > 0 ? o.n_threads : 1;
+    b->n_ctx = o.n_ctx > 0 ? o.n_ctx : model->hp.n_ctx_train;
+    if (b->n_ctx < 1)
+        b->n_ctx = 1;
+    if (b->n_seqs > b->n_tokens)
+        b->n_seqs = b->n_tokens; /* every sequence brings at least one token */
+    b->steps = calloc((size_t)b->n_seqs, sizeof *b->steps);
+    if (!b->steps) {
+        st = bn_error_set(err, BN_STATUS_NO_MEMORY, "bn_batch_new: out of memory");
+        goto fail;
+    }
+    /* Logit rows: up to every token's (all_logits); rows for several
+     * sessions pass through n_seqs rows of logits_tmp at a time. */
+    if ((st = bn_scratch_new(model, b->n_tokens, b->n_seqs, b->n_ctx, b->n_tokens,
+                             b->n_seqs > 1 ? b->n_seqs : 0, b->n_threads, &b->scratch, err)))
+        goto fail;
     *out = b;
     return BN_STATUS_OK;
+fail:
+    bn_batch_free(b);
+    return st;
 }
 
 void bn_batch_free(bn_batch *batch)
 {
+    if (!batch)
+        return;
+    bn_scratch_free(batch->scratch);
+    free(batch->steps);
     free(batch);
 }
 
@@ -92,6 +128,11 @@ static bn_status check_seqs(const bn_batch *b, const bn_batch_seq *seqs, size_t 
                                 "bn_batch_eval: sequence %zu: %d tokens do not fit after %d of %d "
                                 "positions", i, (int)q->n_tokens, (int)q->session->n_past,
                                 (int)q->session->n_ctx);
+        if (q->session->n_past + q->n_tokens > b->n_ctx)
+            return bn_error_set(err, BN_STATUS_INVALID_ARG,
+                                "bn_batch_eval: sequence %zu reaches position %d, the batch "
+                                "attends over at most %d (bn_batch_options.n_ctx)", i,
+                                (int)(q->session->n_past + q->n_tokens), (int)b->n_ctx);
         if (q->all_logits && q->n_tokens > q->session->n_logits)
             return bn_error_set(err, BN_STATUS_INVALID_ARG,
                                 "bn_batch_eval: sequence %zu asks logits for %d tokens, its "
@@ -113,11 +154,35 @@ bn_status bn_batch_eval(bn_batch *batch, const bn_batch_seq *seqs, size_t n_seqs
     bn_status st = check_seqs(batch, seqs, n_seqs, err);
     if (st != BN_STATUS_OK)
         return st;
+
+    double t0 = now_ms();
     for (size_t i = 0; i < n_seqs; i++) {
-        st = bn_session_eval(seqs[i].session, seqs[i].tokens, (size_t)seqs[i].n_tokens,
-                             seqs[i].all_logits, err);
-        if (st != BN_STATUS_OK) /* checked above: cannot happen */
-            return st;
+        const bn_batch_seq *q = &seqs[i];
+        batch->steps[i] = (bn_step_seq){
+            .session = q->session,
+            .tokens = q->tokens,
+            .n = q->n_tokens,
+            .logits_from = q->all_logits ? 0 : q->n_tokens - 1,
+            .logits = q->session->logits,
+        };
+    }
+    bn_forward_step(batch->scratch, batch->model, batch->steps, (int32_t)n_seqs);
+    double dt = now_ms() - t0;
+
+    for (size_t i = 0; i < n_seqs; i++) {
+        bn_session *s = seqs[i].session;
+        const int32_t n = seqs[i].n_tokens;
+        s->n_past += n;
+        s->logits_rows = seqs[i].all_logits ? n : 1;
+        s->stats.n_eval_calls++;
+        s->stats.n_tokens_evaluated += (uint64_t)n;
+        if (n > 1) {
+            s->stats.n_prompt_tokens += (uint64_t)n;
+            s->stats.prompt_ms += dt;
+        } else {
+            s->stats.n_gen_tokens += (uint64_t)n;
+            s->stats.gen_ms += dt;
+        }
     }
     return BN_STATUS_OK;
 }

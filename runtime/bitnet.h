@@ -141,10 +141,19 @@ int32_t bn_model_eos(const bn_model *model);
 /* ======================================================================
  * Sessions
  *
- * A session owns the KV cache and every scratch buffer of the forward pass,
- * all allocated in bn_session_new: evaluating tokens allocates nothing. One
- * thread at a time per session; each eval runs one OpenMP parallel region
- * per sub-batch with n_threads threads. Logits do not depend on n_threads.
+ * A session owns the KV cache, its logits and (unless batch_only) the
+ * scratch buffers of the forward pass for n_batch tokens, all allocated in
+ * bn_session_new: evaluating tokens allocates nothing. One thread at a time
+ * per session; each eval runs one OpenMP parallel region per sub-batch with
+ * n_threads threads. Logits do not depend on n_threads.
+ *
+ * Memory (2B4T shape, F16 cache): the KV cache is 75 KiB a position (300
+ * MiB at n_ctx 4096); logits n_logits * 501 KiB (64 MiB by default); the
+ * scratch about 90 KiB a token of n_batch (about 45 MiB at 512) plus 256 KiB
+ * per thread per 1024 positions of n_ctx. A session that a bn_batch runs
+ * needs none of the scratch: create it batch_only (and with n_logits = 1
+ * unless it wants every token's logits), and it holds just its cache and
+ * logits.
  * ====================================================================== */
 
 typedef enum bn_kv_type {
@@ -160,6 +169,10 @@ typedef struct bn_session_options {
     int n_threads;       /* <= 0: 1 */
     bn_kv_type type_k;
     bn_kv_type type_v;
+    bool batch_only;     /* no scratch of its own: KV cache and logits only. Such a
+                            session is evaluated by bn_batch_eval only
+                            (bn_session_eval gives INVALID_ARG); n_batch and
+                            n_threads are unused. Default false. */
 } bn_session_options;
 
 void bn_session_options_default(bn_session_options *opts);
@@ -207,8 +220,24 @@ void bn_session_stats_reset(bn_session *session);
  * sessions may be at different positions and in different phases (some
  * decoding one token, others prefilling a chunk of their prompt). The batch
  * owns the step's scratch, sized at creation; sessions keep their KV caches
- * and logits. Used by one thread at a time; its sessions must not be used
- * elsewhere during bn_batch_eval.
+ * and logits (create them batch_only to leave their own scratch out). A
+ * step is one OpenMP parallel region of n_threads threads and allocates
+ * nothing. Used by one thread at a time; its sessions must not be used
+ * elsewhere during bn_batch_eval. Free the batch before the model.
+ *
+ * Results: a session's logits after a step do not depend on the other
+ * sequences of the step, on their order or on n_threads, with one
+ * exception: when the step holds several sequences, the output layer (a
+ * float product) runs once for all of their rows, and a table's kernel for
+ * several rows may sum in another order than its kernel for one (kernels.h:
+ * within 2e-6 of sum |w x| per logit). Everything before it (the ternary
+ * layers, norms, attention) is exact integer work or a fixed float order,
+ * bit-identical to the session run alone. With lm_head_i8 the output layer
+ * is integer work too and logits are bit-identical throughout.
+ *
+ * Memory (2B4T shape): the scratch is about 90 KiB a token of n_tokens, 256
+ * KiB per thread per 1024 positions of n_ctx, and 501 KiB per sequence of
+ * n_seqs (logit rows in flight): about 55 MiB with the defaults at 2 threads.
  * ====================================================================== */
 
 typedef struct bn_batch bn_batch;
@@ -217,6 +246,9 @@ typedef struct bn_batch_options {
     int32_t n_tokens; /* tokens of all sequences in one step; <= 0: 512 */
     int32_t n_seqs;   /* sequences in one step; <= 0: 16 */
     int n_threads;    /* <= 0: 1 */
+    int32_t n_ctx;    /* positions a sequence may reach (attention scratch):
+                         n_past + n_tokens of every sequence must stay within it;
+                         <= 0: the model's training context */
 } bn_batch_options;
 
 /* One sequence's part of a step: n_tokens tokens appended to session at its
@@ -238,8 +270,11 @@ void bn_batch_free(bn_batch *batch);
  * after bn_session_eval; greedy tokens equal those of the session run alone.
  * Errors (nothing is evaluated, no session changes): INVALID_ARG for more
  * tokens or sequences than the batch holds, a session listed twice or of
- * another model, an empty sequence or ids outside the vocabulary;
- * CONTEXT_FULL when a sequence does not fit in its session's cache. */
+ * another model, an empty sequence, ids outside the vocabulary, too many
+ * logit rows for a session, or a sequence reaching past the batch's n_ctx;
+ * CONTEXT_FULL when a sequence does not fit in its session's cache.
+ * Session counters: each session counts the call as one eval of its
+ * n_tokens, taking the whole step's wall time. */
 bn_status bn_batch_eval(bn_batch *batch, const bn_batch_seq *seqs, size_t n_seqs, bn_error *err);
 
 /* ======================================================================

@@ -1,5 +1,6 @@
-/* session.c: sessions: the KV cache and scratch buffers (all allocated here,
- * once), evaluating tokens in sub-batches, logits, truncation and counters.
+/* session.c: sessions: the KV cache, the logits and the session's own step
+ * scratch (all allocated here, once; batch_only sessions have no scratch),
+ * evaluating tokens in sub-batches, logits, truncation and counters.
  *
  * bn_session_eval checks everything first (ids in range, room in the cache,
  * logit rows) and only then runs the forward steps, which cannot fail: on an
@@ -35,24 +36,9 @@ void bn_session_free(bn_session *s)
         return;
     free(s->k_cache);
     free(s->v_cache);
-    free(s->x);
-    free(s->shared); /* q, k, v, attn, gate, up, proj */
-    free(s->normed);
-    free(s->scores);
-    free(s->rope_cos);
-    free(s->rope_sin);
-    free(s->inv_freq);
     free(s->logits);
-    bn_act_batch_free(&s->act_embd);
-    bn_act_batch_free(&s->act_attn);
-    bn_act_batch_free(&s->act_ff);
-    bn_act_batch_free(&s->act_out);
+    bn_scratch_free(s->scratch);
     free(s);
-}
-
-static void *alloc_floats(size_t n)
-{
-    return malloc((n ? n : 1) * sizeof(float));
 }
 
 bn_status bn_session_new(const bn_model *model, const bn_session_options *opts_in,
@@ -104,61 +90,32 @@ bn_status bn_session_new(const bn_model *model, const bn_session_options *opts_i
     }
     s->model = model;
     s->n_ctx = o.n_ctx;
-    s->n_batch = o.n_batch;
+    s->n_batch = o.batch_only ? 0 : o.n_batch;
     s->n_logits = o.n_logits;
     s->n_threads = o.n_threads;
     s->type_k = o.type_k;
     s->type_v = o.type_v;
 
-    const size_t B = (size_t)o.n_batch, E = (size_t)hp->n_embd, F = (size_t)hp->n_ff,
-                 D = (size_t)hp->head_dim, NQ = (size_t)hp->n_head * D,
-                 NKV = (size_t)hp->n_head_kv * D, half = (size_t)hp->n_rot / 2;
+    const size_t NKV = (size_t)hp->n_head_kv * (size_t)hp->head_dim;
     size_t cache_n = (size_t)hp->n_layer * (size_t)o.n_ctx * NKV;
     s->k_cache = malloc(cache_n * (o.type_k == BN_KV_TYPE_F16 ? 2 : 4));
     s->v_cache = malloc(cache_n * (o.type_v == BN_KV_TYPE_F16 ? 2 : 4));
-    s->x = alloc_floats(B * E);
-    /* The attention group, the FFN group and proj share one block
-     * (session.h says why their lives never overlap). */
-    size_t attn_group = B * (2 * NQ + 2 * NKV), ffn_group = 2 * B * F, shared_n = B * E;
-    shared_n = attn_group > shared_n ? attn_group : shared_n;
-    shared_n = ffn_group > shared_n ? ffn_group : shared_n;
-    s->shared = alloc_floats(shared_n);
-    if (s->shared) {
-        s->q = s->shared;
-        s->k = s->q + B * NQ;
-        s->v = s->k + B * NKV;
-        s->attn = s->v + B * NKV;
-        s->gate = s->shared;
-        s->up = s->gate + B * F;
-        s->proj = s->shared;
-    }
-    size_t norm_rows = (size_t)o.n_logits > B ? B : (size_t)o.n_logits;
-    s->normed = alloc_floats(norm_rows * E);
-    s->scores = alloc_floats((size_t)o.n_threads * BN_ATT_BLOCK *
-                             (size_t)(hp->n_head / hp->n_head_kv) * (size_t)o.n_ctx);
-    s->rope_cos = alloc_floats(B * half);
-    s->rope_sin = alloc_floats(B * half);
-    s->inv_freq = alloc_floats(half);
-    s->logits = alloc_floats((size_t)o.n_logits * (size_t)hp->n_vocab);
-    if (!s->k_cache || !s->v_cache || !s->x || !s->shared || !s->normed ||
-        !s->scores || !s->rope_cos || !s->rope_sin || !s->inv_freq || !s->logits) {
+    s->logits = malloc((size_t)o.n_logits * (size_t)hp->n_vocab * sizeof(float));
+    if (!s->k_cache || !s->v_cache || !s->logits) {
         st = bn_error_set(err, BN_STATUS_NO_MEMORY,
                           "out of memory for a session of %d positions (KV cache %zu MiB)",
                           (int)o.n_ctx,
                           cache_n * (size_t)(o.type_k == BN_KV_TYPE_F16 ? 4 : 8) >> 20);
         goto fail;
     }
-    bool lut = model->needs_lut;
-    if ((st = bn_act_batch_alloc((int64_t)E, (int64_t)B, lut, &s->act_embd, err)) ||
-        (st = bn_act_batch_alloc((int64_t)NQ, (int64_t)B, lut, &s->act_attn, err)) ||
-        (st = bn_act_batch_alloc((int64_t)F, (int64_t)B, lut, &s->act_ff, err)))
-        goto fail;
-    if (model->lm_head_i8 &&
-        (st = bn_act_batch_alloc((int64_t)E, (int64_t)norm_rows, false, &s->act_out, err)))
-        goto fail;
-    /* inv_freq in float, as the HF reference computes it. */
-    for (size_t i = 0; i < half; i++)
-        s->inv_freq[i] = (float)(1.0 / pow((double)hp->rope_base, (double)(2 * i) / hp->n_rot));
+    /* bn_session_eval's scratch: one sequence of up to n_batch tokens, logit
+     * rows of one step at most min(n_logits, n_batch). */
+    if (!o.batch_only) {
+        int32_t norm_rows = o.n_logits < o.n_batch ? o.n_logits : o.n_batch;
+        if ((st = bn_scratch_new(model, o.n_batch, 1, o.n_ctx, norm_rows, 0, o.n_threads,
+                                 &s->scratch, err)))
+            goto fail;
+    }
     *out = s;
     return BN_STATUS_OK;
 fail:
@@ -180,6 +137,10 @@ bn_status bn_session_eval(bn_session *s, const int32_t *tokens, size_t n, bool a
         return bn_error_set(err, BN_STATUS_INVALID_ARG, "bn_session_eval: NULL argument");
     if (n == 0)
         return bn_error_set(err, BN_STATUS_INVALID_ARG, "bn_session_eval: no tokens to evaluate");
+    if (!s->scratch)
+        return bn_error_set(err, BN_STATUS_INVALID_ARG,
+                            "bn_session_eval: the session was created batch_only; evaluate it "
+                            "with bn_batch_eval");
     const int32_t n_vocab = s->model->hp.n_vocab;
     for (size_t i = 0; i < n; i++)
         if (tokens[i] < 0 || tokens[i] >= n_vocab)
@@ -209,7 +170,9 @@ bn_status bn_session_eval(bn_session *s, const int32_t *tokens, size_t n, bool a
             from = last ? nb - 1 : nb;
             out = s->logits;
         }
-        bn_forward_step(s, tokens + off, nb, from, out);
+        const bn_step_seq seq = {
+            .session = s, .tokens = tokens + off, .n = nb, .logits_from = from, .logits = out};
+        bn_forward_step(s->scratch, s->model, &seq, 1);
         s->n_past += nb;
     }
     s->logits_rows = all_logits ? (int32_t)n : 1;
