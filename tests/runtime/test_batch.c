@@ -603,3 +603,57 @@ Test(batch_errors, counts_each_session_s_tokens)
     bn_session_free(s[0]);
     bn_session_free(s[1]);
 }
+
+/* A step with more logit rows than the batch has sequences runs the output
+ * layer in several passes (n_seqs rows at a time): every row must still be
+ * the alone run's (bit for bit with the int8 output layer, within the
+ * tolerance with the float one). */
+Test(batch, logit_rows_beyond_the_batch_s_sequences_take_several_passes)
+{
+    bn_tiny_model_spec spec;
+    bn_tiny_model_spec_default(&spec);
+    char path[256];
+    temp_path(path, sizeof path, "passes");
+    write_model(&spec, path);
+    for (int i8 = 0; i8 < 2; i8++) {
+        bn_model *m = load(path, NULL, BN_KERNEL_CHOICE_AUTO, i8 == 1);
+        const int32_t nv = bn_model_n_vocab(m);
+        int32_t tok[2][16];
+        tokens_for(nv, tok[0], 16, 21);
+        tokens_for(nv, tok[1], 16, 22);
+        const int n[2] = {5, 11};
+        bn_session *alone[2], *in[2];
+        bn_error err;
+        bn_error_clear(&err);
+        for (int q = 0; q < 2; q++) {
+            alone[q] = new_session(m, 32, false, 1);
+            in[q] = new_session(m, 32, true, 1);
+            cr_assert_eq(bn_session_eval(alone[q], tok[q], (size_t)n[q], true, &err),
+                         BN_STATUS_OK, "%s", err.message);
+        }
+        bn_batch *b = new_batch(m, 32, 2, 2); /* 16 logit rows, 2 at a time */
+        bn_batch_seq bs[2] = {{in[0], tok[0], n[0], true}, {in[1], tok[1], n[1], true}};
+        cr_assert_eq(bn_batch_eval(b, bs, 2, &err), BN_STATUS_OK, "%s", err.message);
+        double md = 0, mx = 0;
+        for (int q = 0; q < 2; q++)
+            for (int r = 0; r < n[q]; r++) {
+                const float *a = bn_session_logits(alone[q], r), *c = bn_session_logits(in[q], r);
+                cr_assert(a && c);
+                if (i8)
+                    cr_expect(memcmp(a, c, (size_t)nv * sizeof(float)) == 0,
+                              "int8 output layer: sequence %d row %d differs", q, r);
+                for (int32_t v = 0; v < nv; v++) {
+                    md = fmax(md, fabs((double)a[v] - c[v]));
+                    mx = fmax(mx, fabs((double)a[v]));
+                }
+            }
+        cr_expect(md <= FLOAT_TOL * mx, "max|diff| %.3g, max|logit| %.3g", md, mx);
+        bn_batch_free(b);
+        for (int q = 0; q < 2; q++) {
+            bn_session_free(alone[q]);
+            bn_session_free(in[q]);
+        }
+        bn_model_free(m);
+    }
+    unlink(path);
+}
