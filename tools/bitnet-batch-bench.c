@@ -3,7 +3,7 @@
  * time (a step of one sequence each: the bn_session_eval path).
  *
  *   bitnet-batch-bench -m FILE [-t 2] [-s 1,4,8,16] [-p 64] [-n 16] [-r 3]
- *                      [--kernels NAME]
+ *                      [--kernels NAME] [--batched-only]
  *
  * Per N: N batch_only sessions, each first given a prompt of p random
  * tokens; then n decode steps of one random token per session, batched
@@ -11,7 +11,8 @@
  * sequence per step), each from the same cache positions, r times; the best
  * run of each counts (wall time, and the process's CPU time per token, which
  * a machine shared with other work disturbs less). Markdown table on stdout, errors on stderr; exit 1 on
- * a failure, 2 on bad flags.
+ * a failure, 2 on bad flags. --batched-only skips the one-at-a-time runs
+ * (for profiling the batched step alone).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,7 +27,8 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: bitnet-batch-bench -m FILE [-t THREADS] [-s N,N,...] [-p PROMPT] [-n STEPS]\n"
-            "                          [-r REPS] [--kernels ref|avx2|avx512|avx512vbmi|neon|...]\n");
+            "                          [-r REPS] [--kernels ref|avx2|avx512|avx512vbmi|neon|...]\n"
+            "                          [--batched-only]\n");
     exit(2);
 }
 
@@ -74,8 +76,13 @@ int main(int argc, char **argv)
 {
     const char *path = NULL, *kernels = getenv("BN_KERNELS"), *sizes = "1,4,8,16";
     int n_threads = 2, n_prompt = 64, n_steps = 16, reps = 3;
+    bool batched_only = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
+        if (!strcmp(a, "--batched-only")) {
+            batched_only = true;
+            continue;
+        }
         if (i + 1 >= argc)
             usage();
         const char *v = argv[++i];
@@ -167,7 +174,8 @@ int main(int argc, char **argv)
         for (int r = 0; r < reps && rc == 0; r++) {
             double cb = 0, ca = 0;
             double tb = decode(b, s, n_seq, n_prompt, n_steps, tok, true, &cb, &err);
-            double ta = decode(b, s, n_seq, n_prompt, n_steps, tok, false, &ca, &err);
+            double ta = batched_only ? 1e30
+                                     : decode(b, s, n_seq, n_prompt, n_steps, tok, false, &ca, &err);
             if (tb < 0 || ta < 0) {
                 rc = die("decode", &err);
                 break;
