@@ -36,7 +36,8 @@ class ModelOptions(Structure):
 
 class SessionOptions(Structure):
     _fields_ = [("n_ctx", c_int32), ("n_batch", c_int32), ("n_logits", c_int32),
-                ("n_threads", c_int), ("type_k", c_int), ("type_v", c_int)]
+                ("n_threads", c_int), ("type_k", c_int), ("type_v", c_int),
+                ("batch_only", c_bool)]
 
 
 class SamplerParams(Structure):
