@@ -638,6 +638,7 @@ bn_status srv_engine_new(const bn_model *model, const srv_engine_options *opts, 
     bo.n_tokens = opts->n_batch;
     bo.n_seqs = opts->n_parallel;
     bo.n_threads = opts->n_threads;
+    bo.n_ctx = opts->n_ctx; /* the attention scratch covers a slot's whole context */
     if ((st = bn_batch_new(model, &bo, &e->batch, err)) != BN_STATUS_OK)
         goto fail;
     bn_session_options so;
@@ -646,6 +647,7 @@ bn_status srv_engine_new(const bn_model *model, const srv_engine_options *opts, 
     so.n_batch = opts->n_batch;
     so.n_logits = 1;
     so.n_threads = opts->n_threads;
+    so.batch_only = true; /* slots run only through the batch: KV cache and logits, no scratch */
     for (int32_t i = 0; i < opts->n_parallel; i++) {
         if ((st = bn_session_new(model, &so, &e->slots[i].session, err)) != BN_STATUS_OK)
             goto fail;
