@@ -27,7 +27,11 @@ static const char LLAMA3_REGEX_CPP[] =
     "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|"
     "\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 
-#define MAX_VOCAB (1 << 24) /* far above any real vocabulary; bounds allocations */
+/* Four times the largest real vocabulary (Gemma 3's 262144); bounds
+ * allocations. An id is also a count: every missing id below the largest
+ * becomes a "[PADn]" entry, so a few bytes of JSON naming id 16777215 made
+ * 16.7M entries (about 40 s and 1 GB, found by tests/fuzz/fuzz_json). */
+#define MAX_VOCAB (1 << 20)
 
 typedef struct vocab_entry {
     const char *text; /* NULL: no token with this id yet */

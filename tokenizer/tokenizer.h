@@ -83,8 +83,10 @@ int32_t bn_tokenizer_find(const bn_tokenizer *tok, const char *text, size_t len)
 
 /* Encodes text[0..len) (any bytes; invalid UTF-8 has a defined result:
  * SentencePiece sends each byte of a character it lacks through byte
- * fallback, so it round-trips; BPE reads each byte that does not start a
- * well-formed sequence as U+FFFD, as llama.cpp does).
+ * fallback, so it round-trips, except that a malformed lead byte takes the
+ * bytes its high nibble announces as one character, as llama.cpp does, so
+ * a space among those comes back as the bytes of '▁'; BPE reads each byte
+ * that does not start a well-formed sequence as U+FFFD, as llama.cpp does).
  * add_bos: prepend BOS (callers usually pass bn_tokenizer_add_bos(tok));
  * EOS is never appended.
  * parse_special: split out the texts of control tokens (<|eot_id|>, <s>...)
