@@ -23,15 +23,14 @@
 
 #include "runtime/bitnet.h"
 #include "tools/bitnet-run.h"
-
-#define DEFAULT_MODEL "tiny-bitnet-I2_S.gguf"
+#include "tools/default_model.h"
 
 static void usage(FILE *f)
 {
     fprintf(f,
             "usage: bitnet-run [options] -p PROMPT\n"
             "\n"
-            "  -m, --model FILE         model GGUF (default: the bundled models/" DEFAULT_MODEL ")\n"
+            "  -m, --model FILE         model GGUF (default: the bundled models/" BN_DEFAULT_MODEL ")\n"
             "  -p, --prompt TEXT        prompt\n"
             "  -f, --file FILE          read the prompt from FILE\n"
             "  -n, --n-predict N        tokens to generate (default 128; -1: until end/context)\n"
@@ -240,40 +239,6 @@ static int parse_args(int argc, char **argv, bn_run_options *o)
     return 0;
 }
 
-static bool file_exists(const char *p)
-{
-    return access(p, R_OK) == 0;
-}
-
-/* The bundled model: ../models or ../../models from the executable's
- * directory (build/tools/bitnet-run -> models/), ../share/bitnet/models
- * (an installed tree, bin/bitnet-run), then the source tree. */
-static const char *default_model(char *buf, size_t cap)
-{
-    char exe[2048];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n > 0) {
-        exe[n] = '\0';
-        char *slash = strrchr(exe, '/');
-        if (slash) {
-            *slash = '\0';
-            const char *ups[] = {"/../models/", "/../../models/", "/models/",
-                                 "/../share/bitnet/models/"};
-            for (size_t i = 0; i < sizeof ups / sizeof *ups; i++) {
-                snprintf(buf, cap, "%s%s%s", exe, ups[i], DEFAULT_MODEL);
-                if (file_exists(buf))
-                    return buf;
-            }
-        }
-    }
-#ifdef BN_SOURCE_DIR
-    snprintf(buf, cap, "%s/models/%s", BN_SOURCE_DIR, DEFAULT_MODEL);
-    if (file_exists(buf))
-        return buf;
-#endif
-    return NULL;
-}
-
 /* Reads a whole file as a NUL-terminated string. */
 static char *read_file(const char *path, size_t *len)
 {
@@ -358,11 +323,11 @@ int main(int argc, char **argv)
 
     char path_buf[4096];
     if (!o.model_path) {
-        o.model_path = default_model(path_buf, sizeof path_buf);
+        o.model_path = bn_default_model_path(path_buf, sizeof path_buf);
         if (!o.model_path) {
             fprintf(stderr, "bitnet-run: error: no -m given and the bundled model models/%s "
                             "was not found next to the executable or in the source tree\n",
-                    DEFAULT_MODEL);
+                    BN_DEFAULT_MODEL);
             return 1;
         }
     }

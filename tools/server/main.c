@@ -26,17 +26,16 @@
 
 #include "runtime/bitnet.h"
 #include "runtime/chat_template.h"
+#include "tools/default_model.h"
 #include "tools/server/engine.h"
 #include "tools/server/http.h"
-
-#define DEFAULT_MODEL "tiny-bitnet-I2_S.gguf"
 
 static void usage(FILE *f)
 {
     fprintf(f,
             "usage: bitnet-server [options]\n"
             "\n"
-            "  -m, --model FILE          model GGUF (default: the bundled models/" DEFAULT_MODEL ")\n"
+            "  -m, --model FILE          model GGUF (default: the bundled models/" BN_DEFAULT_MODEL ")\n"
             "      --host ADDR           address to listen on (default 127.0.0.1)\n"
             "      --port N              port (default 8080; 0 = any free port)\n"
             "  -a, --alias NAME          model name in responses (default: the file's name)\n"
@@ -81,40 +80,6 @@ static bool parse_long(const char *s, long lo, long hi, long *out)
         return false;
     *out = v;
     return true;
-}
-
-static bool file_exists(const char *p)
-{
-    return access(p, R_OK) == 0;
-}
-
-/* The bundled model: ../models or ../../models from the executable's
- * directory (build/tools/bitnet-server -> models/), ../share/bitnet/models
- * (an installed tree, bin/bitnet-server), then the source tree. */
-static const char *default_model(char *buf, size_t cap)
-{
-    char exe[2048];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n > 0) {
-        exe[n] = '\0';
-        char *slash = strrchr(exe, '/');
-        if (slash) {
-            *slash = '\0';
-            const char *ups[] = {"/../models/", "/../../models/", "/models/",
-                                 "/../share/bitnet/models/"};
-            for (size_t i = 0; i < sizeof ups / sizeof *ups; i++) {
-                snprintf(buf, cap, "%s%s%s", exe, ups[i], DEFAULT_MODEL);
-                if (file_exists(buf))
-                    return buf;
-            }
-        }
-    }
-#ifdef BN_SOURCE_DIR
-    snprintf(buf, cap, "%s/models/%s", BN_SOURCE_DIR, DEFAULT_MODEL);
-    if (file_exists(buf))
-        return buf;
-#endif
-    return NULL;
 }
 
 typedef struct options {
@@ -237,10 +202,10 @@ int main(int argc, char **argv)
 
     char path_buf[4096];
     if (!o.model_path) {
-        o.model_path = default_model(path_buf, sizeof path_buf);
+        o.model_path = bn_default_model_path(path_buf, sizeof path_buf);
         if (!o.model_path) {
             fprintf(stderr, "bitnet-server: error: no -m given and the bundled model models/%s "
-                            "was not found\n", DEFAULT_MODEL);
+                            "was not found\n", BN_DEFAULT_MODEL);
             return 1;
         }
     }
