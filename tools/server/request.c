@@ -11,18 +11,29 @@
 
 #include "loader/json.h"
 
+/* The one place that fills an srv_error; srv_error_set and bad() take their
+ * arguments as "..." and pass them on here. */
+static void error_vset(srv_error *e, int http_status, const char *type, const char *param,
+                       const char *code, const char *fmt, va_list ap)
+    __attribute__((format(printf, 6, 0)));
+static void error_vset(srv_error *e, int http_status, const char *type, const char *param,
+                       const char *code, const char *fmt, va_list ap)
+{
+    e->http_status = http_status;
+    e->type = type;
+    e->param = param;
+    e->code = code;
+    vsnprintf(e->message, sizeof e->message, fmt, ap);
+}
+
 void srv_error_set(srv_error *e, int http_status, const char *type, const char *param,
                    const char *code, const char *fmt, ...)
 {
     if (!e)
         return;
-    e->http_status = http_status;
-    e->type = type;
-    e->param = param;
-    e->code = code;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(e->message, sizeof e->message, fmt, ap);
+    error_vset(e, http_status, type, param, code, fmt, ap);
     va_end(ap);
 }
 
@@ -32,13 +43,9 @@ static bool bad(srv_error *e, const char *param, const char *code, const char *f
     __attribute__((format(printf, 4, 5)));
 static bool bad(srv_error *e, const char *param, const char *code, const char *fmt, ...)
 {
-    e->http_status = 400;
-    e->type = INVALID;
-    e->param = param;
-    e->code = code;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(e->message, sizeof e->message, fmt, ap);
+    error_vset(e, 400, INVALID, param, code, fmt, ap);
     va_end(ap);
     return false;
 }
