@@ -62,16 +62,41 @@ class _Handle:
             pass
 
 
+class _Owned:
+    """The lifetime half of Model and Session: close(), the with-statement
+    and _p(), the C pointer of a handle not yet closed. A subclass sets
+    self._h (a _Handle) and names itself in _kind for the error message."""
+
+    _h = None
+    _kind = "object"
+
+    def close(self) -> None:
+        self._h = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _p(self):
+        if self._h is None:
+            raise ValueError(f"the {self._kind} is closed")
+        return self._h.ptr
+
+
 def _default_threads() -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
 
-class Model:
+class Model(_Owned):
     """A loaded GGUF model (read-only; share it between sessions and threads).
 
     Model(path=None) loads the bundled tiny-bitnet model. n_threads: threads
     for generate/chat sessions (default: up to 4); kernels: a kernel table
     name ("ref", "avx2", ...), default the best for this CPU."""
+
+    _kind = "model"
 
     def __init__(self, path: Optional[Union[str, os.PathLike]] = None, *,
                  n_threads: Optional[int] = None, kernels: Optional[str] = None,
@@ -92,18 +117,7 @@ class Model:
     # ---- lifetime ----
     def close(self) -> None:
         """Releases the model; the memory goes once its sessions are gone too."""
-        self._h = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def _p(self):
-        if self._h is None:
-            raise ValueError("the model is closed")
-        return self._h.ptr
+        super().close()
 
     # ---- information ----
     @property
@@ -342,9 +356,11 @@ class Model:
         return run()
 
 
-class Session:
+class Session(_Owned):
     """A KV cache and scratch over a model: feed tokens with eval, read
     logits. One thread at a time; eval releases the GIL while it runs."""
+
+    _kind = "session"
 
     def __init__(self, model: Model, n_ctx: Optional[int] = None, n_threads: Optional[int] = None,
                  n_batch: Optional[int] = None, n_logits: Optional[int] = None):
@@ -369,18 +385,7 @@ class Session:
     def close(self) -> None:
         """Releases the session: no more eval. Logit views taken from it stay
         readable (they keep its memory until they go)."""
-        self._h = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def _p(self):
-        if self._h is None:
-            raise ValueError("the session is closed")
-        return self._h.ptr
+        super().close()
 
     @property
     def n_past(self) -> int:
