@@ -15,13 +15,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "loader/gguf.h"
-#include "loader/gguf_writer.h"
 #include "loader/hf_config.h"
 #include "loader/json.h"
-#include "tests/fuzz/fuzz_util.h"
-#include "tokenizer/hf_import.h"
-#include "tokenizer/tokenizer.h"
+#include "tests/fuzz/fuzz_import.h"
 
 static volatile uint64_t bn_fuzz_sink;
 
@@ -55,37 +51,8 @@ static void walk(const bn_json_value *v)
 /* The vocab-import path: tokenizer.json -> GGUF metadata -> tokenizer. */
 static void import_tokenizer(const uint8_t *data, size_t size)
 {
-    const char *path = bn_fuzz_write_file("tokenizer.json", data, size, NULL, 0);
-    bn_gguf_writer *w = NULL;
-    bn_gguf *g = NULL;
-    bn_tokenizer *tok = NULL;
-    uint8_t *bytes = NULL;
-    size_t n = 0;
-    bn_error err = {0};
-    if (bn_gguf_writer_new(&w, &err) != BN_STATUS_OK)
-        abort();
-    if (bn_hf_tokenizer_import(path, w, &err) == BN_STATUS_OK) {
-        if (bn_gguf_writer_write_memory(w, &bytes, &n, &err) != BN_STATUS_OK ||
-            bn_gguf_open_memory(bytes, n, &g, &err) != BN_STATUS_OK)
-            abort(); /* what the writer wrote, the reader must read */
-        if (bn_tokenizer_load(g, &tok, &err) == BN_STATUS_OK) {
-            static const char text[] = "Hello world! <|begin_of_text|> \xe4\xb8\xad 12345\n";
-            int32_t *ids = NULL;
-            size_t n_ids = 0;
-            if (bn_tokenizer_encode_alloc(tok, text, sizeof text - 1, true, true, &ids, &n_ids,
-                                          &err) != BN_STATUS_OK)
-                abort();
-            free(ids);
-        } else if (err.message[0] == '\0') {
-            abort();
-        }
-    } else if (err.message[0] == '\0') {
-        abort();
-    }
-    bn_tokenizer_free(tok);
-    bn_gguf_close(g);
-    free(bytes);
-    bn_gguf_writer_free(w);
+    static const char text[] = "Hello world! <|begin_of_text|> \xe4\xb8\xad 12345\n";
+    bn_fuzz_import_tokenizer("tokenizer.json", data, size, text, sizeof text - 1);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -13,46 +13,13 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "loader/gguf.h"
-#include "loader/gguf_writer.h"
-#include "tests/fuzz/fuzz_util.h"
-#include "tokenizer/hf_import.h"
+#include "tests/fuzz/fuzz_import.h"
 #include "tokenizer/sp_model.h"
-#include "tokenizer/tokenizer.h"
 
 static void import_model(const uint8_t *data, size_t size)
 {
-    const char *path = bn_fuzz_write_file("tokenizer.model", data, size, NULL, 0);
-    bn_gguf_writer *w = NULL;
-    bn_gguf *g = NULL;
-    bn_tokenizer *tok = NULL;
-    uint8_t *bytes = NULL;
-    size_t n = 0;
-    bn_error err = {0};
-    if (bn_gguf_writer_new(&w, &err) != BN_STATUS_OK)
-        abort();
-    if (bn_hf_tokenizer_import(path, w, &err) == BN_STATUS_OK) {
-        if (bn_gguf_writer_write_memory(w, &bytes, &n, &err) != BN_STATUS_OK ||
-            bn_gguf_open_memory(bytes, n, &g, &err) != BN_STATUS_OK)
-            abort(); /* what the writer wrote, the reader must read */
-        if (bn_tokenizer_load(g, &tok, &err) == BN_STATUS_OK) {
-            static const char text[] = " Hello world! <s>\n\xe4\xb8\xad 123 </s> \xff";
-            int32_t *ids = NULL;
-            size_t n_ids = 0;
-            if (bn_tokenizer_encode_alloc(tok, text, sizeof text - 1, true, true, &ids, &n_ids,
-                                          &err) != BN_STATUS_OK)
-                abort();
-            free(ids);
-        } else if (err.message[0] == '\0') {
-            abort();
-        }
-    } else if (err.message[0] == '\0') {
-        abort();
-    }
-    bn_tokenizer_free(tok);
-    bn_gguf_close(g);
-    free(bytes);
-    bn_gguf_writer_free(w);
+    static const char text[] = " Hello world! <s>\n\xe4\xb8\xad 123 </s> \xff";
+    bn_fuzz_import_tokenizer("tokenizer.model", data, size, text, sizeof text - 1);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
