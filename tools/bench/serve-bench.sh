@@ -1,55 +1,72 @@
 #!/usr/bin/env bash
 # serve-bench.sh: the load table of docs/SERVING.md. Starts bitnet-server on
 # MODEL (and, when given, another OpenAI-compatible server command on its own
-# model, e.g. llama-server on the TQ2_0 file), runs bitnet-loadgen at 1, 4, 8
-# and 16 streams against each in turn (same threads, same run), then the
-# repeated-chat-turn prefix test on bitnet-server. Loopback only; every
-# server is stopped at the end. Prints one JSON line per run.
+# model, e.g. llama-server), warms each up with one request, then runs
+# bitnet-loadgen at 1, 4, 8 and 16 streams against each, interleaved (for each
+# stream count: bitnet-server, then the peer; same threads, same run, so a
+# shared machine's load drifts over both alike), then the repeated-chat-turn
+# prefix test on each. Both servers stay up for the whole run; only the one
+# being measured has work. Loopback only; every server is stopped at the end.
+# Prints one JSON line per run, with the server's name and the 1-minute load
+# average (/proc/loadavg) just before the run.
 #
 #   tools/bench/serve-bench.sh BUILD_DIR MODEL.gguf [PEER_SERVER_BIN PEER_MODEL.gguf]
 #
 # Environment: THREADS (2), SLOTS (16), CTX (per slot, 1024), TOKENS (32),
-# REQS_PER_STREAM (4), STREAMS ("1 4 8 16"), PREFIX (1000).
+# REQS_PER_STREAM (4), STREAMS ("1 4 8 16"), PREFIX (1000; 0 skips the prefix
+# test).
 set -euo pipefail
 build=$(cd "$1" && pwd); model=$2
 peer_bin=${3:-}; peer_model=${4:-}
 threads=${THREADS:-2}; slots=${SLOTS:-16}; ctx=${CTX:-1024}; tokens=${TOKENS:-32}
 per=${REQS_PER_STREAM:-4}; streams=${STREAMS:-"1 4 8 16"}; prefix=${PREFIX:-1000}
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-pid=""
-stop() { [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null && for _ in $(seq 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done; pid=""; }
-trap stop EXIT
+pids=()
+stop_all() {
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do
+    for _ in $(seq 300); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+  done
+  pids=()
+}
+trap stop_all EXIT
 wait_ready() { # port
-  for _ in $(seq 1200); do
+  for _ in $(seq 2400); do
     [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://127.0.0.1:$1/health" || true)" = 200 ] && return 0
     sleep 0.25
   done
   echo "serve-bench: server on port $1 not ready" >&2; return 1
 }
-run_table() { # name port
-  for s in $streams; do
-    printf '{"server": "%s", ' "$1"
-    "$build/tools/bitnet-loadgen" --port "$2" --streams "$s" --requests $((s * per)) \
-      --max-tokens "$tokens" --pid "$pid" --json | sed 's/^{//'
-  done
+run_one() { # name port pid streams
+  printf '{"server": "%s", "load1": %s, ' "$1" "$(cut -d' ' -f1 /proc/loadavg)"
+  "$build/tools/bitnet-loadgen" --port "$2" --streams "$4" --requests $(($4 * per)) \
+    --max-tokens "$tokens" --pid "$3" --json | sed 's/^{//'
 }
 
-port=$(free_port)
-"$build/tools/bitnet-server" -m "$model" --port "$port" -t "$threads" -np "$slots" -c "$ctx" \
-  2>/tmp/serve-bench-bitnet.log &
-pid=$!
-wait_ready "$port"
-run_table bitnet-server "$port"
-"$build/tools/bitnet-loadgen" --port "$port" --prefix-test "$prefix" --pid "$pid"
-stop
-
+names=(bitnet-server); ports=($(free_port))
+"$build/tools/bitnet-server" -m "$model" --port "${ports[0]}" -t "$threads" -np "$slots" \
+  -c "$ctx" 2>/tmp/serve-bench-bitnet.log &
+pids+=($!)
+wait_ready "${ports[0]}"
 if [ -n "$peer_bin" ]; then
-  port=$(free_port)
-  "$peer_bin" -m "$peer_model" --host 127.0.0.1 --port "$port" -t "$threads" -np "$slots" \
-    -c $((ctx * slots)) -cb 2>/tmp/serve-bench-peer.log &
-  pid=$!
-  wait_ready "$port"
-  run_table "$(basename "$peer_bin")" "$port"
-  "$build/tools/bitnet-loadgen" --port "$port" --prefix-test "$prefix" --pid "$pid" || true
-  stop
+  names+=("$(basename "$peer_bin")"); ports+=($(free_port))
+  "$peer_bin" -m "$peer_model" --host 127.0.0.1 --port "${ports[1]}" -t "$threads" \
+    -np "$slots" -c $((ctx * slots)) -cb 2>/tmp/serve-bench-peer.log &
+  pids+=($!)
+  wait_ready "${ports[1]}"
 fi
+# Warm-up: one short request each (page cache, first-touch of the weights).
+for i in "${!pids[@]}"; do
+  "$build/tools/bitnet-loadgen" --port "${ports[$i]}" --streams 1 --requests 1 \
+    --max-tokens 4 >/dev/null || true
+done
+for s in $streams; do
+  for i in "${!pids[@]}"; do run_one "${names[$i]}" "${ports[$i]}" "${pids[$i]}" "$s" || true; done
+done
+if [ "$prefix" -gt 0 ]; then
+  for i in "${!pids[@]}"; do
+    echo "${names[$i]}:"
+    "$build/tools/bitnet-loadgen" --port "${ports[$i]}" --prefix-test "$prefix" --pid "${pids[$i]}" || true
+  done
+fi
+stop_all
