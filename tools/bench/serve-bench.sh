@@ -14,7 +14,8 @@
 #
 # Environment: THREADS (2), SLOTS (16), CTX (per slot, 1024), TOKENS (32),
 # REQS_PER_STREAM (4), STREAMS ("1 4 8 16"), PREFIX (1000; 0 skips the prefix
-# test), PEER_ARGS (extra flags for the peer, e.g. "-no-fa").
+# test; its second turn needs more than PREFIX + 60 positions, so with CTX 1024
+# run it separately, e.g. SLOTS=2 CTX=2048 STREAMS=1 REQS_PER_STREAM=1), PEER_ARGS (extra flags for the peer, e.g. "-no-fa").
 set -euo pipefail
 build=$(cd "$1" && pwd); model=$2
 peer_bin=${3:-}; peer_model=${4:-}
@@ -51,7 +52,7 @@ wait_ready "${ports[0]}"
 if [ -n "$peer_bin" ]; then
   names+=("$(basename "$peer_bin")"); ports+=($(free_port))
   "$peer_bin" -m "$peer_model" --host 127.0.0.1 --port "${ports[1]}" -t "$threads" \
-    -np "$slots" -c $((ctx * slots)) -cb ${PEER_ARGS:-} 2>/tmp/serve-bench-peer.log &
+    -np "$slots" -c $((ctx * slots)) -cb ${PEER_ARGS:-} >/tmp/serve-bench-peer.log 2>&1 &
   pids+=($!)
   wait_ready "${ports[1]}"
 fi
