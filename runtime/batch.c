@@ -133,6 +133,9 @@ static bn_status check_seqs(const bn_batch *b, const bn_batch_seq *seqs, size_t 
                                 "bn_batch_eval: sequence %zu reaches position %d, the batch "
                                 "attends over at most %d (bn_batch_options.n_ctx)", i,
                                 (int)(q->session->n_past + q->n_tokens), (int)b->n_ctx);
+        if (q->all_logits && q->no_logits)
+            return bn_error_set(err, BN_STATUS_INVALID_ARG,
+                                "bn_batch_eval: sequence %zu asks for all logits and for none", i);
         if (q->all_logits && q->n_tokens > q->session->n_logits)
             return bn_error_set(err, BN_STATUS_INVALID_ARG,
                                 "bn_batch_eval: sequence %zu asks logits for %d tokens, its "
@@ -162,7 +165,7 @@ bn_status bn_batch_eval(bn_batch *batch, const bn_batch_seq *seqs, size_t n_seqs
             .session = q->session,
             .tokens = q->tokens,
             .n = q->n_tokens,
-            .logits_from = q->all_logits ? 0 : q->n_tokens - 1,
+            .logits_from = q->no_logits ? q->n_tokens : q->all_logits ? 0 : q->n_tokens - 1,
             .logits = q->session->logits,
         };
     }
@@ -173,7 +176,7 @@ bn_status bn_batch_eval(bn_batch *batch, const bn_batch_seq *seqs, size_t n_seqs
         bn_session *s = seqs[i].session;
         const int32_t n = seqs[i].n_tokens;
         s->n_past += n;
-        s->logits_rows = seqs[i].all_logits ? n : 1;
+        s->logits_rows = seqs[i].no_logits ? 0 : seqs[i].all_logits ? n : 1;
         s->stats.n_eval_calls++;
         s->stats.n_tokens_evaluated += (uint64_t)n;
         if (n > 1) {

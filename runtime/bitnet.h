@@ -258,6 +258,8 @@ typedef struct bn_batch_seq {
     const int32_t *tokens;
     int32_t n_tokens;
     bool all_logits; /* keep the logits of every token (<= the session's n_logits), else the last */
+    bool no_logits;  /* keep none (a prompt chunk that more chunks follow): the
+                        output layer skips the sequence, bn_session_logits gives NULL */
 } bn_batch_seq;
 
 void bn_batch_options_default(bn_batch_options *opts);
@@ -271,7 +273,8 @@ void bn_batch_free(bn_batch *batch);
  * Errors (nothing is evaluated, no session changes): INVALID_ARG for more
  * tokens or sequences than the batch holds, a session listed twice or of
  * another model, an empty sequence, ids outside the vocabulary, too many
- * logit rows for a session, or a sequence reaching past the batch's n_ctx;
+ * logit rows for a session, all_logits with no_logits, or a sequence
+ * reaching past the batch's n_ctx;
  * CONTEXT_FULL when a sequence does not fit in its session's cache.
  * Session counters: each session counts the call as one eval of its
  * n_tokens, taking the whole step's wall time. */

@@ -58,7 +58,7 @@ static double decode(bn_batch *b, bn_session **s, int n_seq, int32_t p, int n_st
     double t0 = now_s(CLOCK_MONOTONIC), c0 = now_s(CLOCK_PROCESS_CPUTIME_ID);
     for (int step = 0; step < n_steps; step++) {
         for (int i = 0; i < n_seq; i++)
-            q[i] = (bn_batch_seq){s[i], &tok[(step * n_seq + i) % 4096], 1, false};
+            q[i] = (bn_batch_seq){s[i], &tok[(step * n_seq + i) % 4096], 1, false, false};
         if (batched) {
             if (bn_batch_eval(b, q, (size_t)n_seq, err) != BN_STATUS_OK)
                 return -1;
@@ -166,7 +166,7 @@ int main(int argc, char **argv)
                 rc = die("bn_session_new", &err);
                 break;
             }
-            bn_batch_seq q = {s[i], tok + i, n_prompt, false};
+            bn_batch_seq q = {s[i], tok + i, n_prompt, false, false};
             if (bn_batch_eval(b, &q, 1, &err) != BN_STATUS_OK)
                 rc = die("prompt", &err);
         }

@@ -213,7 +213,7 @@ static void run_schedule(bn_model *m, bool batched, int n_threads, record *rec)
         if (batched) {
             bn_batch_seq bs[N_SEQ];
             for (int j = 0; j < st.n_parts; j++)
-                bs[j] = (bn_batch_seq){s[st.p[j].seq], tp[j], st.p[j].n, st.p[j].all_logits};
+                bs[j] = (bn_batch_seq){s[st.p[j].seq], tp[j], st.p[j].n, st.p[j].all_logits, false};
             cr_assert_eq(bn_batch_eval(b, bs, (size_t)st.n_parts, &err), BN_STATUS_OK, "%s",
                          err.message);
         } else {
@@ -381,10 +381,10 @@ Test(batch, bundled_model_greedy_continuations_match_alone)
                 if (stp < start[q] || done[q] >= N_GEN + 1)
                     continue;
                 if (stp == start[q]) {
-                    bs[np] = (bn_batch_seq){s[q], ids[q], (int32_t)n_ids[q], false};
+                    bs[np] = (bn_batch_seq){s[q], ids[q], (int32_t)n_ids[q], false, false};
                 } else {
                     next[q] = gen[batched][q][done[q] - 1];
-                    bs[np] = (bn_batch_seq){s[q], &next[q], 1, false};
+                    bs[np] = (bn_batch_seq){s[q], &next[q], 1, false, false};
                 }
                 who[np++] = q;
             }
@@ -492,47 +492,51 @@ Test(batch_errors, refusals_leave_every_session_as_it_was)
     bn_error err;
     bn_error_clear(&err);
     /* give every session a position and logits */
-    bn_batch_seq ok[2] = {{s[0], tok, 5, false}, {s[1], tok + 5, 3, false}};
+    bn_batch_seq ok[2] = {{s[0], tok, 5, false, false}, {s[1], tok + 5, 3, false, false}};
     cr_assert_eq(bn_batch_eval(b, ok, 2, &err), BN_STATUS_OK, "%s", err.message);
     cr_assert_eq(bn_session_eval(s[2], tok, 4, false, &err), BN_STATUS_OK, "%s", err.message);
 
     /* too many tokens for the batch (10 + 7 > 16) */
-    bn_batch_seq many[2] = {{s[0], tok, 10, false}, {s[1], tok, 7, false}};
+    bn_batch_seq many[2] = {{s[0], tok, 10, false, false}, {s[1], tok, 7, false, false}};
     expect_refused(b, many, 2, s, 3, BN_STATUS_INVALID_ARG);
     /* too many sequences (3 > 2) */
-    bn_batch_seq three[3] = {{s[0], tok, 1, false}, {s[1], tok, 1, false}, {s[2], tok, 1, false}};
+    bn_batch_seq three[3] = {
+        {s[0], tok, 1, false, false}, {s[1], tok, 1, false, false}, {s[2], tok, 1, false, false}};
     expect_refused(b, three, 3, s, 3, BN_STATUS_INVALID_ARG);
     /* one session twice */
-    bn_batch_seq twice[2] = {{s[0], tok, 1, false}, {s[0], tok + 1, 1, false}};
+    bn_batch_seq twice[2] = {{s[0], tok, 1, false, false}, {s[0], tok + 1, 1, false, false}};
     expect_refused(b, twice, 2, s, 3, BN_STATUS_INVALID_ARG);
     /* an id outside the vocabulary in the second sequence */
     int32_t bad[2] = {1, bn_model_n_vocab(err_model)};
-    bn_batch_seq badid[2] = {{s[0], tok, 1, false}, {s[1], bad, 2, false}};
+    bn_batch_seq badid[2] = {{s[0], tok, 1, false, false}, {s[1], bad, 2, false, false}};
     expect_refused(b, badid, 2, s, 3, BN_STATUS_INVALID_ARG);
     /* an empty sequence */
-    bn_batch_seq empty[2] = {{s[0], tok, 1, false}, {s[1], tok, 0, false}};
+    bn_batch_seq empty[2] = {{s[0], tok, 1, false, false}, {s[1], tok, 0, false, false}};
     expect_refused(b, empty, 2, s, 3, BN_STATUS_INVALID_ARG);
     /* context full in the second sequence: 3 + 16 > ... fill s[1] to 28 first */
-    bn_batch_seq fill[1] = {{s[1], tok, 16, false}};
+    bn_batch_seq fill[1] = {{s[1], tok, 16, false, false}};
     cr_assert_eq(bn_batch_eval(b, fill, 1, &err), BN_STATUS_OK, "%s", err.message);
-    bn_batch_seq grow[1] = {{s[1], tok, 9, false}};
+    bn_batch_seq grow[1] = {{s[1], tok, 9, false, false}};
     cr_assert_eq(bn_batch_eval(b, grow, 1, &err), BN_STATUS_OK, "%s", err.message);
     cr_assert_eq(bn_session_n_past(s[1]), 28);
-    bn_batch_seq full[2] = {{s[0], tok, 1, false}, {s[1], tok, 5, false}};
+    bn_batch_seq full[2] = {{s[0], tok, 1, false, false}, {s[1], tok, 5, false, false}};
     expect_refused(b, full, 2, s, 3, BN_STATUS_CONTEXT_FULL);
     /* more logit rows than the session keeps (n_logits 32 here: 33 is too many
      * for the batch anyway, so use a batch that holds them) */
     bn_batch *big = new_batch(err_model, 40, 2, 1);
     bn_session *t = new_session(err_model, 64, true, 1);
-    bn_batch_seq rows[1] = {{t, tok, 33, true}};
+    bn_batch_seq rows[1] = {{t, tok, 33, true, false}};
     bn_session *tt[1] = {t};
-    bn_batch_seq warm[1] = {{t, tok, 1, false}};
+    bn_batch_seq warm[1] = {{t, tok, 1, false, false}};
     cr_assert_eq(bn_batch_eval(big, warm, 1, &err), BN_STATUS_OK, "%s", err.message);
     expect_refused(big, rows, 1, tt, 1, BN_STATUS_INVALID_ARG);
+    /* all logits and none at once */
+    bn_batch_seq both[1] = {{s[0], tok, 2, true, true}};
+    expect_refused(b, both, 1, s, 3, BN_STATUS_INVALID_ARG);
     /* a session of another model */
     bn_model *other = load(err_path, "ref", BN_KERNEL_CHOICE_AUTO, false);
     bn_session *o = new_session(other, 32, true, 1);
-    bn_batch_seq foreign[2] = {{s[0], tok, 1, false}, {o, tok, 1, false}};
+    bn_batch_seq foreign[2] = {{s[0], tok, 1, false, false}, {o, tok, 1, false, false}};
     expect_refused(b, foreign, 2, s, 3, BN_STATUS_INVALID_ARG);
     /* NULL and zero sequences */
     cr_expect_eq(bn_batch_eval(b, NULL, 0, &err), BN_STATUS_INVALID_ARG);
@@ -560,11 +564,11 @@ Test(batch_errors, positions_past_the_batch_context_are_refused)
     bn_session *s[1] = {new_session(err_model, 64, true, 1)};
     int32_t tok[32];
     tokens_for(bn_model_n_vocab(err_model), tok, 32, 5);
-    bn_batch_seq a[1] = {{s[0], tok, 18, false}};
+    bn_batch_seq a[1] = {{s[0], tok, 18, false, false}};
     cr_assert_eq(bn_batch_eval(b, a, 1, &err), BN_STATUS_OK, "%s", err.message);
-    bn_batch_seq over[1] = {{s[0], tok, 3, false}}; /* 18 + 3 > 20 */
+    bn_batch_seq over[1] = {{s[0], tok, 3, false, false}}; /* 18 + 3 > 20 */
     expect_refused(b, over, 1, s, 1, BN_STATUS_INVALID_ARG);
-    bn_batch_seq fits[1] = {{s[0], tok, 2, false}};
+    bn_batch_seq fits[1] = {{s[0], tok, 2, false, false}};
     cr_expect_eq(bn_batch_eval(b, fits, 1, &err), BN_STATUS_OK, "%s", err.message);
     bn_batch_free(b);
     bn_session_free(s[0]);
@@ -590,7 +594,7 @@ Test(batch_errors, counts_each_session_s_tokens)
     tokens_for(bn_model_n_vocab(err_model), tok, 8, 9);
     bn_error err;
     bn_error_clear(&err);
-    bn_batch_seq q[2] = {{s[0], tok, 6, false}, {s[1], tok, 1, false}};
+    bn_batch_seq q[2] = {{s[0], tok, 6, false, false}, {s[1], tok, 1, false, false}};
     cr_assert_eq(bn_batch_eval(b, q, 2, &err), BN_STATUS_OK, "%s", err.message);
     bn_session_stats a, c;
     bn_session_stats_get(s[0], &a);
@@ -632,7 +636,8 @@ Test(batch, logit_rows_beyond_the_batch_s_sequences_take_several_passes)
                          BN_STATUS_OK, "%s", err.message);
         }
         bn_batch *b = new_batch(m, 32, 2, 2); /* 16 logit rows, 2 at a time */
-        bn_batch_seq bs[2] = {{in[0], tok[0], n[0], true}, {in[1], tok[1], n[1], true}};
+        bn_batch_seq bs[2] = {{in[0], tok[0], n[0], true, false},
+                              {in[1], tok[1], n[1], true, false}};
         cr_assert_eq(bn_batch_eval(b, bs, 2, &err), BN_STATUS_OK, "%s", err.message);
         double md = 0, mx = 0;
         for (int q = 0; q < 2; q++)
@@ -655,5 +660,52 @@ Test(batch, logit_rows_beyond_the_batch_s_sequences_take_several_passes)
         }
         bn_model_free(m);
     }
+    unlink(path);
+}
+
+/* A prompt chunk that more chunks follow asks for no logits (the server's
+ * chunked prefill): the session has none after that step, the sequence
+ * beside it keeps its own, and the chunk's last logits after the final
+ * chunk are the alone run's (within the tolerance: two sequences share the
+ * output layer's step). */
+Test(batch, a_prompt_chunk_without_logits_skips_the_output_layer)
+{
+    bn_tiny_model_spec spec;
+    bn_tiny_model_spec_default(&spec);
+    char path[256];
+    temp_path(path, sizeof path, "nologits");
+    write_model(&spec, path);
+    bn_model *m = load(path, NULL, BN_KERNEL_CHOICE_AUTO, false);
+    const int32_t nv = bn_model_n_vocab(m);
+    int32_t prompt[12], other[4];
+    tokens_for(nv, prompt, 12, 31);
+    tokens_for(nv, other, 4, 32);
+    bn_error err;
+    bn_error_clear(&err);
+    bn_session *alone = new_session(m, 32, false, 1);
+    cr_assert_eq(bn_session_eval(alone, prompt, 12, false, &err), BN_STATUS_OK, "%s", err.message);
+    bn_session *a = new_session(m, 32, true, 1), *o = new_session(m, 32, true, 1);
+    bn_batch *b = new_batch(m, 16, 2, 2);
+    bn_batch_seq first[2] = {{a, prompt, 7, false, true}, {o, other, 3, false, false}};
+    cr_assert_eq(bn_batch_eval(b, first, 2, &err), BN_STATUS_OK, "%s", err.message);
+    cr_expect_null(bn_session_logits(a, -1), "a chunk without logits leaves none");
+    cr_expect_not_null(bn_session_logits(o, -1), "the other sequence keeps its logits");
+    cr_expect_eq(bn_session_n_past(a), 7);
+    bn_batch_seq second[2] = {{a, prompt + 7, 5, false, false}, {o, other + 3, 1, false, false}};
+    cr_assert_eq(bn_batch_eval(b, second, 2, &err), BN_STATUS_OK, "%s", err.message);
+    const float *want = bn_session_logits(alone, -1), *got = bn_session_logits(a, -1);
+    cr_assert(want && got);
+    double md = 0, mx = 0;
+    for (int32_t v = 0; v < nv; v++) {
+        md = fmax(md, fabs((double)want[v] - got[v]));
+        mx = fmax(mx, fabs((double)want[v]));
+    }
+    cr_expect(md <= FLOAT_TOL * mx, "max|diff| %.3g, max|logit| %.3g", md, mx);
+    cr_expect_eq(argmax(got, nv), argmax(want, nv));
+    bn_batch_free(b);
+    bn_session_free(a);
+    bn_session_free(o);
+    bn_session_free(alone);
+    bn_model_free(m);
     unlink(path);
 }

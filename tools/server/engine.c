@@ -504,7 +504,7 @@ static void step(srv_engine *e)
         srv_slot *s = &e->slots[i];
         if (!s->task || !s->decoding)
             continue;
-        e->seqs[n] = (bn_batch_seq){s->session, &s->next_token, 1, false};
+        e->seqs[n] = (bn_batch_seq){s->session, &s->next_token, 1, false, false};
         s->step_tokens = 1;
         e->step_slots[n++] = s;
         budget--;
@@ -516,7 +516,10 @@ static void step(srv_engine *e)
             continue;
         int32_t left = s->task->n_prompt - s->n_prefilled;
         int32_t chunk = left < budget ? left : budget;
-        e->seqs[n] = (bn_batch_seq){s->session, s->task->prompt + s->n_prefilled, chunk, false};
+        /* Only the prompt's last chunk needs logits (to sample from). */
+        bool more = s->n_prefilled + chunk < s->task->n_prompt;
+        e->seqs[n] =
+            (bn_batch_seq){s->session, s->task->prompt + s->n_prefilled, chunk, false, more};
         s->step_tokens = chunk;
         e->step_slots[n++] = s;
         budget -= chunk;
