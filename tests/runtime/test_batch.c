@@ -53,6 +53,15 @@ static void write_model(const bn_tiny_model_spec *spec, const char *path)
     cr_assert_eq(bn_tiny_model_write(spec, path, &err), BN_STATUS_OK, "%s", err.message);
 }
 
+/* The default tiny model at a temp path named after tag. */
+static void write_default_model(char *path, size_t cap, const char *tag)
+{
+    bn_tiny_model_spec spec;
+    bn_tiny_model_spec_default(&spec);
+    temp_path(path, cap, tag);
+    write_model(&spec, path);
+}
+
 static bn_model *load(const char *path, const char *kernels, bn_kernel_choice family,
                       bool lm_head_i8)
 {
@@ -243,6 +252,17 @@ static void run_schedule(bn_model *m, bool batched, int n_threads, record *rec)
 
 /* Asserts the batched record against the alone one (see the file comment).
  * Returns max |diff| / max |logit| over rows of several-sequence steps. */
+/* Grows *max_diff by the row's largest |want - got| and *max_abs by its
+ * largest |want|: the two sides of the FLOAT_TOL check. */
+static void track_diff(const float *want, const float *got, int32_t nv, double *max_diff,
+                       double *max_abs)
+{
+    for (int32_t v = 0; v < nv; v++) {
+        *max_diff = fmax(*max_diff, fabs((double)want[v] - got[v]));
+        *max_abs = fmax(*max_abs, fabs((double)want[v]));
+    }
+}
+
 static double compare(const record *batch, const record *alone, int32_t nv, bool exact,
                       const char *what)
 {
@@ -254,10 +274,7 @@ static double compare(const record *batch, const record *alone, int32_t nv, bool
                       "%s: logit row %zu differs from the session run alone", what, r);
             continue;
         }
-        for (int32_t v = 0; v < nv; v++) {
-            md = fmax(md, fabs((double)a[v] - b[v]));
-            mx = fmax(mx, fabs((double)a[v]));
-        }
+        track_diff(a, b, nv, &md, &mx);
     }
     double rel = md / (mx > 0 ? mx : 1.0);
     cr_expect(rel <= FLOAT_TOL, "%s: max|diff| %.3g of max|logit| (limit %g)", what, rel,
@@ -439,10 +456,7 @@ static bn_model *err_model;
 
 static void err_setup(void)
 {
-    bn_tiny_model_spec s;
-    bn_tiny_model_spec_default(&s);
-    temp_path(err_path, sizeof err_path, "errors");
-    write_model(&s, err_path);
+    write_default_model(err_path, sizeof err_path, "errors");
     err_model = load(err_path, NULL, BN_KERNEL_CHOICE_AUTO, false);
 }
 
@@ -614,11 +628,8 @@ Test(batch_errors, counts_each_session_s_tokens)
  * tolerance with the float one). */
 Test(batch, logit_rows_beyond_the_batch_s_sequences_take_several_passes)
 {
-    bn_tiny_model_spec spec;
-    bn_tiny_model_spec_default(&spec);
     char path[256];
-    temp_path(path, sizeof path, "passes");
-    write_model(&spec, path);
+    write_default_model(path, sizeof path, "passes");
     for (int i8 = 0; i8 < 2; i8++) {
         bn_model *m = load(path, NULL, BN_KERNEL_CHOICE_AUTO, i8 == 1);
         const int32_t nv = bn_model_n_vocab(m);
@@ -647,10 +658,7 @@ Test(batch, logit_rows_beyond_the_batch_s_sequences_take_several_passes)
                 if (i8)
                     cr_expect(memcmp(a, c, (size_t)nv * sizeof(float)) == 0,
                               "int8 output layer: sequence %d row %d differs", q, r);
-                for (int32_t v = 0; v < nv; v++) {
-                    md = fmax(md, fabs((double)a[v] - c[v]));
-                    mx = fmax(mx, fabs((double)a[v]));
-                }
+                track_diff(a, c, nv, &md, &mx);
             }
         cr_expect(md <= FLOAT_TOL * mx, "max|diff| %.3g, max|logit| %.3g", md, mx);
         bn_batch_free(b);
@@ -670,11 +678,8 @@ Test(batch, logit_rows_beyond_the_batch_s_sequences_take_several_passes)
  * output layer's step). */
 Test(batch, a_prompt_chunk_without_logits_skips_the_output_layer)
 {
-    bn_tiny_model_spec spec;
-    bn_tiny_model_spec_default(&spec);
     char path[256];
-    temp_path(path, sizeof path, "nologits");
-    write_model(&spec, path);
+    write_default_model(path, sizeof path, "nologits");
     bn_model *m = load(path, NULL, BN_KERNEL_CHOICE_AUTO, false);
     const int32_t nv = bn_model_n_vocab(m);
     int32_t prompt[12], other[4];
@@ -696,10 +701,7 @@ Test(batch, a_prompt_chunk_without_logits_skips_the_output_layer)
     const float *want = bn_session_logits(alone, -1), *got = bn_session_logits(a, -1);
     cr_assert(want && got);
     double md = 0, mx = 0;
-    for (int32_t v = 0; v < nv; v++) {
-        md = fmax(md, fabs((double)want[v] - got[v]));
-        mx = fmax(mx, fabs((double)want[v]));
-    }
+    track_diff(want, got, nv, &md, &mx);
     cr_expect(md <= FLOAT_TOL * mx, "max|diff| %.3g, max|logit| %.3g", md, mx);
     cr_expect_eq(argmax(got, nv), argmax(want, nv));
     bn_batch_free(b);
