@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "runtime/bitnet.h"
+#include "tools/cli_args.h"
 
 #define MAX_N 64
 
@@ -30,6 +31,15 @@ static void usage(void)
             "                          [-r REPS] [--kernels ref|avx2|avx512|avx512vbmi|neon|...]\n"
             "                          [--batched-only]\n");
     exit(2);
+}
+
+/* A count flag's value (1 .. 1e6), or usage() for anything else. */
+static int count_arg(const char *v)
+{
+    long n;
+    if (!bn_cli_parse_long(v, 1, 1000000, &n))
+        usage();
+    return (int)n;
 }
 
 static double now_s(clockid_t clock)
@@ -89,15 +99,15 @@ int main(int argc, char **argv)
         if (!strcmp(a, "-m"))
             path = v;
         else if (!strcmp(a, "-t"))
-            n_threads = atoi(v);
+            n_threads = count_arg(v);
         else if (!strcmp(a, "-s"))
             sizes = v;
         else if (!strcmp(a, "-p"))
-            n_prompt = atoi(v);
+            n_prompt = count_arg(v);
         else if (!strcmp(a, "-n"))
-            n_steps = atoi(v);
+            n_steps = count_arg(v);
         else if (!strcmp(a, "-r"))
-            reps = atoi(v);
+            reps = count_arg(v);
         else if (!strcmp(a, "--kernels"))
             kernels = v;
         else

@@ -24,6 +24,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -35,6 +36,8 @@
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "tools/cli_args.h"
 
 static double now_s(void)
 {
@@ -493,6 +496,16 @@ static void usage(FILE *f)
                "                      [--time-limit 1800] [--prefix-test TOKENS]\n");
 }
 
+/* A whole number flag in [lo, hi] into *out; false for anything else. */
+static bool int_arg(const char *v, long lo, long hi, int *out)
+{
+    long n;
+    if (!bn_cli_parse_long(v, lo, hi, &n))
+        return false;
+    *out = (int)n;
+    return true;
+}
+
 int main(int argc, char **argv)
 {
     config c = {"127.0.0.1", 0, 8, 64, 32, 0, 0, 1800, false, NULL};
@@ -503,24 +516,25 @@ int main(int argc, char **argv)
             fprintf(stderr, "bitnet-loadgen: %s needs a value\n", a);
             return 2;
         }
+        bool ok = true;
         if (strcmp(a, "--host") == 0)
             c.host = v;
         else if (strcmp(a, "--port") == 0)
-            c.port = atoi(v);
+            ok = int_arg(v, 1, 65535, &c.port);
         else if (strcmp(a, "--streams") == 0)
-            c.streams = atoi(v);
+            ok = int_arg(v, 1, 1024, &c.streams);
         else if (strcmp(a, "--requests") == 0)
-            c.requests = atoi(v);
+            ok = int_arg(v, 1, 10000000, &c.requests);
         else if (strcmp(a, "--max-tokens") == 0)
-            c.max_tokens = atoi(v);
+            ok = int_arg(v, 1, 1000000, &c.max_tokens);
         else if (strcmp(a, "--pid") == 0)
-            c.pid = atoi(v);
+            ok = int_arg(v, 0, INT_MAX, &c.pid);
         else if (strcmp(a, "--api-key") == 0)
             c.api_key = v;
         else if (strcmp(a, "--time-limit") == 0)
-            c.time_limit_s = atof(v);
+            ok = bn_cli_parse_double(v, 1e-3, 1e7, &c.time_limit_s);
         else if (strcmp(a, "--prefix-test") == 0)
-            c.prefix_tokens = atoi(v);
+            ok = int_arg(v, 0, 1000000, &c.prefix_tokens);
         else if (strcmp(a, "--json") == 0) {
             c.json = true;
             continue;
@@ -532,6 +546,8 @@ int main(int argc, char **argv)
             usage(stderr);
             return 2;
         }
+        if (!ok)
+            return bn_cli_usage_error("bitnet-loadgen", usage, "bad value for %s", a);
         i++;
     }
     if (c.port <= 0 || c.port > 65535 || c.streams < 1 || c.streams > 1024 || c.requests < 1 ||

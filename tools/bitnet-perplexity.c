@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "runtime/bitnet.h"
+#include "tools/cli_args.h"
 
 static void usage(void) {
     fprintf(stderr,
@@ -34,15 +35,6 @@ static void usage(void) {
             "  -t N         threads (default 1)\n"
             "  --chunks N   score at most N chunks (default all)\n"
             "  -ctk, -ctv   KV cache type for keys / values (default f16)\n");
-}
-
-static int parse_int(const char *s, long lo, long hi, long *out) {
-    char *end = NULL;
-    long v = strtol(s, &end, 10);
-    if (!end || *end || end == s || v < lo || v > hi)
-        return 0;
-    *out = v;
-    return 1;
 }
 
 static int parse_kv(const char *s, bn_kv_type *out) {
@@ -112,16 +104,16 @@ int main(int argc, char **argv) {
         else if (strcmp(a, "-f") == 0 || strcmp(a, "--file") == 0)
             text_path = v;
         else if (strcmp(a, "-c") == 0 || strcmp(a, "--ctx-size") == 0) {
-            if (!parse_int(v, 4, 1 << 20, &n_ctx))
+            if (!bn_cli_parse_long(v, 4, 1 << 20, &n_ctx))
                 goto bad;
         } else if (strcmp(a, "-b") == 0 || strcmp(a, "--batch-size") == 0) {
-            if (!parse_int(v, 1, 1 << 20, &n_batch))
+            if (!bn_cli_parse_long(v, 1, 1 << 20, &n_batch))
                 goto bad;
         } else if (strcmp(a, "-t") == 0 || strcmp(a, "--threads") == 0) {
-            if (!parse_int(v, 1, 1024, &n_threads))
+            if (!bn_cli_parse_long(v, 1, 1024, &n_threads))
                 goto bad;
         } else if (strcmp(a, "--chunks") == 0) {
-            if (!parse_int(v, 1, 1L << 30, &max_chunks))
+            if (!bn_cli_parse_long(v, 1, 1L << 30, &max_chunks))
                 goto bad;
         } else if (strcmp(a, "-ctk") == 0 || strcmp(a, "--cache-type-k") == 0) {
             if (!parse_kv(v, &type_k))

@@ -14,6 +14,7 @@
  * context, ...), 2 usage errors.
  */
 #include <errno.h>
+#include <float.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +24,7 @@
 
 #include "runtime/bitnet.h"
 #include "tools/bitnet-run.h"
+#include "tools/cli_args.h"
 #include "tools/default_model.h"
 
 static void usage(FILE *f)
@@ -64,36 +66,15 @@ static void usage(FILE *f)
 
 static int usage_error(const char *fmt, const char *arg)
 {
-    fprintf(stderr, "bitnet-run: ");
-    fprintf(stderr, fmt, arg);
-    fprintf(stderr, "\n");
-    usage(stderr);
-    return 2;
-}
-
-static bool parse_long(const char *s, long lo, long hi, long *out)
-{
-    if (!s || !*s)
-        return false;
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || *end || v < lo || v > hi)
-        return false;
-    *out = v;
-    return true;
+    return bn_cli_usage_error("bitnet-run", usage, fmt, arg);
 }
 
 static bool parse_float(const char *s, float *out)
 {
-    if (!s || !*s)
+    double v;
+    if (!bn_cli_parse_double(s, -FLT_MAX, FLT_MAX, &v))
         return false;
-    char *end;
-    errno = 0;
-    float v = strtof(s, &end);
-    if (errno || *end || v != v)
-        return false;
-    *out = v;
+    *out = (float)v;
     return true;
 }
 
@@ -146,22 +127,22 @@ static int parse_args(int argc, char **argv, bn_run_options *o)
             o->prompt_file = v;
         } else if (IS("-n") || IS("--n-predict")) {
             NEED_VALUE();
-            if (!parse_long(v, -1, INT32_MAX, &l))
+            if (!bn_cli_parse_long(v, -1, INT32_MAX, &l))
                 return usage_error("-n wants an integer >= -1, got '%s'", v);
             o->n_predict = (int32_t)l;
         } else if (IS("-t") || IS("--threads")) {
             NEED_VALUE();
-            if (!parse_long(v, 1, 1024, &l))
+            if (!bn_cli_parse_long(v, 1, 1024, &l))
                 return usage_error("-t wants a thread count from 1 to 1024, got '%s'", v);
             o->n_threads = (int)l;
         } else if (IS("-c") || IS("--ctx-size")) {
             NEED_VALUE();
-            if (!parse_long(v, 0, 1 << 24, &l))
+            if (!bn_cli_parse_long(v, 0, 1 << 24, &l))
                 return usage_error("-c wants a context size from 0 to 16777216, got '%s'", v);
             o->n_ctx = (int32_t)l;
         } else if (IS("-b") || IS("--batch-size")) {
             NEED_VALUE();
-            if (!parse_long(v, 1, 1 << 16, &l))
+            if (!bn_cli_parse_long(v, 1, 1 << 16, &l))
                 return usage_error("-b wants a batch size from 1 to 65536, got '%s'", v);
             o->n_batch = (int32_t)l;
         } else if (IS("-s") || IS("--seed")) {
@@ -181,7 +162,7 @@ static int parse_args(int argc, char **argv, bn_run_options *o)
                 return usage_error("--temp wants a number, got '%s'", v);
         } else if (IS("--top-k")) {
             NEED_VALUE();
-            if (!parse_long(v, 0, INT32_MAX, &l))
+            if (!bn_cli_parse_long(v, 0, INT32_MAX, &l))
                 return usage_error("--top-k wants an integer >= 0, got '%s'", v);
             o->sampling.top_k = (int32_t)l;
         } else if (IS("--top-p")) {
@@ -199,7 +180,7 @@ static int parse_args(int argc, char **argv, bn_run_options *o)
                 return usage_error("--repeat-penalty wants a positive number, got '%s'", v);
         } else if (IS("--repeat-last-n")) {
             NEED_VALUE();
-            if (!parse_long(v, -1, INT32_MAX, &l))
+            if (!bn_cli_parse_long(v, -1, INT32_MAX, &l))
                 return usage_error("--repeat-last-n wants an integer >= -1, got '%s'", v);
             o->sampling.repeat_last_n = (int32_t)l;
         } else if (IS("-ctk") || IS("--cache-type-k")) {

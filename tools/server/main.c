@@ -26,6 +26,7 @@
 
 #include "runtime/bitnet.h"
 #include "runtime/chat_template.h"
+#include "tools/cli_args.h"
 #include "tools/default_model.h"
 #include "tools/server/engine.h"
 #include "tools/server/http.h"
@@ -62,24 +63,7 @@ static void usage(FILE *f)
 
 static int usage_error(const char *fmt, const char *arg)
 {
-    fprintf(stderr, "bitnet-server: ");
-    fprintf(stderr, fmt, arg);
-    fprintf(stderr, "\n");
-    usage(stderr);
-    return 2;
-}
-
-static bool parse_long(const char *s, long lo, long hi, long *out)
-{
-    if (!s || !*s)
-        return false;
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || *end || v < lo || v > hi)
-        return false;
-    *out = v;
-    return true;
+    return bn_cli_usage_error("bitnet-server", usage, fmt, arg);
 }
 
 typedef struct options {
@@ -110,7 +94,7 @@ static int parse_args(int argc, char **argv, options *o)
 #define NUM(lo, hi)                                                     \
     do {                                                                \
         NEED();                                                         \
-        if (!parse_long(val, lo, hi, &v))                               \
+        if (!bn_cli_parse_long(val, lo, hi, &v))                               \
             return usage_error("bad value for %s", a);                  \
     } while (0)
         if (IS("-h", "--help")) {
