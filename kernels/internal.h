@@ -141,6 +141,46 @@ static inline float bn_ternary_out(const bn_ternary_matrix *w, int64_t r, int32_
     return (float)acc / act_scale * ws;
 }
 
+/* Writes row r's results for tokens t0 .. t0+T-1: the raw accumulators
+ * v[j] into acc_out when it is set, else the scaled floats into y; element
+ * (t0 + j) * stride + r of either. */
+static inline void bn_ternary_store_tokens(const bn_ternary_matrix *w, const bn_act_batch *act,
+                                           int64_t r, int64_t t0, int T, const int32_t *v,
+                                           float *y, int32_t *acc_out, int64_t stride) {
+    for (int j = 0; j < T; j++) {
+        int64_t o = (t0 + j) * stride + r;
+        if (acc_out)
+            acc_out[o] = v[j];
+        else
+            y[o] = bn_ternary_out(w, r, v[j], act->scale[t0 + j]);
+    }
+}
+
+/* A batch product one row at a time (ternary_rows.c): rows in blocks of
+ * about 256 KB of weights, L2-resident while every token tile of up to
+ * BN_ROW_TOKENS passes over them; by_tokens[T - 1] computes row r's int32
+ * sums (after the offset) for tokens t0 .. t0+T-1, a function per T so that
+ * each is compiled for its own count. Serves the avx2 table's I2 and T3
+ * batch kernels. */
+#define BN_ROW_TOKENS 4
+typedef void (*bn_row_tokens_fn)(const bn_ternary_matrix *w, const bn_act_batch *act, int64_t r,
+                                 int64_t t0, int32_t out[BN_ROW_TOKENS]);
+void bn_ternary_rows_gemm(const bn_row_tokens_fn by_tokens[BN_ROW_TOKENS],
+                          const bn_ternary_matrix *w, const bn_act_batch *act, int64_t row_begin,
+                          int64_t row_end, float *y, int32_t *acc_out, int64_t stride);
+/* Defines name[BN_ROW_TOKENS], the by_tokens table of an always-inline
+ * row(w, act, r, t0, T, out) with a constant T per entry. */
+#define BN_ROW_TOKENS_TABLE(name, row)                                                        \
+    static void name##_1(const bn_ternary_matrix *w, const bn_act_batch *a, int64_t r,        \
+                         int64_t t0, int32_t o[BN_ROW_TOKENS]) { row(w, a, r, t0, 1, o); }    \
+    static void name##_2(const bn_ternary_matrix *w, const bn_act_batch *a, int64_t r,        \
+                         int64_t t0, int32_t o[BN_ROW_TOKENS]) { row(w, a, r, t0, 2, o); }    \
+    static void name##_3(const bn_ternary_matrix *w, const bn_act_batch *a, int64_t r,        \
+                         int64_t t0, int32_t o[BN_ROW_TOKENS]) { row(w, a, r, t0, 3, o); }    \
+    static void name##_4(const bn_ternary_matrix *w, const bn_act_batch *a, int64_t r,        \
+                         int64_t t0, int32_t o[BN_ROW_TOKENS]) { row(w, a, r, t0, 4, o); }    \
+    static const bn_row_tokens_fn name[BN_ROW_TOKENS] = {name##_1, name##_2, name##_3, name##_4};
+
 /* Reference functions (ref/). Named after what they multiply. */
 void bn_act_quant_i8_ref(const float *x, int64_t x_stride, bn_act_batch *act, int64_t t_begin,
                          int64_t t_end);

@@ -27,7 +27,7 @@
 
 #define BN_INLINE static inline __attribute__((always_inline))
 
-#define BN_I2_BATCH_TOKENS 4
+#define BN_I2_BATCH_TOKENS BN_ROW_TOKENS
 #define BN_I2_BATCH_FLUSH 15
 
 BN_INLINE int32_t bn_hadd8i(__m256i v) {
@@ -75,33 +75,10 @@ BN_INLINE void bn_i2_batch_row(const bn_ternary_matrix *w, const bn_act_batch *a
         out[j] = bn_hadd8i(acc[j]) - act->sum[t0 + j];
 }
 
+BN_ROW_TOKENS_TABLE(bn_i2_rows, bn_i2_batch_row)
+
 void bn_gemm_i2_batch_i8_avx2(const bn_ternary_matrix *w, const bn_act_batch *act,
                               int64_t row_begin, int64_t row_end, float *y, int32_t *acc_out,
                               int64_t stride) {
-    int64_t rb = ((int64_t)256 << 10) / (int64_t)w->row_bytes;
-    if (rb < 1)
-        rb = 1;
-    int32_t v[BN_I2_BATCH_TOKENS];
-    for (int64_t b0 = row_begin; b0 < row_end; b0 += rb) {
-        const int64_t b1 = b0 + rb < row_end ? b0 + rb : row_end;
-        for (int64_t t0 = 0; t0 < act->n_tokens; t0 += BN_I2_BATCH_TOKENS) {
-            const int T = act->n_tokens - t0 < BN_I2_BATCH_TOKENS ? (int)(act->n_tokens - t0)
-                                                                 : BN_I2_BATCH_TOKENS;
-            for (int64_t r = b0; r < b1; r++) {
-                switch (T) {
-                case 1: bn_i2_batch_row(w, act, r, t0, 1, v); break;
-                case 2: bn_i2_batch_row(w, act, r, t0, 2, v); break;
-                case 3: bn_i2_batch_row(w, act, r, t0, 3, v); break;
-                default: bn_i2_batch_row(w, act, r, t0, BN_I2_BATCH_TOKENS, v); break;
-                }
-                for (int j = 0; j < T; j++) {
-                    int64_t o = (t0 + j) * stride + r;
-                    if (acc_out)
-                        acc_out[o] = v[j];
-                    else
-                        y[o] = bn_ternary_out(w, r, v[j], act->scale[t0 + j]);
-                }
-            }
-        }
-    }
+    bn_ternary_rows_gemm(bn_i2_rows, w, act, row_begin, row_end, y, acc_out, stride);
 }

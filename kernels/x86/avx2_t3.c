@@ -187,7 +187,7 @@ static void bn_t3_row_codes(const bn_ternary_matrix *w, int64_t r, uint8_t *code
  * kernel subtracts act->sum[t]: per position vpshufb (digit), vpsignb (the
  * triplet's sign), +1. Same int16 bound as above: |c0*q0 + c1*q1| <= 512,
  * 6 a chunk, 10 chunks = 30720. */
-#define BN_T3_BATCH_TOKENS 4
+#define BN_T3_BATCH_TOKENS BN_ROW_TOKENS
 
 BN_INLINE void bn_t3_batch_row(const bn_ternary_matrix *w, const bn_act_batch *act, int64_t r,
                                int64_t t0, const int T, int32_t out[BN_T3_BATCH_TOKENS]) {
@@ -310,51 +310,21 @@ static bool bn_t3_codes_gemm(const bn_ternary_matrix *w, const bn_act_batch *act
                 case 3: bn_codes_row_dot(c, Kp, act, t0, 3, v); break;
                 default: bn_codes_row_dot(c, Kp, act, t0, BN_T3_BATCH_TOKENS, v); break;
                 }
-                const int64_t r = b0 + i;
-                for (int j = 0; j < T; j++) {
-                    int64_t o = (t0 + j) * stride + r;
-                    if (acc_out)
-                        acc_out[o] = v[j];
-                    else
-                        y[o] = bn_ternary_out(w, r, v[j], act->scale[t0 + j]);
-                }
+                bn_ternary_store_tokens(w, act, b0 + i, t0, T, v, y, acc_out, stride);
             }
         }
     }
     return true;
 }
 
-/* Rows in blocks of about 256 KB of weights (L2-resident while every token
- * tile passes over them), token tiles of 4 inside, one row at a time. */
+BN_ROW_TOKENS_TABLE(bn_t3_rows, bn_t3_batch_row)
+
+/* Rows' codes decoded once into a buffer when they fit, else one row at a
+ * time (bn_ternary_rows_gemm). */
 void bn_gemm_t3_batch_i8_avx2(const bn_ternary_matrix *w, const bn_act_batch *act,
                               int64_t row_begin, int64_t row_end, float *y, int32_t *acc_out,
                               int64_t stride) {
     if (bn_t3_codes_gemm(w, act, row_begin, row_end, y, acc_out, stride))
         return;
-    int64_t rb = ((int64_t)256 << 10) / (int64_t)w->row_bytes;
-    if (rb < 1)
-        rb = 1;
-    int32_t v[BN_T3_BATCH_TOKENS];
-    for (int64_t b0 = row_begin; b0 < row_end; b0 += rb) {
-        const int64_t b1 = b0 + rb < row_end ? b0 + rb : row_end;
-        for (int64_t t0 = 0; t0 < act->n_tokens; t0 += BN_T3_BATCH_TOKENS) {
-            const int T = act->n_tokens - t0 < BN_T3_BATCH_TOKENS ? (int)(act->n_tokens - t0)
-                                                                 : BN_T3_BATCH_TOKENS;
-            for (int64_t r = b0; r < b1; r++) {
-                switch (T) {
-                case 1: bn_t3_batch_row(w, act, r, t0, 1, v); break;
-                case 2: bn_t3_batch_row(w, act, r, t0, 2, v); break;
-                case 3: bn_t3_batch_row(w, act, r, t0, 3, v); break;
-                default: bn_t3_batch_row(w, act, r, t0, BN_T3_BATCH_TOKENS, v); break;
-                }
-                for (int j = 0; j < T; j++) {
-                    int64_t o = (t0 + j) * stride + r;
-                    if (acc_out)
-                        acc_out[o] = v[j];
-                    else
-                        y[o] = bn_ternary_out(w, r, v[j], act->scale[t0 + j]);
-                }
-            }
-        }
-    }
+    bn_ternary_rows_gemm(bn_t3_rows, w, act, row_begin, row_end, y, acc_out, stride);
 }
