@@ -786,6 +786,47 @@ Test(server, prefill_in_one_token_chunks_still_gives_the_same_text)
     cr_assert_eq(test_server_stop(&s), 0);
 }
 
+/* A counter from /metrics ("bitnet_steps_total 42"), or -1 when absent. */
+static long long metric(const test_server *s, const char *name)
+{
+    test_response m = test_http(s->port, "GET", "/metrics", NULL, NULL, 0);
+    long long v = -1;
+    char key[96];
+    snprintf(key, sizeof key, "\n%s ", name);
+    const char *at_key = m.body ? strstr(m.body, key) : NULL;
+    if (at_key)
+        v = strtoll(at_key + strlen(key), NULL, 10);
+    test_response_free(&m);
+    return v;
+}
+
+/* A prompt that arrives while another stream generates goes in chunks of
+ * --prefill-decoding tokens, one per step beside the running stream, so
+ * that stream's token gaps stay one small step long: its prefill takes at
+ * least ceil(prompt / 2) steps here, where a 512-token batch would take one. */
+Test(server, a_prompt_beside_a_running_stream_is_prefilled_in_small_chunks)
+{
+    test_server s;
+    const char *const args[] = {"-np", "2", "--prefill-decoding", "2", NULL};
+    test_server_start(&s, "ref", args);
+    int fd = open_stream(s.port, long_stream); /* decoding for ~3 s */
+    long long before = metric(&s, "bitnet_steps_total");
+    test_response r = post(&s, "/v1/completions",
+                           "{\"prompt\": \"The little dog ran across the garden, chasing a red "
+                           "ball that bounced over the fence\", \"max_tokens\": 1}");
+    long long after = metric(&s, "bitnet_steps_total");
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    bn_json_doc *doc = parse(r.body);
+    int64_t pt = int_at(AT(doc, "usage", "prompt_tokens"));
+    bn_json_free(doc);
+    test_response_free(&r);
+    close(fd);
+    cr_assert(pt >= 12, "prompt of %lld tokens", (long long)pt);
+    cr_assert(before >= 0 && after - before >= (pt + 1) / 2,
+              "%lld steps for a %lld-token prompt in chunks of 2", after - before, (long long)pt);
+    cr_assert_eq(test_server_stop(&s), 0);
+}
+
 /* ---- the command line ---- */
 
 #include "tests/support/run_tool.h"

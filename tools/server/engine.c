@@ -7,8 +7,10 @@
  * slots (sessions, caches, samplers) belong to the engine thread alone.
  *
  * A step: every decoding slot feeds its last sampled token; prefilling slots
- * share what is left of n_batch, in turn from a rotating first slot so that
- * several long prompts progress fairly. One bn_batch_eval runs them all.
+ * share what is left of n_batch (at most n_prefill_decoding tokens when any
+ * slot decodes, so that a long prompt delays the running streams by a bounded
+ * amount per token), in turn from a rotating first slot so that several long
+ * prompts progress fairly. One bn_batch_eval runs them all.
  */
 #include "tools/server/engine.h"
 
@@ -510,6 +512,8 @@ static void step(srv_engine *e)
         budget--;
         any_decode = true;
     }
+    if (any_decode && budget > e->o.n_prefill_decoding)
+        budget = e->o.n_prefill_decoding;
     for (int32_t k = 0; k < e->o.n_parallel && budget > 0; k++) {
         srv_slot *s = &e->slots[(e->rotate + k) % e->o.n_parallel];
         if (!s->task || s->decoding)
@@ -627,6 +631,8 @@ bn_status srv_engine_new(const bn_model *model, const srv_engine_options *opts, 
     }
     e->model = model;
     e->o = *opts;
+    if (e->o.n_prefill_decoding < 1 || e->o.n_prefill_decoding > e->o.n_batch)
+        e->o.n_prefill_decoding = e->o.n_batch;
     pthread_mutex_init(&e->mu, NULL);
     pthread_cond_init(&e->cv_work, NULL);
     pthread_cond_init(&e->cv_idle, NULL);

@@ -35,6 +35,9 @@ typedef struct srv_engine_options {
     int32_t n_parallel;  /* slots */
     int32_t n_ctx;       /* KV positions per slot */
     int32_t n_batch;     /* tokens per step, all slots together */
+    int32_t n_prefill_decoding; /* prompt tokens per step while any slot generates
+                                   (<= n_batch): bounds the gap that a new prompt
+                                   puts between two tokens of the running streams */
     int32_t queue_size;  /* tasks that may wait for a slot */
     int n_threads;
 } srv_engine_options;

@@ -44,6 +44,8 @@ static void usage(FILE *f)
             "  -c, --ctx-size N          KV positions per slot (default: min(training context, 4096))\n"
             "  -np, --parallel N         slots: requests decoded together (default 4)\n"
             "  -b, --batch-size N        tokens per forward step, all slots (default 512)\n"
+            "      --prefill-decoding N  prompt tokens per step while other slots generate\n"
+            "                            (default: -b); lower keeps their token gaps short\n"
             "      --queue N             requests that may wait for a slot (default 64; then 503)\n"
             "      --api-key KEY         require 'Authorization: Bearer KEY' (all but /health)\n"
             "      --max-body BYTES      request body limit (default 1048576)\n"
@@ -72,7 +74,7 @@ typedef struct options {
     const char *alias;
     const char *chat_template;
     int n_threads;
-    int32_t n_ctx, n_parallel, n_batch, queue;
+    int32_t n_ctx, n_parallel, n_batch, n_prefill_decoding, queue;
     double shutdown_timeout_s;
     bool lm_head_i8;
     srv_http_options http;
@@ -125,6 +127,9 @@ static int parse_args(int argc, char **argv, options *o)
         } else if (IS("-b", "--batch-size")) {
             NUM(1, 1 << 16);
             o->n_batch = (int32_t)v;
+        } else if (IS("--prefill-decoding", "--prefill-decoding")) {
+            NUM(1, 1 << 16);
+            o->n_prefill_decoding = (int32_t)v;
         } else if (IS("--queue", "--queue")) {
             NUM(0, 1 << 20);
             o->queue = (int32_t)v;
@@ -251,7 +256,10 @@ int main(int argc, char **argv)
     /* Every decoding slot feeds one token per step: a step must hold them all. */
     if (o.n_batch < o.n_parallel)
         o.n_batch = o.n_parallel;
-    srv_engine_options eo = {o.n_parallel, n_ctx, o.n_batch, o.queue, o.n_threads};
+    if (o.n_prefill_decoding == 0 || o.n_prefill_decoding > o.n_batch)
+        o.n_prefill_decoding = o.n_batch;
+    srv_engine_options eo = {o.n_parallel, n_ctx, o.n_batch, o.n_prefill_decoding, o.queue,
+                             o.n_threads};
     if (srv_engine_new(model, &eo, &engine, &err) != BN_STATUS_OK) {
         fprintf(stderr, "bitnet-server: error: %s\n", err.message);
         goto fail;
@@ -263,10 +271,10 @@ int main(int argc, char **argv)
     }
     srv_http_set_ready(http, model, engine, name, tmpl, n_ctx);
     fprintf(stderr,
-            "bitnet-server: ready: %s, kernels %s, %d threads, %d slots x %d positions, batch %d, "
-            "queue %d, chat template %s%s\n",
+            "bitnet-server: ready: %s, kernels %s, %d threads, %d slots x %d positions, batch %d "
+            "(%d prompt tokens while decoding), queue %d, chat template %s%s\n",
             bn_model_description(model), bn_model_kernels_name(model), o.n_threads,
-            (int)o.n_parallel, (int)n_ctx, (int)o.n_batch, (int)o.queue,
+            (int)o.n_parallel, (int)n_ctx, (int)o.n_batch, (int)o.n_prefill_decoding, (int)o.queue,
             bn_chat_template_name(tmpl), o.http.api_key ? ", API key required" : "");
 
     int sig = 0;
