@@ -6,8 +6,9 @@
  * GB/s of weight bytes streamed, and GOPS (2 * K * rows * batch / time).
  * Also the output layer at batch 1: F16, Q8_0 and the int8 copy on a
  * 32768 x 2560 slice of the 128256 x 2560 embedding, and the whole 128256 x 2560 Q6_K
- * layer (269 MB, the tied output layer of the peer-shape models, the exact
- * product decoding runs every token), and, in the same run, the
+ * layer at each --batch size up to 64 (269 MB, the tied output layer of the
+ * peer-shape models: the exact product decoding runs every token, and a
+ * serving step's logits, one row per sequence), and, in the same run, the
  * machine's read bandwidth measured by a vectorised streaming read over a
  * buffer much larger than the last-level cache.
  *
@@ -222,8 +223,9 @@ typedef struct job {
     bool dense_i8;
     int n_copies;
     const bn_act_batch *act;
-    const float *x; /* dense input */
+    const float *x; /* dense input (n_tokens rows of K) */
     float *y;
+    int64_t n_tokens; /* dense products: tokens per call (1 for the others) */
 } job;
 
 static void run_once(const job *j, int idx, int threads) {
@@ -245,7 +247,8 @@ static void run_once(const job *j, int idx, int threads) {
             if (j->dense_i8)
                 k->dense_gemm_i8(j->dense, j->act, b, e, j->y, j->dense->rows);
             else
-                k->dense_gemm(j->dense, j->x, j->dense->K, 1, b, e, j->y, j->dense->rows);
+                k->dense_gemm(j->dense, j->x, j->dense->K, j->n_tokens, b, e, j->y,
+                              j->dense->rows);
         } else {
             const bn_ternary_matrix *m = &j->copies[idx % j->n_copies];
             bn_kernels_split_rows(m->rows, k->row_granule, ith, nth, &b, &e);
@@ -464,7 +467,7 @@ int main(int argc, char **argv) {
                     double min_ms = !strcmp(k->name, "ref") ? 1 : o.min_ms;
                     /* Batched runs reuse one copy (the weights of a prompt
                      * step are read once per batch, from wherever they are). */
-                    job j = {k, copies, NULL, false, nb == 1 ? n : 1, &act, NULL, y};
+                    job j = {k, copies, NULL, false, nb == 1 ? n : 1, &act, NULL, y, 1};
                     for (int t = 0; t < o.n_threads; t++) {
                         double cpu, mean;
                         double sec = time_job(&j, o.threads[t], min_ms, &mean, &cpu);
@@ -507,7 +510,7 @@ int main(int argc, char **argv) {
             for (int i8 = 0; i8 < 2; i8++) {
                 if (!(i8 ? o.out_i8 : o.out_f16))
                     continue;
-                job j = {k, NULL, &dm, i8 == 1, 1, &act, x, y};
+                job j = {k, NULL, &dm, i8 == 1, 1, &act, x, y, 1};
                 for (int t = 0; t < o.n_threads; t++) {
                     double cpu, mean;
                     double sec = time_job(&j, o.threads[t], !strcmp(k->name, "ref") ? 1 : o.min_ms,
@@ -548,7 +551,7 @@ int main(int argc, char **argv) {
         }
         for (size_t ti = 0; ti < n_tables; ti++) {
             const bn_kernels *k = tables[ti];
-            job j = {k, NULL, &dm, false, 1, &act, x, y};
+            job j = {k, NULL, &dm, false, 1, &act, x, y, 1};
             for (int t = 0; t < o.n_threads; t++) {
                 double cpu, mean;
                 double sec = time_job(&j, o.threads[t], !strcmp(k->name, "ref") ? 1 : o.min_ms,
@@ -562,7 +565,7 @@ int main(int argc, char **argv) {
         free(wq);
     }
 
-    /* The whole Q6_K output layer, batch 1 (one matrix of 269 MB: far past
+    /* The whole Q6_K output layer at each --batch size up to 64 (one matrix of 269 MB: far past
      * the LLC, so every call streams it from DRAM). Random codes and
      * sub-block scales, d in [0.001, 0.011) as in tests/kernels/test_dense.c. */
     if (o.out_q6k) {
@@ -588,16 +591,24 @@ int main(int argc, char **argv) {
         }
         for (size_t ti = 0; ti < n_tables; ti++) {
             const bn_kernels *k = tables[ti];
-            job j = {k, NULL, &dm, false, 1, &act, x, y};
-            for (int t = 0; t < o.n_threads; t++) {
-                double cpu, mean;
-                double sec = time_job(&j, o.threads[t], !strcmp(k->name, "ref") ? 1 : o.min_ms,
-                                      &mean, &cpu);
-                add_result(k->name, "output Q6_K", "lm_head 2560x128256", 1, o.threads[t], sec,
-                           mean, cpu, (int64_t)n_bytes, 2.0 * (double)K * (double)rows, bw[t],
-                           bw_cpu[t]);
-                fprintf(stderr, "  %s output Q6_K threads %d: %.3f ms\n", k->name, o.threads[t],
-                        sec * 1e3);
+            /* Every --batch size up to 64 (a serving step's logits: one row
+             * per sequence); x rows of K values, y rows of `rows`. */
+            for (int bi = 0; bi < o.n_batch; bi++) {
+                const int64_t nt = o.batch[bi];
+                if (nt > 64)
+                    continue;
+                job j = {k, NULL, &dm, false, 1, &act, x, y, nt};
+                for (int t = 0; t < o.n_threads; t++) {
+                    double cpu, mean;
+                    double sec = time_job(&j, o.threads[t],
+                                          !strcmp(k->name, "ref") ? 1 : o.min_ms, &mean, &cpu);
+                    add_result(k->name, "output Q6_K", "lm_head 2560x128256", nt, o.threads[t],
+                               sec, mean, cpu, (int64_t)n_bytes,
+                               2.0 * (double)K * (double)rows * (double)nt, nt == 1 ? bw[t] : 0,
+                               nt == 1 ? bw_cpu[t] : 0);
+                    fprintf(stderr, "  %s output Q6_K batch %lld threads %d: %.3f ms\n", k->name,
+                            (long long)nt, o.threads[t], sec * 1e3);
+                }
             }
         }
         bn_dense_matrix_free(&dm);
