@@ -30,6 +30,12 @@ void bn_gemm_i2_batch_i8_avx2(const bn_ternary_matrix *w, const bn_act_batch *ac
 void bn_gemm_t3_batch_i8_avx2(const bn_ternary_matrix *w, const bn_act_batch *act,
                               int64_t row_begin, int64_t row_end, float *y, int32_t *acc_out,
                               int64_t stride);
+/* x86/avx512_q6k_batch.c: Q6_K output layer for a batch of tokens (any
+ * n_tokens; the avx512 tables use it from 2 or 5 up, see x86/avx512.c);
+ * false for other types or K above its limit (nothing written). */
+bool bn_dense_gemm_q6k_batch_avx512(const bn_dense_matrix *w, const float *x, int64_t x_stride,
+                                    int64_t n_tokens, int64_t row_begin, int64_t row_end, float *y,
+                                    int64_t y_stride);
 #if defined(BN_HAVE_KERNELS_AVX512VBMI)
 /* avx512 plus VBMI, GFNI and BF16: the avx512 table with the entries of
  * x86/avx512_vbmi.c (defined next to the avx512 table in x86/avx512.c). */

@@ -133,10 +133,11 @@ BN_INLINE float bn_q6k_row_bf16(const uint8_t *row, int64_t nb, uint64_t ahead,
         _mm512_add_ps(_mm512_add_ps(s[0][0], s[0][1]), _mm512_add_ps(s[1][0], s[1][1])));
 }
 
-/* Batches (logits of several tokens at once) keep the avx512 table's kernel:
- * with the f32 codes shared by up to 4 tokens it needs 1.25 FMAs per 16
- * weights and token, against 1.5 vdpbf16ps here. Single-token calls
- * (generation, and the last token of a prompt) take this path. */
+/* Batches (logits of several tokens at once) keep the avx512 table's kernels
+ * (from 4 tokens x86/avx512_q6k_batch.c): with f32 weights shared by all the
+ * tokens they need 1 FMA per 16 weights and token, against 1.5 vdpbf16ps
+ * and a share of the scale FMA here. Single-token calls (generation, and the
+ * last token of a prompt) take this path. */
 void bn_dense_gemm_avx512vbmi(const bn_dense_matrix *w, const float *x, int64_t x_stride,
                               int64_t n_tokens, int64_t row_begin, int64_t row_end, float *y,
                               int64_t y_stride) {

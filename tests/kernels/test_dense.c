@@ -112,6 +112,43 @@ static void every_type_matches_ref(const bn_kernels *k) {
 }
 KT_FOR_TABLES(dense, every_type_matches_ref, every_type_matches_ref)
 
+/* Q6_K at a serving step's batch sizes (one row of logits per sequence,
+ * 2..17 tokens, odd counts, more than one pass of a batch kernel), 37 rows
+ * (not a multiple of any row tile): within the tolerance of the exact
+ * product, and bit for bit the same whatever the row split (the logits of
+ * 1 and 2 threads, or of the runtime's vocabulary chunks, must agree). */
+static void q6_k_batches(const bn_kernels *k) {
+    const int64_t K = 2560, rows = 37;
+    const int64_t nts[] = {2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 13, 15, 16, 17};
+    for (size_t ni = 0; ni < sizeof nts / sizeof nts[0]; ni++) {
+        const int64_t nt = nts[ni];
+        kt_dense_case(k, BN_TYPE_Q6_K, K, rows, nt);
+        kt_rng rng = {(uint64_t)(500 + nt)};
+        uint64_t nb;
+        uint8_t *bytes = kt_random_matrix(&rng, BN_TYPE_Q6_K, K, rows, &nb);
+        bn_dense_matrix m;
+        cr_assert_eq(bn_dense_matrix_init(BN_TYPE_Q6_K, bytes, nb, K, rows, false, &m, NULL),
+                     BN_STATUS_OK);
+        float *x = malloc(sizeof(float) * (size_t)(K * nt));
+        for (int64_t i = 0; i < K * nt; i++)
+            x[i] = kt_act(&rng);
+        float *y1 = malloc(sizeof(float) * (size_t)(rows * nt));
+        float *y2 = malloc(sizeof(float) * (size_t)(rows * nt));
+        k->dense_gemm(&m, x, K, nt, 0, rows, y1, rows);
+        const int64_t cuts[] = {0, 5, 16, 21, 36, rows};
+        for (size_t c = 0; c + 1 < sizeof cuts / sizeof cuts[0]; c++)
+            k->dense_gemm(&m, x, K, nt, cuts[c], cuts[c + 1], y2, rows);
+        cr_assert(memcmp(y1, y2, sizeof(float) * (size_t)(rows * nt)) == 0,
+                  "%s Q6_K nt=%lld: the row split changed the result", k->name, (long long)nt);
+        bn_dense_matrix_free(&m);
+        free(bytes);
+        free(x);
+        free(y1);
+        free(y2);
+    }
+}
+KT_FOR_TABLES(dense, q6_k_batches_match_ref_and_any_row_split, q6_k_batches)
+
 /* One token (the generation path, which some tables split or quantize per
  * block of x): blocks of x at scales from 1e-20 to 1e4, an all-zero block,
  * and in every block a few values 1000 times the rest, against the exact

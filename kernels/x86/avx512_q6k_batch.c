@@ -1,0 +1,187 @@
+/* x86/avx512_q6k_batch.c: the Q6_K output layer for a batch of tokens
+ * (a serving step's logits, one row per sequence), AVX-512 F/BW/VL/DQ only,
+ * so both the avx512 and the avx512vbmi tables call it (from the Q6_K
+ * branch of x86/avx512.c's dense_gemm, for the batch sizes where it wins).
+ *
+ * Owns: y[t][r] = W[r] . x[t] for Q6_K rows and up to BN_Q6KB_MAX_T tokens
+ * per pass over the rows (more tokens: several passes). Not one token: the
+ * tables keep their own one-token kernels, whose results it does not change.
+ *
+ * Each 64-code group of a row is decoded once per pass and turned into four
+ * f32 weight vectors, shared by all the pass's tokens: per 64 codes, 7
+ * shifts, 4 conversions, 4 multiplies and one scale permute for the row,
+ * then 4 FMAs per token. Lane i of the k-th vector (k = 0..3) holds the
+ * code of value 4i + k of the group (shifting the dword left by 24 - 8k and
+ * back arithmetically sign-extends byte k without any shuffle); x is
+ * permuted once per call to match, xp[64g + 16k + i] = x[64g + 4i + k], as
+ * the avx512 table's one-token kernel does. Each weight is (d * scale) *
+ * (code - 32) rounded once after the reference's d * scale: exactly the
+ * dequantized weight (kernels/dense_matrix.c), so the float product is the
+ * reference's up to the order of the additions.
+ *
+ * Order: one f32 accumulator per (row, token), the 4 products of a group in
+ * k order, groups in K order, then one fixed 16-lane reduction. It depends
+ * on nothing but the row and the token's x: not on the row range (thread
+ * split, vocabulary chunk), the tile, nor on how many tokens share a pass.
+ *
+ * Memory: rows go in tiles of BN_Q6KB_TILE; a tile is swept one 256-block
+ * at a time over its rows, so only one block of the pass's x (16 tokens x
+ * 1 KB) is hot in L1 instead of all of x (160 KB at K = 2560: L2). The
+ * accumulators live in a small stack array between blocks (T loads and
+ * stores per 256 x T FMAs). Each block prefetches the same block one tile
+ * ahead (about 17 KB), as the one-token kernels fetch 8 KB ahead.
+ */
+#include <immintrin.h>
+#include <string.h>
+
+#include "kernels/internal.h"
+
+#define BN_INLINE static inline __attribute__((always_inline))
+
+/* Tokens per pass: one accumulator each, plus 4 weight vectors, the scale
+ * and the decode's constants, within 32 zmm registers. */
+#define BN_Q6KB_MAX_T 16
+/* x rows up to this (the 2B4T output layer has K = 2560); longer rows go
+ * to the caller's general kernel. */
+#define BN_Q6KB_MAX_K 4096
+/* Rows swept block by block together: T x 8 accumulators (8 KB at T = 16). */
+#define BN_Q6KB_TILE 8
+
+/* Values 64g .. 64g + 63 of x, permuted into xp: xp[16k + i] = x[4i + k].
+ * Output vector k takes lane 4i + k of the 64 (i < 8 from v0|v1, i >= 8
+ * from v2|v3, index mod 32). */
+BN_INLINE void bn_q6kb_permute64(const float *x, float *xp) {
+    const __m512 v0 = _mm512_loadu_ps(x), v1 = _mm512_loadu_ps(x + 16),
+                 v2 = _mm512_loadu_ps(x + 32), v3 = _mm512_loadu_ps(x + 48);
+    const __m512i i4 = _mm512_set_epi32(28, 24, 20, 16, 12, 8, 4, 0, 28, 24, 20, 16, 12, 8, 4, 0);
+    for (int k = 0; k < 4; k++) {
+        const __m512i idx = _mm512_add_epi32(i4, _mm512_set1_epi32(k));
+        const __m512 lo = _mm512_permutex2var_ps(v0, idx, v1);
+        const __m512 hi = _mm512_permutex2var_ps(v2, idx, v3);
+        _mm512_storeu_ps(xp + 16 * k, _mm512_mask_mov_ps(lo, 0xff00, hi));
+    }
+}
+
+/* Signed code k (0..3) of each dword lane of q, as f32. */
+BN_INLINE __m512 bn_q6kb_code(__m512i q, int k) {
+    return _mm512_cvtepi32_ps(
+        _mm512_srai_epi32(k == 3 ? q : _mm512_slli_epi32(q, 24 - 8 * k), 24));
+}
+
+/* One 256-block of one row against T tokens: acc[j] += W[blk] . x[j][blk].
+ * xp points at the block's permuted x: (4 groups, T tokens, 64). */
+BN_INLINE void bn_q6kb_block(const uint8_t *blk, uint64_t ahead, const float *xp, int T,
+                             __m512 *acc /* (T) */) {
+    const __m512i m4 = _mm512_set1_epi8(0x0f), m3 = _mm512_set1_epi8(3),
+                  off = _mm512_set1_epi8(32);
+    /* lane i -> sub-block i/4 of a 64-group (+ 4 per group). */
+    const __m512i i4 = _mm512_srli_epi32(
+        _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), 2);
+    for (int c = 0; c < BN_Q6_K_BYTES; c += 64)
+        _mm_prefetch((const char *)(blk + c + ahead), _MM_HINT_T0);
+    __m512 a[BN_Q6KB_MAX_T];
+    for (int j = 0; j < T; j++)
+        a[j] = acc[j];
+    uint16_t dh;
+    memcpy(&dh, blk + 208, 2);
+    /* d * scale of the 16 sub-blocks, one per lane (exact f16 -> f32, then
+     * the reference's single rounding of d * scale). */
+    const __m512 ds = _mm512_mul_ps(
+        _mm512_cvtph_ps(_mm256_set1_epi16((short)dh)),
+        _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(blk + 192)))));
+    for (int n = 0; n < 2; n++) {
+        /* L = ql[64n ..]: bytes 0-31 feed values 0-31 (low nibbles) and
+         * 64-95 (high); bytes 32-63 feed 32-63 and 96-127. qh byte l holds
+         * the top 2 bits of values l, l+32, l+64, l+96 in bit pairs 0, 2,
+         * 4, 6. */
+        const __m512i L = _mm512_loadu_si512(blk + 64 * n);
+        const __m256i h = _mm256_loadu_si256((const __m256i *)(blk + 128 + 32 * n));
+        const __m512i H = _mm512_inserti64x4(_mm512_castsi256_si512(h), _mm256_srli_epi16(h, 2), 1);
+        __m512i Q[2];
+        Q[0] = _mm512_sub_epi8(
+            _mm512_or_si512(_mm512_and_si512(L, m4), _mm512_slli_epi16(_mm512_and_si512(H, m3), 4)),
+            off); /* values 0-63 of this half, code - 32 */
+        Q[1] = _mm512_sub_epi8(
+            _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(L, 4), m4),
+                            _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(H, 4), m3), 4)),
+            off); /* values 64-127 */
+        for (int u = 0; u < 2; u++) {
+            const __m512 sc =
+                _mm512_permutexvar_ps(_mm512_add_epi32(i4, _mm512_set1_epi32(8 * n + 4 * u)), ds);
+            const __m512 w0 = _mm512_mul_ps(sc, bn_q6kb_code(Q[u], 0));
+            const __m512 w1 = _mm512_mul_ps(sc, bn_q6kb_code(Q[u], 1));
+            const __m512 w2 = _mm512_mul_ps(sc, bn_q6kb_code(Q[u], 2));
+            const __m512 w3 = _mm512_mul_ps(sc, bn_q6kb_code(Q[u], 3));
+            const float *xg = xp + 64 * T * (2 * n + u);
+            for (int j = 0; j < T; j++) {
+                const float *xj = xg + 64 * j;
+                a[j] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(xj), a[j]);
+                a[j] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(xj + 16), a[j]);
+                a[j] = _mm512_fmadd_ps(w2, _mm512_loadu_ps(xj + 32), a[j]);
+                a[j] = _mm512_fmadd_ps(w3, _mm512_loadu_ps(xj + 48), a[j]);
+            }
+        }
+    }
+    for (int j = 0; j < T; j++)
+        acc[j] = a[j];
+}
+
+/* Rows [row_begin, row_end) against T tokens of permuted x (xp: per
+ * 64-group of K, the T tokens' 64 values, so that every x load of a block
+ * is a constant offset from one pointer). */
+BN_INLINE void bn_q6kb_rows(const bn_dense_matrix *w, const float *xp, int T, int64_t row_begin,
+                            int64_t row_end, float *y, int64_t y_stride) {
+    const int64_t K = w->K, nb = K / BN_Q6_K_BLOCK;
+    /* The same block one tile of rows later. */
+    const uint64_t ahead = BN_Q6KB_TILE * w->row_bytes;
+    __m512 acc[BN_Q6KB_TILE * BN_Q6KB_MAX_T]; /* (rows of the tile, T) */
+    for (int64_t r0 = row_begin; r0 < row_end; r0 += BN_Q6KB_TILE) {
+        const int nr = row_end - r0 < BN_Q6KB_TILE ? (int)(row_end - r0) : BN_Q6KB_TILE;
+        for (int i = 0; i < nr * T; i++)
+            acc[i] = _mm512_setzero_ps();
+        const uint8_t *tile = w->data + (uint64_t)r0 * w->row_bytes;
+        for (int64_t b = 0; b < nb; b++)
+            for (int i = 0; i < nr; i++)
+                bn_q6kb_block(tile + (uint64_t)i * w->row_bytes + b * BN_Q6_K_BYTES, ahead,
+                              xp + b * BN_Q6_K_BLOCK * T, T, acc + i * T);
+        for (int i = 0; i < nr; i++)
+            for (int j = 0; j < T; j++)
+                y[j * y_stride + r0 + i] = _mm512_reduce_add_ps(acc[i * T + j]);
+    }
+}
+
+bool bn_dense_gemm_q6k_batch_avx512(const bn_dense_matrix *w, const float *x, int64_t x_stride,
+                                    int64_t n_tokens, int64_t row_begin, int64_t row_end, float *y,
+                                    int64_t y_stride) {
+    const int64_t K = w->K;
+    if (w->type != BN_TYPE_Q6_K || K > BN_Q6KB_MAX_K || n_tokens < 1)
+        return false;
+    /* (K / 64, pass tokens, 64) permuted x: 256 KB at most, on the stack
+     * as the one-token kernels keep theirs. */
+    _Alignas(64) float xp[BN_Q6KB_MAX_T * BN_Q6KB_MAX_K];
+    /* Passes of equal size (17 tokens: 9 + 8, not 16 + 1). */
+    const int64_t n_pass = (n_tokens + BN_Q6KB_MAX_T - 1) / BN_Q6KB_MAX_T;
+    const int64_t per_pass = (n_tokens + n_pass - 1) / n_pass;
+    for (int64_t t0 = 0; t0 < n_tokens; t0 += per_pass) {
+        const int T = n_tokens - t0 < per_pass ? (int)(n_tokens - t0) : (int)per_pass;
+        for (int j = 0; j < T; j++)
+            for (int64_t g = 0; g < K; g += 64)
+                bn_q6kb_permute64(x + (t0 + j) * x_stride + g, xp + (g / 64 * T + j) * 64);
+        float *yt = y + t0 * y_stride;
+        switch (T) {
+#define BN_Q6KB_CASE(t)                                                                            \
+    case t:                                                                                        \
+        bn_q6kb_rows(w, xp, t, row_begin, row_end, yt, y_stride);                                  \
+        break;
+            BN_Q6KB_CASE(1) BN_Q6KB_CASE(2) BN_Q6KB_CASE(3) BN_Q6KB_CASE(4)
+            BN_Q6KB_CASE(5) BN_Q6KB_CASE(6) BN_Q6KB_CASE(7) BN_Q6KB_CASE(8)
+            BN_Q6KB_CASE(9) BN_Q6KB_CASE(10) BN_Q6KB_CASE(11) BN_Q6KB_CASE(12)
+            BN_Q6KB_CASE(13) BN_Q6KB_CASE(14) BN_Q6KB_CASE(15)
+        default:
+            bn_q6kb_rows(w, xp, BN_Q6KB_MAX_T, row_begin, row_end, yt, y_stride);
+            break;
+#undef BN_Q6KB_CASE
+        }
+    }
+    return true;
+}
