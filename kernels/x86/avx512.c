@@ -1041,8 +1041,8 @@ static void bn_dense_gemm_q6k(const bn_dense_matrix *w, const float *x, int64_t 
     /* 4 tokens and more: x86/avx512_q6k_batch.c, which converts each
      * 64-code group to f32 weights once for all the tokens (1.26x this
      * file's 4-token kernel, 1.6-1.8x its 4 + 4 for 8 tokens, measured
-     * 1 thread, 2048 rows); with 2-3 tokens its few FMA chains lose
-     * (0.9x), so they stay here. */
+     * 1 thread, 2048 rows); at 2-3 tokens that conversion is shared by
+     * too few tokens (0.85-0.9x), so they stay here. */
     if (n_tokens >= 4 &&
         bn_dense_gemm_q6k_batch_avx512(w, x, x_stride, n_tokens, row_begin, row_end, y, y_stride))
         return;

@@ -3,9 +3,13 @@
  * so both the avx512 and the avx512vbmi tables call it (from the Q6_K
  * branch of x86/avx512.c's dense_gemm, for the batch sizes where it wins).
  *
- * Owns: y[t][r] = W[r] . x[t] for Q6_K rows and up to BN_Q6KB_MAX_T tokens
- * per pass over the rows (more tokens: several passes). Not one token: the
- * tables keep their own one-token kernels, whose results it does not change.
+ * Owns: y[t][r] = W[r] . x[t] for Q6_K rows, any number of tokens: up to
+ * BN_Q6KB_MAX_T (8) a pass, two passes over each row tile (so up to 16
+ * tokens stream the weights once; more: the rows again per 16). The tables
+ * call it from 4 tokens: for one token they keep their own kernels, whose
+ * results it does not change, and at 2-3 the per-group conversion is shared
+ * by too few tokens (0.85-0.9x avx512.c's kernel, also with 2 accumulators
+ * per token).
  *
  * Each 64-code group of a row is decoded once per pass and turned into four
  * f32 weight vectors, shared by all the pass's tokens: per 64 codes, 7
@@ -14,7 +18,8 @@
  * code of value 4i + k of the group (shifting the dword left by 24 - 8k and
  * back arithmetically sign-extends byte k without any shuffle); x is
  * permuted once per call to match, xp[64g + 16k + i] = x[64g + 4i + k], as
- * the avx512 table's one-token kernel does. Each weight is (d * scale) *
+ * the avx512 table's one-token kernel does (stored per group as the pass's
+ * tokens' 64 values one after the other). Each weight is (d * scale) *
  * (code - 32) rounded once after the reference's d * scale: exactly the
  * dequantized weight (kernels/dense_matrix.c), so the float product is the
  * reference's up to the order of the additions.
@@ -25,8 +30,8 @@
  * split, vocabulary chunk), the tile, nor on how many tokens share a pass.
  *
  * Memory: rows go in tiles of BN_Q6KB_TILE; a tile is swept one 256-block
- * at a time over its rows, so only one block of the pass's x (16 tokens x
- * 1 KB) is hot in L1 instead of all of x (160 KB at K = 2560: L2). The
+ * at a time over its rows, so only one block of the pass's x (8 tokens x
+ * 1 KB) is hot in L1 instead of all of x (80 KB at K = 2560: L2). The
  * accumulators live in a small stack array between blocks (T loads and
  * stores per 256 x T FMAs). Each block prefetches the same block one tile
  * ahead (about 17 KB), as the one-token kernels fetch 8 KB ahead.
