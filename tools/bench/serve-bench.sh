@@ -13,7 +13,8 @@
 #   tools/bench/serve-bench.sh BUILD_DIR MODEL.gguf [PEER_SERVER_BIN PEER_MODEL.gguf]
 #
 # Environment: THREADS (2), SLOTS (16), CTX (per slot, 1024), TOKENS (32),
-# REQS_PER_STREAM (4), STREAMS ("1 4 8 16"), PREFIX (1000; 0 skips the prefix
+# REQS_PER_STREAM (4), STREAMS ("1 4 8 16"), WARM_PROMPTS (0; 1 caches loadgen's 8 prompts first),
+# SERVER_ARGS (extra flags for bitnet-server), PREFIX (1000; 0 skips the prefix
 # test; its second turn needs more than PREFIX + 60 positions, so with CTX 1024
 # run it separately, e.g. SLOTS=2 CTX=2048 STREAMS=1 REQS_PER_STREAM=1), PEER_ARGS (extra flags for the peer, e.g. "-no-fa").
 set -euo pipefail
@@ -46,7 +47,7 @@ run_one() { # name port pid streams
 
 names=(bitnet-server); ports=($(free_port))
 "$build/tools/bitnet-server" -m "$model" --port "${ports[0]}" -t "$threads" -np "$slots" \
-  -c "$ctx" 2>/tmp/serve-bench-bitnet.log &
+  -c "$ctx" ${SERVER_ARGS:-} 2>/tmp/serve-bench-bitnet.log &
 pids+=($!)
 wait_ready "${ports[0]}"
 if [ -n "$peer_bin" ]; then
@@ -56,10 +57,14 @@ if [ -n "$peer_bin" ]; then
   pids+=($!)
   wait_ready "${ports[1]}"
 fi
-# Warm-up: one short request each (page cache, first-touch of the weights).
+# Warm-up: one short request each (page cache, first-touch of the weights);
+# WARM_PROMPTS=1: one request for each of loadgen's 8 prompts instead, so
+# that every stream count starts with the same prompts in the slots' caches
+# (else a short 1-stream run pays every prompt's prefill, and a long 8-stream
+# one mostly reuses them).
 for i in "${!pids[@]}"; do
-  "$build/tools/bitnet-loadgen" --port "${ports[$i]}" --streams 1 --requests 1 \
-    --max-tokens 4 >/dev/null || true
+  "$build/tools/bitnet-loadgen" --port "${ports[$i]}" --streams 1 \
+    --requests $([ "${WARM_PROMPTS:-0}" = 1 ] && echo 8 || echo 1) --max-tokens 4 >/dev/null || true
 done
 for s in $streams; do
   for i in "${!pids[@]}"; do run_one "${names[$i]}" "${ports[$i]}" "${pids[$i]}" "$s" || true; done
