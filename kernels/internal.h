@@ -36,6 +36,15 @@ void bn_gemm_t3_batch_i8_avx2(const bn_ternary_matrix *w, const bn_act_batch *ac
 bool bn_dense_gemm_q6k_batch_avx512(const bn_dense_matrix *w, const float *x, int64_t x_stride,
                                     int64_t n_tokens, int64_t row_begin, int64_t row_end, float *y,
                                     int64_t y_stride);
+/* The I2 product of small batches (2..BN_I2_BATCH_MAX_TOKENS tokens) of the
+ * avx512 and avx512vbmi tables (x86/avx512_batch.c): y[t*stride + r], or the
+ * int32 accumulators into acc_out likewise. Only for the calls
+ * bn_i2_batch_avx512_takes accepts (token count, scales, K). */
+#define BN_I2_BATCH_MAX_TOKENS 16
+bool bn_i2_batch_avx512_takes(const bn_ternary_matrix *w, const bn_act_batch *act);
+void bn_gemm_i2_batch_i8_avx512(const bn_ternary_matrix *w, const bn_act_batch *act,
+                                int64_t row_begin, int64_t row_end, float *y, int32_t *acc_out,
+                                int64_t stride);
 #if defined(BN_HAVE_KERNELS_AVX512VBMI)
 /* avx512 plus VBMI, GFNI and BF16: the avx512 table with the entries of
  * x86/avx512_vbmi.c (defined next to the avx512 table in x86/avx512.c). */

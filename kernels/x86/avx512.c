@@ -409,6 +409,8 @@ static void bn_gemm_i2_i8_avx512(const bn_ternary_matrix *w, const bn_act_batch 
     }
     if (act->n_tokens == 1)
         bn_i2_gemv(w, act, row_begin, row_end, y, NULL);
+    else if (bn_i2_batch_avx512_takes(w, act))
+        bn_gemm_i2_batch_i8_avx512(w, act, row_begin, row_end, y, NULL, y_stride);
     else
         bn_tiled_gemm(bn_i2_tiles, w, act, row_begin, row_end, y, NULL, y_stride);
 }
@@ -418,6 +420,8 @@ static void bn_gemm_acc_i2_i8_avx512(const bn_ternary_matrix *w, const bn_act_ba
                                      int64_t acc_stride) {
     if (act->n_tokens == 1)
         bn_i2_gemv(w, act, row_begin, row_end, NULL, acc);
+    else if (bn_i2_batch_avx512_takes(w, act))
+        bn_gemm_i2_batch_i8_avx512(w, act, row_begin, row_end, NULL, acc, acc_stride);
     else
         bn_tiled_gemm(bn_i2_tiles, w, act, row_begin, row_end, NULL, acc, acc_stride);
 }

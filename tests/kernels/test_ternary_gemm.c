@@ -7,7 +7,7 @@
  * K % 256 == 0 and only get those shapes); one row; K of one block of each
  * layout (128, 256, 320, 192). Batches 1, 7 and 128 (batch 7 on the first 256
  * rows and batch 128 on the first 64 rows of the big shapes, to stay fast
- * under the sanitizers too).
+ * under the sanitizers too); I2 also at every batch of 2..16 tokens.
  *
  * The oracle is a plain loop over the trits. For TENSOR and ROW scales the
  * reference's float output is by definition (float)acc / act_scale * scale,
@@ -131,6 +131,22 @@ static void i2_block_scales(const bn_kernels *k) {
     kt_check(k, BN_LAYOUT_I2, BN_TERNARY_SCALE_BLOCK256, (kt_shape){6912, 130}, 7, 4);
     kt_check(k, BN_LAYOUT_I2, BN_TERNARY_SCALE_BLOCK256, (kt_shape){512, 64}, 128, 5);
 }
+static void i2_small_batches(const bn_kernels *k) {
+    /* Every decode-step batch size 2..16 (token tiles of every width, even
+     * and uneven splits), with row counts that are no multiple of a row
+     * tile (35, 65: a one-row tail after a granule split) and K with a
+     * trailing 128-value block (3200, 128: Kp % 256 == 128) or without
+     * (2560, 6912), TENSOR and ROW scales; K = 8640 at 16 tokens is past
+     * the avx512 small-batch kernel's activation buffer (its fallback). */
+    for (int64_t nt = 2; nt <= 16; nt++) {
+        kt_check(k, BN_LAYOUT_I2, BN_TERNARY_SCALE_TENSOR, (kt_shape){3200, 35}, nt, 100 + nt);
+        kt_check(k, BN_LAYOUT_I2, BN_TERNARY_SCALE_ROW, (kt_shape){128, 65}, nt, 200 + nt);
+        kt_check(k, BN_LAYOUT_I2, BN_TERNARY_SCALE_ROW, (kt_shape){2560, 33}, nt, 300 + nt);
+    }
+    kt_check(k, BN_LAYOUT_I2, BN_TERNARY_SCALE_TENSOR, (kt_shape){6912, 50}, 8, 400);
+    kt_check(k, BN_LAYOUT_I2, BN_TERNARY_SCALE_TENSOR, (kt_shape){6912, 50}, 13, 401);
+    kt_check(k, BN_LAYOUT_I2, BN_TERNARY_SCALE_TENSOR, (kt_shape){8640, 40}, 16, 402);
+}
 static void t5_tensor_scale(const bn_kernels *k) {
     kt_all_shapes(k, BN_LAYOUT_T5, BN_TERNARY_SCALE_TENSOR);
 }
@@ -156,6 +172,7 @@ static void lut2_row_scales(const bn_kernels *k) {
 KT_FOR_TABLES(ternary_gemm, i2_matches_ref_with_a_tensor_scale, i2_tensor_scale)
 KT_FOR_TABLES(ternary_gemm, i2_matches_ref_with_row_scales, i2_row_scales)
 KT_FOR_TABLES(ternary_gemm, i2_matches_ref_with_block_scales, i2_block_scales)
+KT_FOR_TABLES(ternary_gemm, i2_matches_ref_for_every_batch_of_2_to_16_tokens, i2_small_batches)
 KT_FOR_TABLES(ternary_gemm, t5_matches_ref_with_a_tensor_scale, t5_tensor_scale)
 KT_FOR_TABLES(ternary_gemm, t5_matches_ref_with_row_scales, t5_row_scales)
 KT_FOR_TABLES(ternary_gemm, t3_matches_ref_with_a_tensor_scale, t3_tensor_scale)
