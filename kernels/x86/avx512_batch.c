@@ -139,11 +139,12 @@ BN_INLINE void bn_i2b_chunk(const __m512i wv[BN_I2B_ROWS], const int8_t *a, cons
     }
 }
 
-/* R rows from r0 x T tokens: out[i * T + j] = sum c*q (the offset sum q not
- * yet taken off). The tile's rows are contiguous: the tile `ahead` bytes
- * later is prefetched linearly, one 64-byte line per row and chunk. */
+/* R rows from r0 x T tokens: lane n of sums[n / 16] is sum c*q of row
+ * r0 + n / T and token n % T (the offset sum q not yet taken off; lanes past
+ * R * T are 0). The tile's rows are contiguous: the tile `ahead` bytes later
+ * is prefetched linearly, one 64-byte line per row and chunk. */
 BN_INLINE void bn_i2b_tile(const bn_ternary_matrix *w, int64_t r0, const int R, const int T,
-                           const int8_t *buf, uint64_t ahead, int32_t out[32]) {
+                           const int8_t *buf, uint64_t ahead, __m512i sums[2]) {
     __m512i acc[BN_I2B_ROWS][BN_I2B_TOKENS];
     for (int i = 0; i < R; i++)
         for (int j = 0; j < T; j++)
@@ -173,22 +174,69 @@ BN_INLINE void bn_i2b_tile(const bn_ternary_matrix *w, int64_t r0, const int R, 
     for (int k = n; k < nv; k++)
         v[k] = _mm512_setzero_si512();
     for (int k = 0; k < nv; k += 16)
-        _mm512_storeu_si512(out + k, bn_sum16(v + k));
+        sums[k / 16] = bn_sum16(v + k);
 }
 
-/* Writes a tile's results (offset taken off): raw accumulators or floats. */
-BN_INLINE void bn_i2b_store(const bn_ternary_matrix *w, const bn_act_batch *act, int64_t r0,
-                            int R, int64_t t0, int T, const int32_t v[32], float *y,
-                            int32_t *acc, int64_t stride) {
-    for (int i = 0; i < R; i++)
-        for (int j = 0; j < T; j++) {
-            int32_t s = v[i * T + j] - act->sum[t0 + j];
-            int64_t o = (t0 + j) * stride + r0 + i;
-            if (acc)
-                acc[o] = s;
-            else
-                y[o] = bn_ternary_out(w, r0 + i, s, act->scale[t0 + j]);
+/* What the epilogue needs per lane n of a tile's sums, fixed for a token
+ * tile: the token's offset sum q and act_scale, and the row n / T. */
+typedef struct bn_i2b_lanes {
+    __m512i offset[2], row[2];
+    __m512 act_scale[2];
+} bn_i2b_lanes;
+
+static void bn_i2b_lanes_init(const bn_act_batch *act, int64_t t0, int R, int T,
+                              bn_i2b_lanes *ln) {
+    for (int k = 0; k < 2; k++) {
+        int32_t off[16], row[16];
+        float sc[16];
+        for (int l = 0; l < 16; l++) {
+            int n = 16 * k + l;
+            bool used = n < R * T;
+            off[l] = used ? act->sum[t0 + n % T] : 0;
+            sc[l] = used ? act->scale[t0 + n % T] : 1.0f;
+            row[l] = used ? n / T : 0;
         }
+        ln->offset[k] = _mm512_loadu_si512(off);
+        ln->row[k] = _mm512_loadu_si512(row);
+        ln->act_scale[k] = _mm512_loadu_ps(sc);
+    }
+}
+
+/* Writes a tile's results, offset taken off: raw accumulators, or floats
+ * (float)acc / act_scale * w_scale, the epilogue of bn_ternary_out in 16
+ * lanes (the same correctly rounded conversion, division and product, so
+ * the same bits). */
+BN_INLINE void bn_i2b_store(const bn_ternary_matrix *w, int64_t r0, const int R, int64_t t0,
+                            const int T, const __m512i sums[2], const bn_i2b_lanes *ln,
+                            float *y, int32_t *acc, int64_t stride) {
+    const int n = R * T;
+    for (int k = 0; k < (n + 15) / 16; k++) {
+        const __m512i v = _mm512_sub_epi32(sums[k], ln->offset[k]);
+        union {
+            int32_t i[16];
+            float f[16];
+        } out;
+        if (acc) {
+            _mm512_storeu_si512(out.i, v);
+        } else {
+            __m512 ws = w->scale_kind == BN_TERNARY_SCALE_ROW
+                            ? _mm512_permutexvar_ps(ln->row[k],
+                                                    _mm512_maskz_loadu_ps((__mmask16)((1u << R) - 1),
+                                                                          w->scales + r0))
+                            : _mm512_set1_ps(w->scale);
+            _mm512_storeu_ps(out.f, _mm512_mul_ps(_mm512_div_ps(_mm512_cvtepi32_ps(v),
+                                                                ln->act_scale[k]),
+                                                  ws));
+        }
+        for (int l = 0; l < 16 && 16 * k + l < n; l++) {
+            const int m = 16 * k + l;
+            const int64_t o = (t0 + m % T) * stride + r0 + m / T;
+            if (acc)
+                acc[o] = out.i[l];
+            else
+                y[o] = out.f[l];
+        }
+    }
 }
 
 /* Every row of [row_begin, row_end) against one token tile of T tokens. */
@@ -197,15 +245,18 @@ BN_INLINE void bn_i2b_rows(const bn_ternary_matrix *w, const bn_act_batch *act,
                            const int8_t *buf, float *y, int32_t *acc, int64_t stride) {
     const uint64_t tile_bytes = BN_I2B_ROWS * w->row_bytes;
     const uint64_t ahead = tile_bytes * ((16384 + tile_bytes - 1) / tile_bytes);
-    int32_t v[32];
+    bn_i2b_lanes ln;
+    __m512i sums[2];
     int64_t r = row_begin;
+    bn_i2b_lanes_init(act, t0, BN_I2B_ROWS, T, &ln);
     for (; r + BN_I2B_ROWS <= row_end; r += BN_I2B_ROWS) {
-        bn_i2b_tile(w, r, BN_I2B_ROWS, T, buf, ahead, v);
-        bn_i2b_store(w, act, r, BN_I2B_ROWS, t0, T, v, y, acc, stride);
+        bn_i2b_tile(w, r, BN_I2B_ROWS, T, buf, ahead, sums);
+        bn_i2b_store(w, r, BN_I2B_ROWS, t0, T, sums, &ln, y, acc, stride);
     }
+    bn_i2b_lanes_init(act, t0, 1, T, &ln);
     for (; r < row_end; r++) {
-        bn_i2b_tile(w, r, 1, T, buf, ahead, v);
-        bn_i2b_store(w, act, r, 1, t0, T, v, y, acc, stride);
+        bn_i2b_tile(w, r, 1, T, buf, ahead, sums);
+        bn_i2b_store(w, r, 1, t0, T, sums, &ln, y, acc, stride);
     }
 }
 
