@@ -23,6 +23,14 @@
  *     unpacks and adds, 16 sums per 45 operations, against about 9 per sum
  *     one by one), which matters at K = 2560 where a tile has only 40
  *     vpdpbusd per accumulator.
+ * Not gf2p8affineqb for the codes in the avx512vbmi table (one instruction
+ * instead of a shift and an and, as its matrix-vector kernel does): 3 x 8
+ * tiles with it were 12-17% slower on Zen 4 (best call, 8 tokens, 2B4T
+ * shapes; presumably it shares vpdpbusd's pipes, no counters here to tell),
+ * so that table calls this kernel as it is.
+ * The epilogue (offset, int -> float, / act_scale, * w_scale) runs in 16
+ * lanes on the reduced sums: the steps of bn_ternary_out, each correctly
+ * rounded, so the same bits.
  * The tiles read their rows once per token tile; at these batch sizes that
  * is a few GB/s, so there is no L2 blocking, only the linear prefetch of the
  * matrix-vector kernels.
@@ -30,8 +38,8 @@
  * Exactness: the same int32 sums sum c*q - sum q as every table (codes
  * c = w + 1 in {0,1,2} as vpdpbusd's unsigned operand, see avx512.c); the
  * sums are exact in any order, so the results are bit-identical. A lane of
- * an accumulator adds 4 products |c*q| <= 256 per 256 values of K: below
- * 2^31 for any K under 2^29. The trailing 128-value block of a row whose
+ * an accumulator adds 16 products |c*q| <= 256 per 256 values of K (4
+ * groups x 4 bytes): below 2^31 for any K under 2^27. The trailing 128-value block of a row whose
  * Kp % 256 == 128 is read with a 32-byte masked load (the upper half zero:
  * codes 0 contribute nothing, and the repacked activations there are the
  * row's zero padding anyway).

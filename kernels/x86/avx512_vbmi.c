@@ -281,8 +281,9 @@ void bn_gemm_acc_t3_i8_avx512vbmi(const bn_ternary_matrix *w, const bn_act_batch
  * each byte to bits 0-1 and clears the rest, i.e. shift and mask in one
  * instruction) and one dpbusd, 8 rows per tile sharing the activation
  * loads, and the tile's contiguous rows prefetched linearly. Same exact
- * int32 sums as every table. Batches go to the avx512 tiled kernel, and so
- * do BLOCK256 scales (to the reference, as there). */
+ * int32 sums as every table. Batches go to the avx512 table (2..16 tokens:
+ * x86/avx512_batch.c, which measured slower with this GFNI decode; more:
+ * its tiled kernel), and so do BLOCK256 scales (to the reference, as there). */
 #define BN_I2_GEMV_ROWS 8 /* rows per tile */
 
 BN_INLINE void bn_i2_gemv_tile(const bn_ternary_matrix *w, const bn_act_batch *act, int64_t r0,
