@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "kernels/internal.h"
+#include "kernels/x86/avx512_q6k.h"
 #include "loader/half.h"
 
 #define BN_INLINE static inline __attribute__((always_inline))
@@ -925,8 +926,6 @@ BN_INLINE void bn_q6k_sub16(__m128i q16, __m512 ds, const float *x, int64_t x_st
 
 BN_INLINE void bn_q6k_row_dot(const uint8_t *row, int64_t nb, uint64_t ahead, const float *x,
                               int64_t x_stride, int T, float *y, int64_t y_stride) {
-    const __m512i m4 = _mm512_set1_epi8(0x0f), m3 = _mm512_set1_epi8(3),
-                  off = _mm512_set1_epi8(32);
     __m512 s0[4], s1[4];
     for (int j = 0; j < T; j++)
         s0[j] = s1[j] = _mm512_setzero_ps();
@@ -934,28 +933,11 @@ BN_INLINE void bn_q6k_row_dot(const uint8_t *row, int64_t nb, uint64_t ahead, co
         const uint8_t *blk = row + b * BN_Q6_K_BYTES;
         for (int c = 0; c < BN_Q6_K_BYTES; c += 64)
             _mm_prefetch((const char *)(blk + c + ahead), _MM_HINT_T0);
-        uint16_t dh;
-        memcpy(&dh, blk + 208, 2);
-        /* d * scale of the 16 sub-blocks, one per lane (exact f16 -> f32,
-         * then the reference's single rounding of d * scale). */
-        const __m512 ds = _mm512_mul_ps(
-            _mm512_cvtph_ps(_mm256_set1_epi16((short)dh)),
-            _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(blk + 192)))));
+        const __m512 ds = bn_q6k_block_scales(blk);
         for (int n = 0; n < 2; n++) {
-            /* L = ql[64n .. 64n+63]: bytes 0-31 feed values 0-31 (low
-             * nibbles) and 64-95 (high); bytes 32-63 feed 32-63 and 96-127.
-             * qh byte l holds the top 2 bits of values l, l+32, l+64, l+96
-             * in bit pairs 0, 2, 4, 6. */
-            const __m512i L = _mm512_loadu_si512(blk + 64 * n);
-            const __m256i h = _mm256_loadu_si256((const __m256i *)(blk + 128 + 32 * n));
-            const __m512i H = _mm512_inserti64x4(_mm512_castsi256_si512(h), _mm256_srli_epi16(h, 2), 1);
-            const __m512i q01 = _mm512_sub_epi8(
-                _mm512_or_si512(_mm512_and_si512(L, m4), _mm512_slli_epi16(_mm512_and_si512(H, m3), 4)),
-                off); /* values 0-63 of this half, code - 32 */
-            const __m512i q23 = _mm512_sub_epi8(
-                _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(L, 4), m4),
-                                _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(H, 4), m3), 4)),
-                off); /* values 64-127 */
+            __m512i q[2]; /* values 0-63, 64-127 of this half, code - 32 */
+            bn_q6k_half_codes(blk, n, q);
+            const __m512i q01 = q[0], q23 = q[1];
             const float *xn = x + b * 256 + 128 * n;
             bn_q6k_sub16(_mm512_castsi512_si128(q01), bn_lane(ds, 8 * n + 0), xn, x_stride, T, s0);
             bn_q6k_sub16(_mm512_extracti32x4_epi32(q01, 1), bn_lane(ds, 8 * n + 1), xn + 16, x_stride, T, s1);
@@ -994,8 +976,6 @@ BN_INLINE __m512 bn_q6k_group(__m512i q, const float *xp) {
 
 BN_INLINE void bn_q6k_row_dot_px(const uint8_t *row, int64_t nb, uint64_t ahead, const float *xp,
                                  int64_t xp_stride, int T, float *y, int64_t y_stride) {
-    const __m512i m4 = _mm512_set1_epi8(0x0f), m3 = _mm512_set1_epi8(3),
-                  off = _mm512_set1_epi8(32);
     /* lane i -> sub-block (4g + i/4) of the block for 64-group g. */
     const __m512i i4 = _mm512_srli_epi32(
         _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), 2);
@@ -1006,22 +986,11 @@ BN_INLINE void bn_q6k_row_dot_px(const uint8_t *row, int64_t nb, uint64_t ahead,
         const uint8_t *blk = row + b * BN_Q6_K_BYTES;
         for (int c = 0; c < BN_Q6_K_BYTES; c += 64)
             _mm_prefetch((const char *)(blk + c + ahead), _MM_HINT_T0);
-        uint16_t dh;
-        memcpy(&dh, blk + 208, 2);
-        const __m512 ds = _mm512_mul_ps(
-            _mm512_cvtph_ps(_mm256_set1_epi16((short)dh)),
-            _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(blk + 192)))));
+        const __m512 ds = bn_q6k_block_scales(blk);
         for (int n = 0; n < 2; n++) {
-            const __m512i L = _mm512_loadu_si512(blk + 64 * n);
-            const __m256i h = _mm256_loadu_si256((const __m256i *)(blk + 128 + 32 * n));
-            const __m512i H = _mm512_inserti64x4(_mm512_castsi256_si512(h), _mm256_srli_epi16(h, 2), 1);
-            const __m512i q01 = _mm512_sub_epi8(
-                _mm512_or_si512(_mm512_and_si512(L, m4), _mm512_slli_epi16(_mm512_and_si512(H, m3), 4)),
-                off);
-            const __m512i q23 = _mm512_sub_epi8(
-                _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(L, 4), m4),
-                                _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(H, 4), m3), 4)),
-                off);
+            __m512i q[2]; /* values 0-63, 64-127 of this half, code - 32 */
+            bn_q6k_half_codes(blk, n, q);
+            const __m512i q01 = q[0], q23 = q[1];
             const __m512 sc01 = _mm512_permutexvar_ps(_mm512_add_epi32(i4, _mm512_set1_epi32(8 * n)), ds);
             const __m512 sc23 = _mm512_permutexvar_ps(_mm512_add_epi32(i4, _mm512_set1_epi32(8 * n + 4)), ds);
             for (int j = 0; j < T; j++) {

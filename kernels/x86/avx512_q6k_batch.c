@@ -40,6 +40,7 @@
 #include <string.h>
 
 #include "kernels/internal.h"
+#include "kernels/x86/avx512_q6k.h"
 
 #define BN_INLINE static inline __attribute__((always_inline))
 
@@ -82,8 +83,6 @@ BN_INLINE __m512 bn_q6kb_code(__m512i q, int k) {
  * xp points at the block's permuted x: (4 groups, T tokens, 64). */
 BN_INLINE void bn_q6kb_block(const uint8_t *blk, uint64_t ahead, const float *xp, int T,
                              __m512 *acc /* (T) */) {
-    const __m512i m4 = _mm512_set1_epi8(0x0f), m3 = _mm512_set1_epi8(3),
-                  off = _mm512_set1_epi8(32);
     /* lane i -> sub-block i/4 of a 64-group (+ 4 per group). */
     const __m512i i4 = _mm512_srli_epi32(
         _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), 2);
@@ -92,29 +91,10 @@ BN_INLINE void bn_q6kb_block(const uint8_t *blk, uint64_t ahead, const float *xp
     __m512 a[BN_Q6KB_MAX_T];
     for (int j = 0; j < T; j++)
         a[j] = acc[j];
-    uint16_t dh;
-    memcpy(&dh, blk + 208, 2);
-    /* d * scale of the 16 sub-blocks, one per lane (exact f16 -> f32, then
-     * the reference's single rounding of d * scale). */
-    const __m512 ds = _mm512_mul_ps(
-        _mm512_cvtph_ps(_mm256_set1_epi16((short)dh)),
-        _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(blk + 192)))));
+    const __m512 ds = bn_q6k_block_scales(blk);
     for (int n = 0; n < 2; n++) {
-        /* L = ql[64n ..]: bytes 0-31 feed values 0-31 (low nibbles) and
-         * 64-95 (high); bytes 32-63 feed 32-63 and 96-127. qh byte l holds
-         * the top 2 bits of values l, l+32, l+64, l+96 in bit pairs 0, 2,
-         * 4, 6. */
-        const __m512i L = _mm512_loadu_si512(blk + 64 * n);
-        const __m256i h = _mm256_loadu_si256((const __m256i *)(blk + 128 + 32 * n));
-        const __m512i H = _mm512_inserti64x4(_mm512_castsi256_si512(h), _mm256_srli_epi16(h, 2), 1);
-        __m512i Q[2];
-        Q[0] = _mm512_sub_epi8(
-            _mm512_or_si512(_mm512_and_si512(L, m4), _mm512_slli_epi16(_mm512_and_si512(H, m3), 4)),
-            off); /* values 0-63 of this half, code - 32 */
-        Q[1] = _mm512_sub_epi8(
-            _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(L, 4), m4),
-                            _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(H, 4), m3), 4)),
-            off); /* values 64-127 */
+        __m512i Q[2]; /* values 0-63, 64-127 of this half, code - 32 */
+        bn_q6k_half_codes(blk, n, Q);
         for (int u = 0; u < 2; u++) {
             const __m512 sc =
                 _mm512_permutexvar_ps(_mm512_add_epi32(i4, _mm512_set1_epi32(8 * n + 4 * u)), ds);

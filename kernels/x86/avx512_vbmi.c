@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "kernels/internal.h"
+#include "kernels/x86/avx512_q6k.h"
 
 #define BN_INLINE static inline __attribute__((always_inline))
 
@@ -91,13 +92,7 @@ BN_INLINE float bn_q6k_row_bf16(const uint8_t *row, int64_t nb, uint64_t ahead,
         const uint8_t *blk = row + b * BN_Q6_K_BYTES;
         for (int c = 0; c < BN_Q6_K_BYTES; c += 64)
             _mm_prefetch((const char *)(blk + c + ahead), _MM_HINT_T0);
-        uint16_t dh;
-        memcpy(&dh, blk + 208, 2);
-        /* d * scale of the 16 sub-blocks, one per lane (exact f16 -> f32,
-         * then the reference's single rounding of d * scale). */
-        const __m512 ds = _mm512_mul_ps(
-            _mm512_cvtph_ps(_mm256_set1_epi16((short)dh)),
-            _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(blk + 192)))));
+        const __m512 ds = bn_q6k_block_scales(blk);
 #pragma GCC unroll 2
         for (int n = 0; n < 2; n++) {
             /* L = ql[64n ..]: low nibbles are values 0-63 of this half, high
