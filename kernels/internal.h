@@ -171,6 +171,62 @@ static inline void bn_ternary_store_tokens(const bn_ternary_matrix *w, const bn_
     }
 }
 
+/* One-token products (matrix-vector, bandwidth-bound): how far ahead they
+ * prefetch, a whole number of row tiles and at least 16 KB (enough in
+ * flight to cover DRAM latency at full bandwidth; rows are contiguous, so
+ * each row's stream fetches the same offset of a later tile). */
+static inline uint64_t bn_gemv_prefetch_ahead(uint64_t tile_bytes) {
+    return tile_bytes * ((16384 + tile_bytes - 1) / tile_bytes);
+}
+
+/* Writes one token's results of rows r .. r+R-1: the raw accumulators v[i]
+ * into acc_out[r + i] when it is set, else the scaled floats into y. */
+static inline void bn_ternary_store_rows(const bn_ternary_matrix *w, const bn_act_batch *act,
+                                         int64_t r, int R, const int32_t *v, float *y,
+                                         int32_t *acc_out) {
+    for (int i = 0; i < R; i++) {
+        if (acc_out)
+            acc_out[r + i] = v[i];
+        else
+            y[r + i] = bn_ternary_out(w, r + i, v[i], act->scale[0]);
+    }
+}
+
+/* A one-token product's tile: the int32 sums (after the offset) of rows
+ * r0 .. r0+R-1 into out, prefetching `ahead` bytes past them. */
+#define BN_GEMV_MAX_ROWS 8
+typedef void (*bn_gemv_tile_fn)(const bn_ternary_matrix *w, const bn_act_batch *act, int64_t r0,
+                                uint64_t ahead, int32_t *out);
+
+/* The SIMD tables' one-token product over rows [row_begin, row_end): tiles
+ * of `rows` (<= BN_GEMV_MAX_ROWS) rows by `tile`, then a row at a time by
+ * `one`. Always inlined, so that with the constant tile functions of
+ * BN_GEMV_TILES the calls are direct (one call per tile of a few KB). */
+static inline __attribute__((always_inline)) void
+bn_ternary_gemv_rows(bn_gemv_tile_fn tile, bn_gemv_tile_fn one, int rows,
+                     const bn_ternary_matrix *w, const bn_act_batch *act, int64_t row_begin,
+                     int64_t row_end, float *y, int32_t *acc_out) {
+    const uint64_t ahead = bn_gemv_prefetch_ahead((uint64_t)rows * w->row_bytes);
+    int32_t v[BN_GEMV_MAX_ROWS];
+    for (int64_t r = row_begin; r < row_end;) {
+        const int R = row_end - r >= rows ? rows : 1;
+        if (R == rows)
+            tile(w, act, r, ahead, v);
+        else
+            one(w, act, r, ahead, v);
+        bn_ternary_store_rows(w, act, r, R, v, y, acc_out);
+        r += R;
+    }
+}
+
+/* Defines name_tile and name_one, the bn_ternary_gemv_rows tile functions
+ * of an always-inline tile_fn(w, act, r0, R, ahead, out) with R = rows, 1. */
+#define BN_GEMV_TILES(name, tile_fn, rows)                                                    \
+    static void name##_tile(const bn_ternary_matrix *w, const bn_act_batch *a, int64_t r0,    \
+                            uint64_t ahead, int32_t *o) { tile_fn(w, a, r0, rows, ahead, o); } \
+    static void name##_one(const bn_ternary_matrix *w, const bn_act_batch *a, int64_t r0,     \
+                           uint64_t ahead, int32_t *o) { tile_fn(w, a, r0, 1, ahead, o); }
+
 /* A batch product one row at a time (ternary_rows.c): rows in blocks of
  * about 256 KB of weights, L2-resident while every token tile of up to
  * BN_ROW_TOKENS passes over them; by_tokens[T - 1] computes row r's int32

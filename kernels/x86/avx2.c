@@ -300,25 +300,12 @@ BN_INLINE void bn_i2_gemv_tile(const bn_ternary_matrix *w, const bn_act_batch *a
         out[i] = bn_hadd8i(acc[i]) - act->sum[0];
 }
 
+BN_GEMV_TILES(bn_i2_gemv_tiles, bn_i2_gemv_tile, 4)
+
 static void bn_i2_gemv(const bn_ternary_matrix *w, const bn_act_batch *act, int64_t row_begin,
                        int64_t row_end, float *y, int32_t *acc_out) {
-    const uint64_t tile_bytes = 4 * w->row_bytes;
-    const uint64_t ahead = tile_bytes * ((16384 + tile_bytes - 1) / tile_bytes);
-    int32_t v[4];
-    for (int64_t r = row_begin; r < row_end;) {
-        const int R = row_end - r >= 4 ? 4 : 1;
-        if (R == 4)
-            bn_i2_gemv_tile(w, act, r, 4, ahead, v);
-        else
-            bn_i2_gemv_tile(w, act, r, 1, ahead, v);
-        for (int i = 0; i < R; i++) {
-            if (acc_out)
-                acc_out[r + i] = v[i];
-            else
-                y[r + i] = bn_ternary_out(w, r + i, v[i], act->scale[0]);
-        }
-        r += R;
-    }
+    bn_ternary_gemv_rows(bn_i2_gemv_tiles_tile, bn_i2_gemv_tiles_one, 4, w, act, row_begin, row_end, y,
+                         acc_out);
 }
 
 static void bn_gemm_i2_i8_avx2(const bn_ternary_matrix *w, const bn_act_batch *act,

@@ -117,27 +117,14 @@ BN_INLINE void bn_t3_gemv_tile(const bn_ternary_matrix *w, const bn_act_batch *a
         out[i] = bn_hadd8i(acc[i]) - 128 * w->row_sums[r0 + i];
 }
 
+BN_GEMV_TILES(bn_t3_gemv_tiles, bn_t3_gemv_tile, BN_T3_GEMV_ROWS)
+
 /* y[r] (or acc_out[r]) for one token, rows [row_begin, row_end): 8-row tiles,
  * then single rows for a tail. */
 void bn_gemv_t3_i8_avx2(const bn_ternary_matrix *w, const bn_act_batch *act, int64_t row_begin,
                         int64_t row_end, float *y, int32_t *acc_out) {
-    const uint64_t tile_bytes = BN_T3_GEMV_ROWS * w->row_bytes;
-    const uint64_t ahead = tile_bytes * ((16384 + tile_bytes - 1) / tile_bytes);
-    int32_t v[BN_T3_GEMV_ROWS];
-    for (int64_t r = row_begin; r < row_end;) {
-        const int R = row_end - r >= BN_T3_GEMV_ROWS ? BN_T3_GEMV_ROWS : 1;
-        if (R == BN_T3_GEMV_ROWS)
-            bn_t3_gemv_tile(w, act, r, BN_T3_GEMV_ROWS, ahead, v);
-        else
-            bn_t3_gemv_tile(w, act, r, 1, ahead, v);
-        for (int i = 0; i < R; i++) {
-            if (acc_out)
-                acc_out[r + i] = v[i];
-            else
-                y[r + i] = bn_ternary_out(w, r + i, v[i], act->scale[0]);
-        }
-        r += R;
-    }
+    bn_ternary_gemv_rows(bn_t3_gemv_tiles_tile, bn_t3_gemv_tiles_one, BN_T3_GEMV_ROWS, w, act,
+                         row_begin, row_end, y, acc_out);
 }
 
 /* Row r's codes c = w + 1 (0..2), Kp bytes in value order: per chunk the 6

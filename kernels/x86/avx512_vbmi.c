@@ -227,10 +227,9 @@ static void bn_t3_gemv(const bn_ternary_matrix *w, const bn_act_batch *act, int6
         }
         tab[p] = _mm512_loadu_si512(t64);
     }
-    /* Software prefetch a whole number of row tiles (at least 16 KB) ahead,
-     * as the avx512 kernels do. */
-    const uint64_t tile_bytes = BN_T3_GEMV_ROWS * w->row_bytes;
-    const uint64_t ahead = tile_bytes * ((16384 + tile_bytes - 1) / tile_bytes);
+    /* Its own row loop (not bn_ternary_gemv_rows): the tiles take the code
+     * tables built above. */
+    const uint64_t ahead = bn_gemv_prefetch_ahead(BN_T3_GEMV_ROWS * w->row_bytes);
     int32_t v[BN_T3_GEMV_ROWS];
     for (int64_t r = row_begin; r < row_end;) {
         const int R = row_end - r >= BN_T3_GEMV_ROWS ? BN_T3_GEMV_ROWS : 1;
@@ -238,12 +237,7 @@ static void bn_t3_gemv(const bn_ternary_matrix *w, const bn_act_batch *act, int6
             bn_t3_gemv_tile(w, act, r, BN_T3_GEMV_ROWS, tab, ahead, v);
         else
             bn_t3_gemv_tile(w, act, r, 1, tab, ahead, v);
-        for (int i = 0; i < R; i++) {
-            if (acc_out)
-                acc_out[r + i] = v[i];
-            else
-                y[r + i] = bn_ternary_out(w, r + i, v[i], act->scale[0]);
-        }
+        bn_ternary_store_rows(w, act, r, R, v, y, acc_out);
         r += R;
     }
 }
@@ -330,25 +324,12 @@ BN_INLINE void bn_i2_gemv_tile(const bn_ternary_matrix *w, const bn_act_batch *a
         out[i] = _mm512_reduce_add_epi32(acc[i]) - act->sum[0];
 }
 
+BN_GEMV_TILES(bn_i2_gemv_tiles, bn_i2_gemv_tile, BN_I2_GEMV_ROWS)
+
 static void bn_i2_gemv(const bn_ternary_matrix *w, const bn_act_batch *act, int64_t row_begin,
                        int64_t row_end, float *y, int32_t *acc_out) {
-    const uint64_t tile_bytes = BN_I2_GEMV_ROWS * w->row_bytes;
-    const uint64_t ahead = tile_bytes * ((16384 + tile_bytes - 1) / tile_bytes);
-    int32_t v[BN_I2_GEMV_ROWS];
-    for (int64_t r = row_begin; r < row_end;) {
-        const int R = row_end - r >= BN_I2_GEMV_ROWS ? BN_I2_GEMV_ROWS : 1;
-        if (R == BN_I2_GEMV_ROWS)
-            bn_i2_gemv_tile(w, act, r, BN_I2_GEMV_ROWS, ahead, v);
-        else
-            bn_i2_gemv_tile(w, act, r, 1, ahead, v);
-        for (int i = 0; i < R; i++) {
-            if (acc_out)
-                acc_out[r + i] = v[i];
-            else
-                y[r + i] = bn_ternary_out(w, r + i, v[i], act->scale[0]);
-        }
-        r += R;
-    }
+    bn_ternary_gemv_rows(bn_i2_gemv_tiles_tile, bn_i2_gemv_tiles_one, BN_I2_GEMV_ROWS, w, act, row_begin, row_end, y,
+                         acc_out);
 }
 
 void bn_gemm_i2_i8_avx512vbmi(const bn_ternary_matrix *w, const bn_act_batch *act,
