@@ -179,6 +179,15 @@ static inline uint64_t bn_gemv_prefetch_ahead(uint64_t tile_bytes) {
     return tile_bytes * ((16384 + tile_bytes - 1) / tile_bytes);
 }
 
+/* A software prefetch of weights that are read once per token: into L2
+ * (prefetcht2 on x86), not L1. A prefetch into L1 holds one of L1's few
+ * miss buffers for the whole DRAM latency, which capped a core's stream at
+ * ~11 GB/s; into L2 many more lines are in flight. Measured on Zen 4, one
+ * process alternating both hints token by token: the I2 matrix-vector
+ * products 26-39% faster (avx512vbmi), 8-19% (avx2), the Q6_K output layer
+ * 4-9%. */
+#define BN_PREFETCH_STREAM(p) __builtin_prefetch((p), 0, 1)
+
 /* Writes one token's results of rows r .. r+R-1: the raw accumulators v[i]
  * into acc_out[r + i] when it is set, else the scaled floats into y. */
 static inline void bn_ternary_store_rows(const bn_ternary_matrix *w, const bn_act_batch *act,

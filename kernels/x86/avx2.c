@@ -276,7 +276,7 @@ BN_INLINE void bn_i2_gemv_tile(const bn_ternary_matrix *w, const bn_act_batch *a
             s16[i] = _mm256_setzero_si256();
         for (int64_t b = b0; b < b1; b++) {
             for (int l = 0; l < (R * 32 + 63) / 64; l++)
-                _mm_prefetch((const char *)(pf + b * R * 32 + 64 * l), _MM_HINT_T0);
+                BN_PREFETCH_STREAM(pf + b * R * 32 + 64 * l);
             const __m256i *a = (const __m256i *)(q + b * 128);
             const __m256i a0 = _mm256_loadu_si256(a), a1 = _mm256_loadu_si256(a + 1),
                           a2 = _mm256_loadu_si256(a + 2), a3 = _mm256_loadu_si256(a + 3);
@@ -360,7 +360,7 @@ BN_INLINE void bn_t5_tile(const bn_ternary_matrix *w, const bn_act_batch *act, i
     const uint64_t ahead = tile_bytes * ((16384 + tile_bytes - 1) / tile_bytes);
     for (int64_t c = 0; c < nc; c++) {
         for (int i = 0; i < R; i++) {
-            _mm_prefetch((const char *)(rows[i] + c * 64 + ahead), _MM_HINT_T0);
+            BN_PREFETCH_STREAM(rows[i] + c * 64 + ahead);
             __m256i s16[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
             for (int h = 0; h < 2; h++) {
                 __m256i u = _mm256_loadu_si256((const __m256i *)(rows[i] + c * 64 + 32 * h));
@@ -438,7 +438,7 @@ static void bn_lut2_half(const bn_ternary_matrix *w, const bn_act_batch *act, in
         int64_t end = pp0 + 32 < npp ? pp0 + 32 : npp;
         for (int64_t pp = pp0; pp < end; pp++) {
             __m256i b = _mm256_loadu_si256((const __m256i *)(wt + pp * 64));
-            _mm_prefetch((const char *)(wt + pp * 64 + 8192), _MM_HINT_T0);
+            BN_PREFETCH_STREAM(wt + pp * 64 + 8192);
             __m256i i0 = _mm256_and_si256(b, m4);
             __m256i i1 = _mm256_and_si256(_mm256_srli_epi16(b, 4), m4);
             const uint8_t *e0 = lut + (2 * pp) * BN_LUT_ENTRY_BYTES, *e1 = e0 + BN_LUT_ENTRY_BYTES;
@@ -734,7 +734,7 @@ BN_INLINE void bn_q6k_row_dot_px(const uint8_t *row, int64_t nb, uint64_t ahead,
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *blk = row + b * BN_Q6_K_BYTES;
         for (int c = 0; c < BN_Q6_K_BYTES; c += 64)
-            _mm_prefetch((const char *)(blk + c + ahead), _MM_HINT_T0);
+            BN_PREFETCH_STREAM(blk + c + ahead);
         uint16_t dh;
         memcpy(&dh, blk + 208, 2);
         const __m256 d = _mm256_cvtph_ps(_mm_set1_epi16((short)dh));
@@ -853,7 +853,7 @@ static void bn_dense_gemm_avx2(const bn_dense_matrix *w, const float *x, int64_t
             if (w->type == BN_TYPE_Q8_0) {
                 for (int64_t b = 0; b < K / 32; b++) {
                     const uint8_t *blk = row + b * BN_Q8_0_BYTES;
-                    _mm_prefetch((const char *)(blk + 8192), _MM_HINT_T0);
+                    BN_PREFETCH_STREAM(blk + 8192);
                     uint16_t dh;
                     memcpy(&dh, blk, 2);
                     __m256 d = _mm256_set1_ps(bn_f16_to_f32(dh));
@@ -874,7 +874,7 @@ static void bn_dense_gemm_avx2(const bn_dense_matrix *w, const float *x, int64_t
                 for (int64_t k = 0; k < K; k += 16) {
                     /* Rows stream back to back: fetch 8 KB ahead (the next
                      * rows), as the ternary kernels do. */
-                    _mm_prefetch((const char *)(row + k * esz + 8192), _MM_HINT_T0);
+                    BN_PREFETCH_STREAM(row + k * esz + 8192);
                     __m256 w0 = bn_dense_load(w->type, row, k), w1 = bn_dense_load(w->type, row, k + 8);
                     for (int j = 0; j < T; j++) {
                         const float *xt = x + (t0 + j) * x_stride + k;
@@ -903,7 +903,7 @@ static void bn_dense_gemm_i8_avx2(const bn_dense_matrix *w, const bn_act_batch *
             const int8_t *q = act->q + t * act->stride;
             __m256i acc = _mm256_setzero_si256();
             for (int64_t c = 0; c < nk; c++) {
-                _mm_prefetch((const char *)(wr + 32 * c + 8192), _MM_HINT_T0);
+                BN_PREFETCH_STREAM(wr + 32 * c + 8192);
                 __m256i wv = _mm256_loadu_si256((const __m256i *)(wr + 32 * c));
                 __m256i qv = _mm256_loadu_si256((const __m256i *)(q + 32 * c));
                 __m256i p = _mm256_maddubs_epi16(_mm256_abs_epi8(wv), _mm256_sign_epi8(qv, wv));

@@ -181,7 +181,7 @@ BN_INLINE float bn_q6k_row_i8(const uint8_t *row, int64_t nb, uint64_t ahead, co
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *blk = row + b * BN_Q6_K_BYTES;
         for (int c = 0; c < BN_Q6_K_BYTES; c += 64)
-            _mm_prefetch((const char *)(blk + c + ahead), _MM_HINT_T0);
+            BN_PREFETCH_STREAM(blk + c + ahead);
         /* the same digit count for every row: a perfectly predicted branch */
         const __m256 f = s->n_digits[b] == 3 ? bn_q6k_block_i8(blk, s, b, 3)
                                              : bn_q6k_block_i8(blk, s, b, 4);
@@ -231,8 +231,7 @@ BN_INLINE void bn_dense_rows_float(bn_tensor_type type, const uint8_t *row0, uin
     for (int64_t k = 0; k < K; k += 32) {
         for (int i = 0; i < R; i++)
             for (int64_t c = 0; c < 32 * esz; c += 64)
-                _mm_prefetch((const char *)(row0 + i * row_bytes + k * esz + c + ahead),
-                             _MM_HINT_T0);
+                BN_PREFETCH_STREAM(row0 + i * row_bytes + k * esz + c + ahead);
         for (int j = 0; j < 4; j++) {
             const __m256 xv = _mm256_loadu_ps(x + k + 8 * j);
             for (int i = 0; i < R; i++)
@@ -280,7 +279,7 @@ BN_INLINE __m256 bn_q8_w8(const uint8_t *q) {
 
 BN_INLINE void bn_q8_block(const uint8_t *blk, const float *xb, uint64_t ahead, __m256 *a0,
                            __m256 *a1) {
-    _mm_prefetch((const char *)(blk + ahead), _MM_HINT_T0); /* ~2 a line */
+    BN_PREFETCH_STREAM(blk + ahead); /* ~2 a line */
     __m256 p0 = _mm256_mul_ps(bn_q8_w8(blk + 2), _mm256_loadu_ps(xb));
     __m256 p1 = _mm256_mul_ps(bn_q8_w8(blk + 10), _mm256_loadu_ps(xb + 8));
     p0 = _mm256_fmadd_ps(bn_q8_w8(blk + 18), _mm256_loadu_ps(xb + 16), p0);

@@ -82,8 +82,7 @@ BN_INLINE void bn_t3_gemv_tile(const bn_ternary_matrix *w, const bn_act_batch *a
             s16[i] = _mm256_setzero_si256();
         for (int64_t c = c0; c < c1; c++) {
             for (int l = 0; l < (R * BN_T3_CHUNK_BYTES + 63) / 64; l++)
-                _mm_prefetch((const char *)(pf + c * R * BN_T3_CHUNK_BYTES + 64 * l),
-                             _MM_HINT_T0);
+                BN_PREFETCH_STREAM(pf + c * R * BN_T3_CHUNK_BYTES + 64 * l);
             /* q + 128 as unsigned bytes, shared by the tile's rows: vector
              * 2p + h holds values 64p + 32h .. 64p + 32h + 31 of the chunk. */
             __m256i au[6];

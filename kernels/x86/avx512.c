@@ -231,7 +231,7 @@ BN_INLINE void bn_i2_tile(const bn_ternary_matrix *w, const bn_act_batch *act, i
         __m512i wv[4];
         for (int i = 0; i < R; i++) {
             wv[i] = _mm512_loadu_si512(rows[i] + c * 64);
-            _mm_prefetch((const char *)(rows[i] + c * 64 + ahead), _MM_HINT_T0);
+            BN_PREFETCH_STREAM(rows[i] + c * 64 + ahead);
         }
         for (int g = 0; g < 4; g++) {
             __m512i a[4], cd[4];
@@ -354,7 +354,7 @@ BN_INLINE void bn_i2_gemv_tile(const bn_ternary_matrix *w, const bn_act_batch *a
     const uint8_t *pf = rows[0] + ahead;
     for (int64_t c = 0; c < n2; c++) {
         for (int i = 0; i < R; i++)
-            _mm_prefetch((const char *)(pf + (c * R + i) * 64), _MM_HINT_T0);
+            BN_PREFETCH_STREAM(pf + (c * R + i) * 64);
         __m512i a[4];
         for (int g = 0; g < 4; g++)
             a[g] = bn_i2_act(q + c * 256, g);
@@ -446,7 +446,7 @@ BN_INLINE void bn_t5_tile(const bn_ternary_matrix *w, const bn_act_batch *act, i
         __m512i u[4];
         for (int i = 0; i < R; i++) {
             u[i] = _mm512_loadu_si512(rows[i] + c * 64);
-            _mm_prefetch((const char *)(rows[i] + c * 64 + ahead), _MM_HINT_T0);
+            BN_PREFETCH_STREAM(rows[i] + c * 64 + ahead);
         }
         for (int n = 0; n < 5; n++) {
             __m512i a[4], cd[4];
@@ -524,7 +524,7 @@ BN_INLINE void bn_t3_tile(const bn_ternary_matrix *w, const bn_act_batch *act, i
     for (int64_t c = 0; c < nc; c++) {
         for (int i = 0; i < R; i++) {
             const uint8_t *ch = rows[i] + c * BN_T3_CHUNK_BYTES;
-            _mm_prefetch((const char *)(ch + ahead), _MM_HINT_T0);
+            BN_PREFETCH_STREAM(ch + ahead);
             __m512i idx = _mm512_and_si512(
                 _mm512_srlv_epi16(_mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)ch)),
                                   shift),
@@ -577,7 +577,7 @@ BN_INLINE void bn_t3_gemv_tile(const bn_ternary_matrix *w, const bn_act_batch *a
     const uint8_t *pf = rows[0] + ahead;
     for (int64_t c = 0; c < nc; c++) {
         for (int l = 0; l < (R * BN_T3_CHUNK_BYTES + 63) / 64; l++)
-            _mm_prefetch((const char *)(pf + c * R * BN_T3_CHUNK_BYTES + 64 * l), _MM_HINT_T0);
+            BN_PREFETCH_STREAM(pf + c * R * BN_T3_CHUNK_BYTES + 64 * l);
         __m512i a[3];
         for (int p = 0; p < 3; p++)
             a[p] = _mm512_loadu_si512(q + c * BN_T3_CHUNK + 64 * p);
@@ -646,7 +646,7 @@ static void bn_lut2_tile(const bn_ternary_matrix *w, const bn_act_batch *act, in
         int64_t end = pp0 + 32 < npp ? pp0 + 32 : npp;
         for (int64_t pp = pp0; pp < end; pp++) {
             __m512i b = _mm512_loadu_si512(wt + pp * 64);
-            _mm_prefetch((const char *)(wt + pp * 64 + 8192), _MM_HINT_T0);
+            BN_PREFETCH_STREAM(wt + pp * 64 + 8192);
             __m512i i0 = _mm512_and_si512(b, m4);
             __m512i i1 = _mm512_and_si512(_mm512_srli_epi16(b, 4), m4);
             const uint8_t *e0 = lut + (2 * pp) * BN_LUT_ENTRY_BYTES;
@@ -906,7 +906,7 @@ BN_INLINE void bn_q6k_row_dot(const uint8_t *row, int64_t nb, uint64_t ahead, co
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *blk = row + b * BN_Q6_K_BYTES;
         for (int c = 0; c < BN_Q6_K_BYTES; c += 64)
-            _mm_prefetch((const char *)(blk + c + ahead), _MM_HINT_T0);
+            BN_PREFETCH_STREAM(blk + c + ahead);
         const __m512 ds = bn_q6k_block_scales(blk);
         for (int n = 0; n < 2; n++) {
             __m512i q[2]; /* values 0-63, 64-127 of this half, code - 32 */
@@ -959,7 +959,7 @@ BN_INLINE void bn_q6k_row_dot_px(const uint8_t *row, int64_t nb, uint64_t ahead,
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *blk = row + b * BN_Q6_K_BYTES;
         for (int c = 0; c < BN_Q6_K_BYTES; c += 64)
-            _mm_prefetch((const char *)(blk + c + ahead), _MM_HINT_T0);
+            BN_PREFETCH_STREAM(blk + c + ahead);
         const __m512 ds = bn_q6k_block_scales(blk);
         for (int n = 0; n < 2; n++) {
             __m512i q[2]; /* values 0-63, 64-127 of this half, code - 32 */
@@ -1049,7 +1049,7 @@ static void bn_dense_gemm_avx512(const bn_dense_matrix *w, const float *x, int64
             if (w->type == BN_TYPE_Q8_0) {
                 for (int64_t b = 0; b < K / 32; b++) {
                     const uint8_t *blk = row + b * BN_Q8_0_BYTES;
-                    _mm_prefetch((const char *)(blk + 8192), _MM_HINT_T0);
+                    BN_PREFETCH_STREAM(blk + 8192);
                     uint16_t dh;
                     memcpy(&dh, blk, 2);
                     __m512 d = _mm512_set1_ps(bn_f16_to_f32(dh));
@@ -1069,9 +1069,9 @@ static void bn_dense_gemm_avx512(const bn_dense_matrix *w, const float *x, int64
                 for (; k + 32 <= K; k += 32) {
                     /* Rows stream back to back: fetch 8 KB ahead (the next
                      * rows), as the ternary kernels do. */
-                    _mm_prefetch((const char *)(row + k * esz + 8192), _MM_HINT_T0);
+                    BN_PREFETCH_STREAM(row + k * esz + 8192);
                     if (esz == 4)
-                        _mm_prefetch((const char *)(row + k * esz + 8192 + 64), _MM_HINT_T0);
+                        BN_PREFETCH_STREAM(row + k * esz + 8192 + 64);
                     __m512 w0 = bn_dense_load(w->type, row, k), w1 = bn_dense_load(w->type, row, k + 16);
                     for (int j = 0; j < T; j++) {
                         const float *xt = x + (t0 + j) * x_stride + k;
@@ -1106,7 +1106,7 @@ static void bn_dense_gemm_i8_avx512(const bn_dense_matrix *w, const bn_act_batch
             const int8_t *q = act->q + t * act->stride;
             __m512i acc = _mm512_setzero_si512();
             for (int64_t c = 0; c < nk; c++) {
-                _mm_prefetch((const char *)(wr + 64 * c + 8192), _MM_HINT_T0);
+                BN_PREFETCH_STREAM(wr + 64 * c + 8192);
                 acc = _mm512_dpbusd_epi32(acc, _mm512_xor_si512(_mm512_loadu_si512(q + 64 * c), flip),
                                           _mm512_loadu_si512(wr + 64 * c));
             }

@@ -91,7 +91,7 @@ BN_INLINE float bn_q6k_row_bf16(const uint8_t *row, int64_t nb, uint64_t ahead,
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *blk = row + b * BN_Q6_K_BYTES;
         for (int c = 0; c < BN_Q6_K_BYTES; c += 64)
-            _mm_prefetch((const char *)(blk + c + ahead), _MM_HINT_T0);
+            BN_PREFETCH_STREAM(blk + c + ahead);
         const __m512 ds = bn_q6k_block_scales(blk);
 #pragma GCC unroll 2
         for (int n = 0; n < 2; n++) {
@@ -197,7 +197,7 @@ BN_INLINE void bn_t3_gemv_tile(const bn_ternary_matrix *w, const bn_act_batch *a
     const uint8_t *pf = rows[0] + ahead;
     for (int64_t c = 0; c < nc; c++) {
         for (int l = 0; l < (R * BN_T3_CHUNK_BYTES + 63) / 64; l++)
-            _mm_prefetch((const char *)(pf + c * R * BN_T3_CHUNK_BYTES + 64 * l), _MM_HINT_T0);
+            BN_PREFETCH_STREAM(pf + c * R * BN_T3_CHUNK_BYTES + 64 * l);
         __m512i a[3];
         for (int p = 0; p < 3; p++)
             a[p] = _mm512_loadu_si512(q + c * BN_T3_CHUNK + 64 * p);
@@ -294,7 +294,7 @@ BN_INLINE void bn_i2_gemv_tile(const bn_ternary_matrix *w, const bn_act_batch *a
     const uint8_t *pf = rows[0] + ahead;
     for (int64_t c = 0; c < n2; c++) {
         for (int i = 0; i < R; i++)
-            _mm_prefetch((const char *)(pf + (c * R + i) * 64), _MM_HINT_T0);
+            BN_PREFETCH_STREAM(pf + (c * R + i) * 64);
         __m512i a[4];
         for (int g = 0; g < 4; g++) /* values 32g.. of both blocks */
             a[g] = _mm512_inserti64x4(
