@@ -81,8 +81,13 @@ BN_INLINE void bn_t3_gemv_tile(const bn_ternary_matrix *w, const bn_act_batch *a
         for (int i = 0; i < R; i++)
             s16[i] = _mm256_setzero_si256();
         for (int64_t c = c0; c < c1; c++) {
+            /* Into L1 (prefetcht0), unlike the other one-token kernels
+             * (BN_PREFETCH_STREAM): this decode is compute-bound at ~12
+             * GB/s, so L1's miss buffers are not the limit, and lines that
+             * wait in L2 cost it time (measured, one process alternating the
+             * hints: prefetcht2 3-10% slower on ffn_gate/up and attn_q/o). */
             for (int l = 0; l < (R * BN_T3_CHUNK_BYTES + 63) / 64; l++)
-                BN_PREFETCH_STREAM(pf + c * R * BN_T3_CHUNK_BYTES + 64 * l);
+                _mm_prefetch((const char *)(pf + c * R * BN_T3_CHUNK_BYTES + 64 * l), _MM_HINT_T0);
             /* q + 128 as unsigned bytes, shared by the tile's rows: vector
              * 2p + h holds values 64p + 32h .. 64p + 32h + 31 of the chunk. */
             __m256i au[6];
