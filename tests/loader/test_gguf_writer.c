@@ -277,3 +277,46 @@ Test(gguf_writer, writes_a_file_that_opens_mapped_and_read)
     bn_gguf_close(src);
     free(mem);
 }
+
+/* A file large enough for the read path's huge-page buffer (bn_read_buffer:
+ * 8 MiB and up): read, it gives the mapped file's bytes, from a buffer that
+ * starts on a 2 MiB boundary. */
+Test(gguf_writer, reads_a_large_file_into_a_2mib_aligned_buffer)
+{
+    char path[] = "/tmp/bn_test_writer_large_XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert(fd >= 0);
+    close(fd);
+    const int64_t ne[2] = {1024, 2560}; /* 10 MiB of F32 */
+    const size_t n = (size_t)(ne[0] * ne[1]);
+    float *v = malloc(n * sizeof *v);
+    cr_assert_not_null(v);
+    for (size_t i = 0; i < n; i++)
+        v[i] = (float)(i % 1009) - 504.0f;
+    bn_error err = {0};
+    bn_gguf_writer *w;
+    cr_assert_eq(bn_gguf_writer_new(&w, &err), BN_STATUS_OK);
+    cr_assert_eq(bn_gguf_writer_set_string(w, "general.architecture", "bitnet", &err), 0);
+    cr_assert_eq(bn_gguf_writer_add_tensor(w, "big", BN_TYPE_F32, 2, ne, v, n * sizeof *v, &err),
+                 BN_STATUS_OK, "%s", err.message);
+    cr_assert_eq(bn_gguf_writer_write_file(w, path, &err), BN_STATUS_OK, "%s", err.message);
+    bn_gguf_writer_free(w);
+
+    bn_gguf *g[2] = {NULL, NULL};
+    for (int no_mmap = 0; no_mmap <= 1; no_mmap++) {
+        bn_gguf_open_options opts = {.no_mmap = no_mmap};
+        cr_assert_eq(bn_gguf_open_file(path, &opts, &g[no_mmap], &err), BN_STATUS_OK, "%s",
+                     err.message);
+        cr_assert_eq(bn_gguf_is_mmapped(g[no_mmap]), !no_mmap);
+    }
+    const bn_gguf_tensor *a = bn_gguf_find_tensor(g[0], "big"), *b = bn_gguf_find_tensor(g[1], "big");
+    cr_assert(a && b && a->n_bytes == n * sizeof *v && b->n_bytes == a->n_bytes);
+    cr_assert(memcmp(a->data, v, a->n_bytes) == 0);
+    cr_assert(memcmp(b->data, v, b->n_bytes) == 0);
+    const uint8_t *base = b->data - bn_gguf_data_offset(g[1]) - b->offset;
+    cr_assert_eq((uintptr_t)base % ((uintptr_t)2 << 20), 0, "read buffer at %p", (void *)base);
+    bn_gguf_close(g[0]);
+    bn_gguf_close(g[1]);
+    unlink(path);
+    free(v);
+}
