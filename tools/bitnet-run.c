@@ -51,6 +51,8 @@ static void usage(FILE *f)
             "      --no-display-prompt  do not echo the prompt\n"
             "      --ignore-eos         keep generating past end-of-generation tokens\n"
             "      --lm-head-i8         int8 copy of the output layer (faster, less exact)\n"
+            "      --no-mmap            read the model into memory instead of mapping it:\n"
+            "                           huge pages, faster decode; slower load, not shared\n"
             "      --dump-logits FILE   write the logits of every prompt position to FILE\n"
             "                           (little-endian float32, n_prompt_tokens x n_vocab)\n"
             "  -cnv, --chat             interactive chat (-p is the system prompt)\n"
@@ -203,6 +205,8 @@ static int parse_args(int argc, char **argv, bn_run_options *o)
             o->verbose = true;
         } else if (IS("--lm-head-i8")) {
             o->lm_head_i8 = true;
+        } else if (IS("--no-mmap")) {
+            o->no_mmap = true;
         } else if (IS("--ignore-eos")) {
             o->ignore_eos = true;
         } else if (IS("--ctx-shift")) {
@@ -337,6 +341,7 @@ int main(int argc, char **argv)
     if (mo.kernels && !*mo.kernels)
         mo.kernels = NULL;
     mo.lm_head_i8 = o.lm_head_i8;
+    mo.use_mmap = !o.no_mmap;
     if (bn_model_load(o.model_path, &mo, &model, &err) != BN_STATUS_OK) {
         fprintf(stderr, "bitnet-run: error: %s: %s\n", o.model_path, err.message);
         goto done;
@@ -349,8 +354,9 @@ int main(int argc, char **argv)
     }
     if (o.verbose) {
         fprintf(stderr, "bitnet-run: model: %s\n", bn_model_description(model));
-        fprintf(stderr, "bitnet-run: file %s, %.1f MiB, loaded in %.0f ms\n", o.model_path,
-                (double)bn_model_file_bytes(model) / 1048576.0, t_load);
+        fprintf(stderr, "bitnet-run: file %s, %.1f MiB, %s in %.0f ms\n", o.model_path,
+                (double)bn_model_file_bytes(model) / 1048576.0,
+                o.no_mmap ? "read into memory" : "mapped, loaded", t_load);
         fprintf(stderr, "bitnet-run: kernels: %s, %d threads, %.1f MiB streamed per token%s\n",
                 bn_model_kernels_name(model), o.n_threads,
                 (double)bn_model_bytes_per_token(model) / 1048576.0,

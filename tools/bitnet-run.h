@@ -27,6 +27,7 @@ typedef struct bn_run_options {
     bool verbose;
     const char *dump_logits;  /* --dump-logits PATH */
     bool lm_head_i8;
+    bool no_mmap;             /* --no-mmap: read the file into (huge-page) memory */
     bool ignore_eos;
     bool chat;                /* -cnv / --chat */
     const char *chat_template;/* --chat-template NAME (chat mode) */

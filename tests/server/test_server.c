@@ -242,6 +242,27 @@ Test(server, greedy_completion_is_deterministic_and_streams_the_same_text)
     cr_assert_eq(test_server_stop(&s), 0);
 }
 
+Test(server, no_mmap_serves_the_same_greedy_text_as_the_mapped_model)
+{
+    const char *body = "{\"prompt\": \"Once upon a time\", \"max_tokens\": 16, \"temperature\": 0, "
+                       "\"ignore_eos\": true}";
+    const char *const read_args[] = {"--no-mmap", NULL};
+    char *text[2];
+    for (int i = 0; i < 2; i++) {
+        test_server s;
+        test_server_start(&s, NULL, i ? read_args : no_args);
+        char fin[16];
+        test_response r = post(&s, "/v1/completions", body);
+        text[i] = completion_text(&r, false, fin, sizeof fin);
+        test_response_free(&r);
+        cr_assert_eq(test_server_stop(&s), 0);
+    }
+    cr_assert(strlen(text[0]) > 10);
+    cr_assert_str_eq(text[1], text[0]);
+    free(text[0]);
+    free(text[1]);
+}
+
 Test(server, chat_stream_has_role_chunk_usage_chunk_and_done)
 {
     test_server s;

@@ -68,6 +68,14 @@ Test(bitnet_run, verbose_names_the_kernel_table_and_load_time)
     cr_assert_not_null(strstr(err_text, "loaded in"), "%s", err_text);
 }
 
+Test(bitnet_run, no_mmap_reads_the_file_and_gives_the_same_greedy_text)
+{
+    cr_assert_eq(run("-p 'The little dog wanted to' -n 7 --temp 0 -t 1 --no-mmap --verbose"), 0,
+                 "%s", err_text);
+    cr_assert_str_eq(out_text, "The little dog wanted to help the little boy, but he\n");
+    cr_assert_not_null(strstr(err_text, "read into memory in"), "%s", err_text);
+}
+
 Test(bitnet_run, dump_logits_writes_every_prompt_position)
 {
     char dump[128];

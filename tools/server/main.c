@@ -57,6 +57,8 @@ static void usage(FILE *f)
             "                            for running requests (default 10)\n"
             "      --chat-template NAME  bitnet, llama3, falcon3 or plain (default: from the model)\n"
             "      --lm-head-i8          int8 copy of the output layer (faster, less exact)\n"
+            "      --no-mmap             read the model into memory instead of mapping it:\n"
+            "                            huge pages, faster decode; slower load, not shared\n"
             "  -h, --help                this text\n"
             "\n"
             "endpoints: POST /v1/chat/completions, POST /v1/completions, GET /v1/models,\n"
@@ -77,6 +79,7 @@ typedef struct options {
     int32_t n_ctx, n_parallel, n_batch, n_prefill_decoding, queue;
     double shutdown_timeout_s;
     bool lm_head_i8;
+    bool no_mmap;
     srv_http_options http;
 } options;
 
@@ -161,6 +164,8 @@ static int parse_args(int argc, char **argv, options *o)
             o->chat_template = val;
         } else if (IS("--lm-head-i8", "--lm-head-i8")) {
             o->lm_head_i8 = true;
+        } else if (IS("--no-mmap", "--no-mmap")) {
+            o->no_mmap = true;
         } else
             return usage_error("unknown option %s", a);
 #undef IS
@@ -231,6 +236,7 @@ int main(int argc, char **argv)
     mo.n_threads = o.n_threads;
     mo.kernels = getenv("BN_KERNELS");
     mo.lm_head_i8 = o.lm_head_i8;
+    mo.use_mmap = !o.no_mmap;
     if (bn_model_load(o.model_path, &mo, &model, &err) != BN_STATUS_OK) {
         fprintf(stderr, "bitnet-server: error: %s\n", err.message);
         srv_http_stop(http);
