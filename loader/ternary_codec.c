@@ -585,25 +585,44 @@ static unsigned row_tq2(const uint8_t *b, int64_t K, int8_t *w, float *scales) {
 }
 
 /* One TQ1_0 row: the layout of decode_tq1, each byte's digits most
- * significant first by repeated u = 3u (mod 256). */
+ * significant first by repeated u = 3u (mod 256). The 48 qs bytes of a
+ * block are three full vectors; its 4 qh bytes are not, so the qh bytes of
+ * 16 blocks are gathered into one 64-byte run, decoded digit by digit in
+ * 64-wide loops, and their 4-value pieces copied out (decoded one block at
+ * a time, those 16 values were as slow as the other 240). */
 static void row_tq1(const uint8_t *b, int64_t K, int8_t *w, float *scales) {
-    for (int64_t blk = 0; blk < K / TQ_BLOCK; blk++, b += TQ1_BYTES, w += TQ_BLOCK) {
+    const int64_t nblk = K / TQ_BLOCK;
+    for (int64_t blk = 0; blk < nblk; blk++) {
+        const uint8_t *bb = b + blk * TQ1_BYTES;
+        int8_t *ww = w + blk * TQ_BLOCK;
         for (int m = 0; m < 32; m++) {
-            uint8_t u = b[m];
+            uint8_t u = bb[m];
             for (int n = 0; n < 5; n++, u = (uint8_t)(u + u + u))
-                w[m + 32 * n] = digit_m1(u);
+                ww[m + 32 * n] = digit_m1(u);
         }
         for (int m = 0; m < 16; m++) {
-            uint8_t u = b[32 + m];
+            uint8_t u = bb[32 + m];
             for (int n = 0; n < 5; n++, u = (uint8_t)(u + u + u))
-                w[160 + m + 16 * n] = digit_m1(u);
+                ww[160 + m + 16 * n] = digit_m1(u);
         }
-        for (int j = 0; j < 4; j++) {
-            uint8_t u = b[48 + j];
-            for (int n = 0; n < 4; n++, u = (uint8_t)(u + u + u))
-                w[240 + j + 4 * n] = digit_m1(u);
-        }
-        scales[blk] = bn_f16_to_f32(rd_u16(b + 52));
+        scales[blk] = bn_f16_to_f32(rd_u16(bb + 52));
+    }
+    enum { QH_BLOCKS = 16 }; /* blocks whose qh bytes are decoded together */
+    for (int64_t blk0 = 0; blk0 < nblk; blk0 += QH_BLOCKS) {
+        int nb = nblk - blk0 < QH_BLOCKS ? (int)(nblk - blk0) : QH_BLOCKS;
+        uint8_t u[4 * QH_BLOCKS] = {0}; /* (block, j): qh[j] of each block */
+        int8_t d[4][4 * QH_BLOCKS];     /* (digit n, block, j) */
+        for (int i = 0; i < nb; i++)
+            memcpy(u + 4 * i, b + (blk0 + i) * TQ1_BYTES + 48, 4);
+        for (int n = 0; n < 4; n++)
+            for (int i = 0; i < 4 * QH_BLOCKS; i++) {
+                d[n][i] = digit_m1(u[i]);
+                u[i] = (uint8_t)(u[i] + u[i] + u[i]);
+            }
+        /* qh[j] digit n is value 240 + j + 4n: 4 contiguous values per n. */
+        for (int i = 0; i < nb; i++)
+            for (int n = 0; n < 4; n++)
+                memcpy(w + (blk0 + i) * TQ_BLOCK + 240 + 4 * n, d[n] + 4 * i, 4);
     }
 }
 
