@@ -477,11 +477,18 @@ static const int8_t iq1_digits[256][8] = { /* 3 spare bytes: 8-byte copies */
     {1, 0, 1, 1, 1}, {-1, 1, 1, 1, 1}, {0, 1, 1, 1, 1}, {1, 1, 1, 1, 1},
 };
 
-/* trit_of(b, n) - 1 from u = b * 3^n mod 256, kept in a byte: the digit is
- * 0 below 86, 1 from 86, 2 from 171 (u * 3 >> 8). Compares and byte adds
- * only, so loops over bytes vectorize at full width. */
-static inline int8_t digit_m1(uint8_t u) {
-    return (int8_t)((u >= 86) + (u >= 171) - 1);
+/* trit_of(b, n) - 1 from u = b * 3^n mod 256, kept in a byte as
+ * x = u ^ 0x80 read as int8: the digit is 0 below u = 86, 1 from 86, 2 from
+ * 171 (u * 3 >> 8), i.e. x > -43 and x > 42, two signed byte compares (SSE2
+ * has none unsigned). The next digit's x is 3x (mod 256), as
+ * 3(u + 128) = 3u + 128 + 256. Compares and byte adds only, so loops over
+ * bytes vectorize at full width. */
+static inline int8_t digit_m1_x(int8_t x) {
+    return (int8_t)((x > -43) + (x > 42) - 1);
+}
+
+static inline int8_t times3(int8_t x) {
+    return (int8_t)(uint8_t)((uint8_t)x + (uint8_t)x + (uint8_t)x);
 }
 
 /* Where the 2-bit code of weight i (tensor-wide index) sits: byte offset
@@ -585,7 +592,7 @@ static unsigned row_tq2(const uint8_t *b, int64_t K, int8_t *w, float *scales) {
 }
 
 /* One TQ1_0 row: the layout of decode_tq1, each byte's digits most
- * significant first by repeated u = 3u (mod 256). The 48 qs bytes of a
+ * significant first by repeated x = 3x (digit_m1_x). The 48 qs bytes of a
  * block are three full vectors; its 4 qh bytes are not, so the qh bytes of
  * 16 blocks are gathered into one 64-byte run, decoded digit by digit in
  * 64-wide loops, and their 4-value pieces copied out (decoded one block at
@@ -596,28 +603,29 @@ static void row_tq1(const uint8_t *b, int64_t K, int8_t *w, float *scales) {
         const uint8_t *bb = b + blk * TQ1_BYTES;
         int8_t *ww = w + blk * TQ_BLOCK;
         for (int m = 0; m < 32; m++) {
-            uint8_t u = bb[m];
-            for (int n = 0; n < 5; n++, u = (uint8_t)(u + u + u))
-                ww[m + 32 * n] = digit_m1(u);
+            int8_t x = (int8_t)(bb[m] ^ 0x80);
+            for (int n = 0; n < 5; n++, x = times3(x))
+                ww[m + 32 * n] = digit_m1_x(x);
         }
         for (int m = 0; m < 16; m++) {
-            uint8_t u = bb[32 + m];
-            for (int n = 0; n < 5; n++, u = (uint8_t)(u + u + u))
-                ww[160 + m + 16 * n] = digit_m1(u);
+            int8_t x = (int8_t)(bb[32 + m] ^ 0x80);
+            for (int n = 0; n < 5; n++, x = times3(x))
+                ww[160 + m + 16 * n] = digit_m1_x(x);
         }
         scales[blk] = bn_f16_to_f32(rd_u16(bb + 52));
     }
     enum { QH_BLOCKS = 16 }; /* blocks whose qh bytes are decoded together */
     for (int64_t blk0 = 0; blk0 < nblk; blk0 += QH_BLOCKS) {
         int nb = nblk - blk0 < QH_BLOCKS ? (int)(nblk - blk0) : QH_BLOCKS;
-        uint8_t u[4 * QH_BLOCKS] = {0}; /* (block, j): qh[j] of each block */
+        int8_t x[4 * QH_BLOCKS] = {0}; /* (block, j): qh[j] ^ 0x80 of each block */
         int8_t d[4][4 * QH_BLOCKS];     /* (digit n, block, j) */
         for (int i = 0; i < nb; i++)
-            memcpy(u + 4 * i, b + (blk0 + i) * TQ1_BYTES + 48, 4);
+            for (int j = 0; j < 4; j++)
+                x[4 * i + j] = (int8_t)(b[(blk0 + i) * TQ1_BYTES + 48 + j] ^ 0x80);
         for (int n = 0; n < 4; n++)
             for (int i = 0; i < 4 * QH_BLOCKS; i++) {
-                d[n][i] = digit_m1(u[i]);
-                u[i] = (uint8_t)(u[i] + u[i] + u[i]);
+                d[n][i] = digit_m1_x(x[i]);
+                x[i] = times3(x[i]);
             }
         /* qh[j] digit n is value 240 + j + 4n: 4 contiguous values per n. */
         for (int i = 0; i < nb; i++)
