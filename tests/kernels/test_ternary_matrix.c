@@ -461,3 +461,52 @@ Test(ternary_matrix, the_load_path_matches_on_random_stored_bytes) {
             free(bytes);
         }
 }
+
+/* The load path's T3 row sums add trits in int8 lanes flushed every 127
+ * steps of 32 trits, and its TQ1_0 decoder takes the qh bytes of 16 blocks
+ * at a time: rows long enough to cross both (K = 8640 is 270 steps; 17 and
+ * 32 TQ1_0 blocks), of random trits and of constant ones (every trit +1 or
+ * -1: the largest lane sums), give the generic path's bytes, and row sums
+ * counted here independently (both paths share bn_trit_sum). */
+Test(ternary_matrix, the_load_path_matches_across_trit_sum_flushes_and_tq1_0_block_groups) {
+    const bn_tensor_type types[] = {BN_TYPE_TQ1_0, BN_TYPE_IQ1_BN};
+    const int64_t Ks[] = {4032, 4096, 4160, 4352, 8192, 8640};
+    const int64_t rows = 3;
+    const bn_kernels *k = kt_table("ref");
+    kt_rng rng = {11};
+    for (size_t t = 0; t < sizeof types / sizeof types[0]; t++)
+        for (size_t i = 0; i < sizeof Ks / sizeof Ks[0]; i++) {
+            const int64_t K = Ks[i];
+            uint64_t nb = bn_ternary_encoded_bytes(types[t], K, rows);
+            if (nb == 0)
+                continue; /* TQ1_0 needs K % 256 == 0 */
+            for (int fill = 0; fill < 3; fill++) { /* random, all +1, all -1 */
+                int8_t *v = malloc((size_t)(K * rows));
+                if (fill == 0)
+                    kt_fill_trits(&rng, v, K * rows);
+                else
+                    memset(v, fill == 1 ? 1 : -1, (size_t)(K * rows));
+                float s = 0.5f;
+                uint8_t *bytes = malloc(nb);
+                cr_assert_eq(bn_ternary_encode(types[t], v, &s, BN_TERNARY_SCALE_TENSOR, K, rows,
+                                               bytes, nb, NULL),
+                             BN_STATUS_OK);
+                kt_same_as_generic(k, BN_FAMILY_MAD, types[t], bytes, nb, K, rows);
+                bn_ternary_matrix m;
+                cr_assert_eq(bn_ternary_matrix_init(k, BN_FAMILY_MAD, types[t], bytes, nb, K,
+                                                    rows, &m, NULL),
+                             BN_STATUS_OK);
+                cr_assert_eq(m.layout, BN_LAYOUT_T3);
+                for (int64_t r = 0; r < rows; r++) {
+                    int32_t sum = 0;
+                    for (int64_t j = 0; j < K; j++)
+                        sum += v[r * K + j];
+                    cr_assert_eq(m.row_sums[r], sum, "%s K=%lld fill %d row %lld",
+                                 bn_tensor_type_name(types[t]), (long long)K, fill, (long long)r);
+                }
+                bn_ternary_matrix_free(&m);
+                free(bytes);
+                free(v);
+            }
+        }
+}

@@ -698,7 +698,9 @@ static void rows_match_whole(bn_tensor_type type, int64_t K, int64_t rows, bool 
 Test(ternary_codec, decoding_row_ranges_matches_the_whole_tensor_for_every_type) {
     const bn_tensor_type types[] = {BN_TYPE_I2_S,   BN_TYPE_TQ2_0, BN_TYPE_TQ1_0, BN_TYPE_IQ2_BN,
                                     BN_TYPE_IQ1_BN, BN_TYPE_F32,   BN_TYPE_F16,   BN_TYPE_BF16};
-    const int64_t Ks[] = {64, 256, 512, 3200, 8640};
+    /* 4352 and 8192: 17 and 32 TQ1_0 blocks, past the 16 whose qh bytes
+     * row_tq1 decodes together. */
+    const int64_t Ks[] = {64, 256, 512, 3200, 4352, 8192, 8640};
     for (size_t t = 0; t < sizeof types / sizeof types[0]; t++)
         for (size_t i = 0; i < sizeof Ks / sizeof Ks[0]; i++) {
             if (bn_ternary_encoded_bytes(types[t], Ks[i], 6) == 0)
