@@ -240,8 +240,8 @@ bn_ternary_gemv_rows(bn_gemv_tile_fn tile, bn_gemv_tile_fn one, int rows,
  * about 256 KB of weights, L2-resident while every token tile of up to
  * BN_ROW_TOKENS passes over them; by_tokens[T - 1] computes row r's int32
  * sums (after the offset) for tokens t0 .. t0+T-1, a function per T so that
- * each is compiled for its own count. Serves the avx2 table's I2 and T3
- * batch kernels. */
+ * each is compiled for its own count. Serves the avx2 table's T3 batch
+ * kernel (its I2 one has 8-token tiles and its own loop, x86/avx2_batch.c). */
 #define BN_ROW_TOKENS 4
 typedef void (*bn_row_tokens_fn)(const bn_ternary_matrix *w, const bn_act_batch *act, int64_t r,
                                  int64_t t0, int32_t out[BN_ROW_TOKENS]);

@@ -33,14 +33,19 @@ static int32_t kt_dot(const int8_t *v, const int8_t *q, int64_t K) {
     return a;
 }
 
-static void kt_check(const bn_kernels *k, bn_ternary_layout layout, bn_ternary_scale_kind kind,
-                     kt_shape sh, int64_t nt, uint64_t seed) {
+/* all_rows: every row of the shape even at larger batches (else the first
+ * 64 or 256, below). */
+static void kt_check_rows(const bn_kernels *k, bn_ternary_layout layout,
+                          bn_ternary_scale_kind kind, kt_shape sh, int64_t nt, uint64_t seed,
+                          bool all_rows) {
     const bn_kernels *ref = bn_kernels_find("ref");
     kt_rng rng = {seed};
     int64_t K = sh.K, rows = sh.rows;
     /* Full shapes at batch 1; the first rows of the big matrices for larger
      * batches (every code path is already taken by then; keeps it fast). */
-    if (nt > 16 && rows > 64)
+    if (all_rows)
+        ;
+    else if (nt > 16 && rows > 64)
         rows = 64;
     else if (!strcmp(k->name, "ref") && rows > 256)
         rows = 256; /* the scalar oracle checks itself on fewer rows: same code paths */
@@ -106,6 +111,11 @@ static void kt_check(const bn_kernels *k, bn_ternary_layout layout, bn_ternary_s
     free(acc);
     free(y);
     free(y_ref);
+}
+
+static void kt_check(const bn_kernels *k, bn_ternary_layout layout, bn_ternary_scale_kind kind,
+                     kt_shape sh, int64_t nt, uint64_t seed) {
+    kt_check_rows(k, layout, kind, sh, nt, seed, false);
 }
 
 static void kt_all_shapes(const bn_kernels *k, bn_ternary_layout layout,
@@ -209,8 +219,8 @@ KT_FOR_TABLES(ternary_gemm, lut2_without_tables_still_computes, lut2_without_tab
 
 static void extremes_stay_exact(const bn_kernels *k) {
     /* The int16 partial sums at their bounds: every weight +1 (or -1) of
-     * rows 0..15 (16..31) against activations all 127 or all -128 (one
-     * token each), K = 6912 (36 T3 chunks, 54 I2 blocks: several flushes of
+     * rows 0..15 (16..31) against activations all 127 or all -128 (every
+     * token alike; 1, 2 and 9 tokens), K = 6912 (36 T3 chunks, 54 I2 blocks: several flushes of
      * the int16 sums). */
     const int64_t K = 6912, rows = 32;
     int8_t *v = malloc((size_t)(K * rows));
@@ -228,8 +238,10 @@ static void extremes_stay_exact(const bn_kernels *k) {
         cr_assert_eq(bn_ternary_matrix_init_values(layouts[li], v, &s, BN_TERNARY_SCALE_TENSOR, K,
                                                    rows, &m, NULL),
                      BN_STATUS_OK);
-        for (int64_t nt = 1; nt <= 2; nt++)
+        static const int64_t nts[] = {1, 2, 9}; /* 9: a full 8-token tile and one more */
+        for (int ni = 0; ni < 3; ni++)
             for (int neg = 0; neg < 2; neg++) {
+                const int64_t nt = nts[ni];
                 bn_act_batch act;
                 cr_assert_eq(bn_act_batch_alloc(K, nt, false, &act, NULL), BN_STATUS_OK);
                 bn_act_batch_reset(&act, K, nt, NULL);
@@ -244,7 +256,7 @@ static void extremes_stay_exact(const bn_kernels *k) {
                             act.block_sum[t * (act.stride / 256) + b] = (int32_t)(-128 * (n > 0 ? n : 0));
                         }
                     }
-                int32_t acc[2 * 32];
+                int32_t acc[9 * 32];
                 k->ternary[layouts[li]].gemm_acc(&m, &act, 0, rows, acc, rows);
                 for (int64_t t = 0; t < nt; t++)
                     for (int64_t r = 0; r < rows; r++)
@@ -268,3 +280,17 @@ static void long_rows(const bn_kernels *k) {
     kt_check(k, BN_LAYOUT_I2, BN_TERNARY_SCALE_TENSOR, (kt_shape){65664, 3}, 5, 14);
 }
 KT_FOR_TABLES(ternary_gemm, rows_longer_than_64k_values_match_ref, long_rows)
+
+static void i2_row_blocks_and_k_chunks(const bn_kernels *k) {
+    /* The avx2 batch kernel's loop edges: more rows than one row block
+     * holds (K = 128: 32-byte rows, blocks of at most 512 rows; 1100 rows
+     * = 2 full blocks and a partial one; K = 65664: blocks of 15 rows), K of exactly one 15-block chunk
+     * (1920) and of one block more (2048: two chunks of 8), each at 9
+     * tokens (an 8-token tile, then one) and 16 (two tiles). */
+    kt_check_rows(k, BN_LAYOUT_I2, BN_TERNARY_SCALE_ROW, (kt_shape){128, 1100}, 9, 15, true);
+    kt_check(k, BN_LAYOUT_I2, BN_TERNARY_SCALE_TENSOR, (kt_shape){1920, 45}, 9, 16);
+    kt_check(k, BN_LAYOUT_I2, BN_TERNARY_SCALE_TENSOR, (kt_shape){2048, 45}, 16, 17);
+    kt_check(k, BN_LAYOUT_I2, BN_TERNARY_SCALE_ROW, (kt_shape){65664, 40}, 9, 18);
+}
+KT_FOR_TABLES(ternary_gemm, i2_matches_ref_across_row_blocks_and_k_chunks,
+              i2_row_blocks_and_k_chunks)
