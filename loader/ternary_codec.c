@@ -419,7 +419,7 @@ fail:
  * [b][j] is trit_of(b, 4 - j) - 1, IQ1_BN's digit order. Generated from
  * trit_of (the tests compare bn_ternary_decode_rows with bn_ternary_decode on
  * every byte value), so one 5-byte copy replaces five multiplies. */
-static const int8_t iq1_digits[256][8] = { /* 3 spare bytes: 8-byte copies */
+static const int8_t iq1_digits[256][8] = { /* 3 zero bytes: read as words */
     {-1, -1, -1, -1, -1}, {-1, -1, -1, -1, -1}, {0, -1, -1, -1, -1}, {1, -1, -1, -1, -1},
     {-1, 0, -1, -1, -1}, {0, 0, -1, -1, -1}, {1, 0, -1, -1, -1}, {-1, 1, -1, -1, -1},
     {0, 1, -1, -1, -1}, {1, 1, -1, -1, -1}, {-1, -1, 0, -1, -1}, {0, -1, 0, -1, -1},
@@ -670,22 +670,49 @@ static unsigned row_iq2bn_r4(const uint8_t *b, int k, int64_t K, int8_t *w) {
     return bad;
 }
 
-/* One IQ1_BN row (after its f16 scale): a table copy per byte. Copies of 8
- * bytes in ascending order: the 3 spare bytes of each land on positions that
- * the next copy (or the extra digit, or the next group) rewrites. The last
- * block copies 5 bytes so that nothing lands past the row. */
+/* Bytes 0..7 of x as a little-endian word, and back; memcpy on a
+ * little-endian target (one load or store), byte by byte elsewhere. */
+static inline uint64_t ld_le64(const void *p) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+#else
+    const uint8_t *b = p;
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = v << 8 | b[i];
+    return v;
+#endif
+}
+
+static inline void st_le64(void *p, uint64_t v) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    memcpy(p, &v, 8);
+#else
+    uint8_t *b = p;
+    for (int i = 0; i < 8; i++, v >>= 8)
+        b[i] = (uint8_t)v;
+#endif
+}
+
+/* One IQ1_BN row (after its f16 scale). Each table entry read as a word
+ * holds a byte's 5 values in bytes 0..4 and zeros in bytes 5..7, so a
+ * group's 16 values are two words put together with shifts and ors:
+ * values 0..7 = ql[0] (5) and the first 3 of ql[1]; values 8..15 = the
+ * last 2 of ql[1], ql[2] (5) and the extra digit. Two aligned 8-byte stores
+ * per group where 8-byte table copies at 5-byte steps took 4 stores that
+ * straddle words, plus a byte store (the stores were the decode's cost);
+ * nothing is written outside the group. */
 static void row_iq1bn(const uint8_t *b, int64_t K, int8_t *w) {
-    const int64_t nblk = K / BN_BLOCK;
-    for (int64_t blk = 0; blk < nblk - 1; blk++, b += IQ1BN_BYTES, w += BN_BLOCK)
-        for (int g = 0; g < 4; g++) {
-            for (int k = 0; k < 3; k++)
-                memcpy(w + 16 * g + 5 * k, iq1_digits[b[3 * g + k]], 8);
-            w[16 * g + 15] = iq1_digits[b[12]][g];
+    for (int64_t blk = 0; blk < K / BN_BLOCK; blk++, b += IQ1BN_BYTES, w += BN_BLOCK) {
+        uint64_t extra = ld_le64(iq1_digits[b[12]]); /* digit g for group g */
+        for (int g = 0; g < 4; g++, extra >>= 8) {
+            uint64_t d0 = ld_le64(iq1_digits[b[3 * g]]), d1 = ld_le64(iq1_digits[b[3 * g + 1]]),
+                     d2 = ld_le64(iq1_digits[b[3 * g + 2]]);
+            st_le64(w + 16 * g, d0 | d1 << 40);
+            st_le64(w + 16 * g + 8, d1 >> 24 | d2 << 16 | (extra & 0xff) << 56);
         }
-    for (int g = 0; g < 4; g++) {
-        for (int k = 0; k < 3; k++)
-            memcpy(w + 16 * g + 5 * k, iq1_digits[b[3 * g + k]], 5);
-        w[16 * g + 15] = iq1_digits[b[12]][g];
     }
 }
 

@@ -710,6 +710,42 @@ Test(ternary_codec, decoding_row_ranges_matches_the_whole_tensor_for_every_type)
         }
 }
 
+/* row_iq1bn builds each 16-value group from 8-byte words: a row decoded
+ * alone writes exactly its K values (a guard after them stays), and
+ * constant rows (all -1, all 0, all +1, encoded) decode back, at one block
+ * and at several. */
+Test(ternary_codec, iq1_bn_rows_decode_in_place_without_writing_past_the_row) {
+    const int64_t Ks[] = {64, 192, 2560};
+    for (size_t i = 0; i < sizeof Ks / sizeof Ks[0]; i++)
+        for (int fill = -1; fill <= 1; fill++) {
+            int64_t K = Ks[i], rows = 3;
+            uint64_t nb = bn_ternary_encoded_bytes(BN_TYPE_IQ1_BN, K, rows);
+            uint8_t *b = malloc(nb);
+            int8_t *w = malloc((size_t)(K * rows));
+            memset(w, fill, (size_t)(K * rows));
+            float one = 1.0f;
+            cr_assert_eq(bn_ternary_encode(BN_TYPE_IQ1_BN, w, &one, BN_TERNARY_SCALE_TENSOR, K,
+                                           rows, b, nb, NULL),
+                         BN_STATUS_OK);
+            free(w);
+            int8_t *v = malloc((size_t)K + 16);
+            memset(v, 0x5a, (size_t)K + 16);
+            float s[1];
+            bn_ternary_scale_kind kind;
+            cr_assert_eq(bn_ternary_decode_rows(BN_TYPE_IQ1_BN, b, nb, K, rows, 1, 1, v, s, &kind,
+                                                NULL),
+                         BN_STATUS_OK);
+            for (int64_t k = 0; k < K; k++)
+                cr_assert_eq(v[k], fill, "K %lld fill %d value %lld", (long long)K, fill,
+                             (long long)k);
+            for (int k = 0; k < 16; k++)
+                cr_assert_eq(v[K + k], 0x5a, "K %lld: byte %d past the row written", (long long)K,
+                             k);
+            free(v);
+            free(b);
+        }
+}
+
 Test(ternary_codec, decoding_row_ranges_refuses_ranges_outside_the_tensor) {
     uint8_t b[64 + 32] = {0};
     int8_t v[256];
