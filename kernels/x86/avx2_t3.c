@@ -250,59 +250,78 @@ BN_INLINE void bn_t3_batch_row(const bn_ternary_matrix *w, const bn_act_batch *a
 #define BN_CODES_BYTES (64 << 10)
 #define BN_CODES_FLUSH 60
 
-BN_INLINE void bn_codes_row_dot(const uint8_t *codes, int64_t Kp, const bn_act_batch *act,
-                                int64_t t0, const int T, int32_t out[BN_T3_BATCH_TOKENS]) {
+/* Adds the product of codes [32 v0, 32 v1) of one row with T tokens' same
+ * activations to out (v1 - v0 <= BN_CODES_FLUSH, one int16 flush). */
+BN_INLINE void bn_codes_seg_dot(const uint8_t *codes, int64_t v0, int64_t v1, const int8_t *q,
+                                int64_t qs, const int T, int32_t out[BN_T3_BATCH_TOKENS]) {
     const __m256i ones = _mm256_set1_epi16(1);
-    __m256i acc[BN_T3_BATCH_TOKENS];
+    __m256i s16[BN_T3_BATCH_TOKENS];
     for (int j = 0; j < T; j++)
-        acc[j] = _mm256_setzero_si256();
-    const int8_t *q = act->q + t0 * act->stride;
-    const int64_t qs = act->stride, nv = Kp / 32;
-    for (int64_t v0 = 0; v0 < nv; v0 += BN_CODES_FLUSH) {
-        const int64_t v1 = v0 + BN_CODES_FLUSH < nv ? v0 + BN_CODES_FLUSH : nv;
-        __m256i s16[BN_T3_BATCH_TOKENS];
+        s16[j] = _mm256_setzero_si256();
+    for (int64_t v = v0; v < v1; v++) {
+        const __m256i c = _mm256_load_si256((const __m256i *)(codes + 32 * v));
         for (int j = 0; j < T; j++)
-            s16[j] = _mm256_setzero_si256();
-        for (int64_t v = v0; v < v1; v++) {
-            const __m256i c = _mm256_load_si256((const __m256i *)(codes + 32 * v));
-            for (int j = 0; j < T; j++)
-                s16[j] = _mm256_add_epi16(
-                    s16[j], _mm256_maddubs_epi16(
-                                c, _mm256_loadu_si256((const __m256i *)(q + j * qs + 32 * v))));
-        }
-        for (int j = 0; j < T; j++)
-            acc[j] = _mm256_add_epi32(acc[j], _mm256_madd_epi16(s16[j], ones));
+            s16[j] = _mm256_add_epi16(
+                s16[j], _mm256_maddubs_epi16(
+                            c, _mm256_loadu_si256((const __m256i *)(q + j * qs + 32 * v))));
     }
     for (int j = 0; j < T; j++)
-        out[j] = bn_hadd8i(acc[j]) - act->sum[t0 + j];
+        out[j] += bn_hadd8i(_mm256_madd_epi16(s16[j], ones));
 }
 
-/* Returns false (nothing done) when a row's codes do not fit the buffer. */
+/* Returns false (nothing done) when a row's codes do not fit the buffer.
+ * Per token tile, the K axis is walked in segments of BN_CODES_FLUSH
+ * vectors (1920 values) with the block's rows inside: the tile's
+ * activations for a segment (4 x 1920 bytes) stay in L1 while the rows'
+ * codes stream from L2. Rows outside (a whole row per token tile, as
+ * before) read 4 rows of K activations per row from L2 next to the 64 KB
+ * of codes: 5 L2 loads per 4 maddubs, which was the limit. Partial sums
+ * per segment are int32 (the int16 bound holds within one segment). */
 static bool bn_t3_codes_gemm(const bn_ternary_matrix *w, const bn_act_batch *act, int64_t row_begin,
                              int64_t row_end, float *y, int32_t *acc_out, int64_t stride) {
     _Alignas(32) uint8_t codes[BN_CODES_BYTES]; /* (rb, Kp) */
-    const int64_t Kp = w->Kp, rb = BN_CODES_BYTES / Kp;
+    int32_t part[BN_CODES_BYTES / BN_T3_CHUNK][BN_T3_BATCH_TOKENS]; /* (rb, T) */
+    const int64_t Kp = w->Kp, rb = BN_CODES_BYTES / Kp, nv = Kp / 32;
     if (rb < 1)
         return false;
-    int32_t v[BN_T3_BATCH_TOKENS];
     for (int64_t b0 = row_begin; b0 < row_end; b0 += rb) {
         const int64_t n = row_end - b0 < rb ? row_end - b0 : rb;
         for (int64_t i = 0; i < n; i++) {
             bn_t3_row_codes(w, b0 + i, codes + i * Kp);
         }
+        /* The next block's rows (contiguous, rb * row_bytes <= ~14 KB) asked
+         * for into L2 now, so that DRAM streams them while the products
+         * below run instead of stalling its decode. */
+        if (b0 + n < row_end) {
+            const int64_t n2 = row_end - (b0 + n) < rb ? row_end - (b0 + n) : rb;
+            const char *nx = (const char *)(w->data + (uint64_t)(b0 + n) * w->row_bytes);
+            for (uint64_t o = 0; o < (uint64_t)n2 * w->row_bytes; o += 64)
+                _mm_prefetch(nx + o, _MM_HINT_T1);
+        }
         for (int64_t t0 = 0; t0 < act->n_tokens; t0 += BN_T3_BATCH_TOKENS) {
             const int T = act->n_tokens - t0 < BN_T3_BATCH_TOKENS ? (int)(act->n_tokens - t0)
                                                                  : BN_T3_BATCH_TOKENS;
-            for (int64_t i = 0; i < n; i++) {
-                const uint8_t *c = codes + i * Kp;
-                switch (T) {
-                case 1: bn_codes_row_dot(c, Kp, act, t0, 1, v); break;
-                case 2: bn_codes_row_dot(c, Kp, act, t0, 2, v); break;
-                case 3: bn_codes_row_dot(c, Kp, act, t0, 3, v); break;
-                default: bn_codes_row_dot(c, Kp, act, t0, BN_T3_BATCH_TOKENS, v); break;
+            const int8_t *q = act->q + t0 * act->stride;
+            const int64_t qs = act->stride;
+            for (int64_t i = 0; i < n; i++)
+                for (int j = 0; j < T; j++)
+                    part[i][j] = -act->sum[t0 + j];
+            for (int64_t v0 = 0; v0 < nv; v0 += BN_CODES_FLUSH) {
+                const int64_t v1 = v0 + BN_CODES_FLUSH < nv ? v0 + BN_CODES_FLUSH : nv;
+                for (int64_t i = 0; i < n; i++) {
+                    const uint8_t *c = codes + i * Kp;
+                    switch (T) {
+                    case 1: bn_codes_seg_dot(c, v0, v1, q, qs, 1, part[i]); break;
+                    case 2: bn_codes_seg_dot(c, v0, v1, q, qs, 2, part[i]); break;
+                    case 3: bn_codes_seg_dot(c, v0, v1, q, qs, 3, part[i]); break;
+                    default:
+                        bn_codes_seg_dot(c, v0, v1, q, qs, BN_T3_BATCH_TOKENS, part[i]);
+                        break;
+                    }
                 }
-                bn_ternary_store_tokens(w, act, b0 + i, t0, T, v, y, acc_out, stride);
             }
+            for (int64_t i = 0; i < n; i++)
+                bn_ternary_store_tokens(w, act, b0 + i, t0, T, part[i], y, acc_out, stride);
         }
     }
     return true;

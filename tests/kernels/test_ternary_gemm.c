@@ -171,6 +171,19 @@ static void t3_row_scales(const bn_kernels *k) {
     kt_check(k, BN_LAYOUT_T3, BN_TERNARY_SCALE_ROW, (kt_shape){2560, 640}, 1, 10);
     kt_check(k, BN_LAYOUT_T3, BN_TERNARY_SCALE_ROW, (kt_shape){8640, 70}, 7, 11);
 }
+static void t3_small_batches(const bn_kernels *k) {
+    /* Prompt-sized batches 2..16 (every token tile width and tail) on T3:
+     * avx2 walks K in 1920-value segments inside each token tile, so K =
+     * 6912 (4 segments, the last partial) and 3200 (2), with row counts
+     * that leave a partial block of decoded rows (50 rows at 9 per block
+     * for K = 6912; 33 and 35), TENSOR and ROW scales. */
+    for (int64_t nt = 2; nt <= 16; nt++) {
+        kt_check(k, BN_LAYOUT_T3, BN_TERNARY_SCALE_TENSOR, (kt_shape){3200, 35}, nt, 500 + nt);
+        kt_check(k, BN_LAYOUT_T3, BN_TERNARY_SCALE_ROW, (kt_shape){2560, 33}, nt, 600 + nt);
+    }
+    kt_check(k, BN_LAYOUT_T3, BN_TERNARY_SCALE_TENSOR, (kt_shape){6912, 50}, 11, 700);
+    kt_check(k, BN_LAYOUT_T3, BN_TERNARY_SCALE_ROW, (kt_shape){6912, 50}, 16, 701);
+}
 static void lut2_tensor_scale(const bn_kernels *k) {
     kt_all_shapes(k, BN_LAYOUT_LUT2, BN_TERNARY_SCALE_TENSOR);
 }
@@ -187,6 +200,7 @@ KT_FOR_TABLES(ternary_gemm, t5_matches_ref_with_a_tensor_scale, t5_tensor_scale)
 KT_FOR_TABLES(ternary_gemm, t5_matches_ref_with_row_scales, t5_row_scales)
 KT_FOR_TABLES(ternary_gemm, t3_matches_ref_with_a_tensor_scale, t3_tensor_scale)
 KT_FOR_TABLES(ternary_gemm, t3_matches_ref_with_row_scales, t3_row_scales)
+KT_FOR_TABLES(ternary_gemm, t3_matches_ref_for_every_batch_of_2_to_16_tokens, t3_small_batches)
 KT_FOR_TABLES(ternary_gemm, lut2_matches_ref_with_a_tensor_scale, lut2_tensor_scale)
 KT_FOR_TABLES(ternary_gemm, lut2_matches_ref_with_row_scales, lut2_row_scales)
 
