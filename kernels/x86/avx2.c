@@ -360,7 +360,7 @@ BN_INLINE void bn_t5_tile(const bn_ternary_matrix *w, const bn_act_batch *act, i
     const uint64_t ahead = tile_bytes * ((16384 + tile_bytes - 1) / tile_bytes);
     for (int64_t c = 0; c < nc; c++) {
         for (int i = 0; i < R; i++) {
-            BN_PREFETCH_STREAM(rows[i] + c * 64 + ahead);
+            _mm_prefetch((const char *)(rows[i] + c * 64 + ahead), _MM_HINT_T0);
             __m256i s16[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
             for (int h = 0; h < 2; h++) {
                 __m256i u = _mm256_loadu_si256((const __m256i *)(rows[i] + c * 64 + 32 * h));
@@ -438,7 +438,7 @@ static void bn_lut2_half(const bn_ternary_matrix *w, const bn_act_batch *act, in
         int64_t end = pp0 + 32 < npp ? pp0 + 32 : npp;
         for (int64_t pp = pp0; pp < end; pp++) {
             __m256i b = _mm256_loadu_si256((const __m256i *)(wt + pp * 64));
-            BN_PREFETCH_STREAM(wt + pp * 64 + 8192);
+            _mm_prefetch((const char *)(wt + pp * 64 + 8192), _MM_HINT_T0);
             __m256i i0 = _mm256_and_si256(b, m4);
             __m256i i1 = _mm256_and_si256(_mm256_srli_epi16(b, 4), m4);
             const uint8_t *e0 = lut + (2 * pp) * BN_LUT_ENTRY_BYTES, *e1 = e0 + BN_LUT_ENTRY_BYTES;

@@ -231,7 +231,7 @@ BN_INLINE void bn_i2_tile(const bn_ternary_matrix *w, const bn_act_batch *act, i
         __m512i wv[4];
         for (int i = 0; i < R; i++) {
             wv[i] = _mm512_loadu_si512(rows[i] + c * 64);
-            BN_PREFETCH_STREAM(rows[i] + c * 64 + ahead);
+            _mm_prefetch((const char *)(rows[i] + c * 64 + ahead), _MM_HINT_T0);
         }
         for (int g = 0; g < 4; g++) {
             __m512i a[4], cd[4];
@@ -446,7 +446,7 @@ BN_INLINE void bn_t5_tile(const bn_ternary_matrix *w, const bn_act_batch *act, i
         __m512i u[4];
         for (int i = 0; i < R; i++) {
             u[i] = _mm512_loadu_si512(rows[i] + c * 64);
-            BN_PREFETCH_STREAM(rows[i] + c * 64 + ahead);
+            _mm_prefetch((const char *)(rows[i] + c * 64 + ahead), _MM_HINT_T0);
         }
         for (int n = 0; n < 5; n++) {
             __m512i a[4], cd[4];
@@ -524,7 +524,7 @@ BN_INLINE void bn_t3_tile(const bn_ternary_matrix *w, const bn_act_batch *act, i
     for (int64_t c = 0; c < nc; c++) {
         for (int i = 0; i < R; i++) {
             const uint8_t *ch = rows[i] + c * BN_T3_CHUNK_BYTES;
-            BN_PREFETCH_STREAM(ch + ahead);
+            _mm_prefetch((const char *)(ch + ahead), _MM_HINT_T0);
             __m512i idx = _mm512_and_si512(
                 _mm512_srlv_epi16(_mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)ch)),
                                   shift),
@@ -646,7 +646,7 @@ static void bn_lut2_tile(const bn_ternary_matrix *w, const bn_act_batch *act, in
         int64_t end = pp0 + 32 < npp ? pp0 + 32 : npp;
         for (int64_t pp = pp0; pp < end; pp++) {
             __m512i b = _mm512_loadu_si512(wt + pp * 64);
-            BN_PREFETCH_STREAM(wt + pp * 64 + 8192);
+            _mm_prefetch((const char *)(wt + pp * 64 + 8192), _MM_HINT_T0);
             __m512i i0 = _mm512_and_si512(b, m4);
             __m512i i1 = _mm512_and_si512(_mm512_srli_epi16(b, 4), m4);
             const uint8_t *e0 = lut + (2 * pp) * BN_LUT_ENTRY_BYTES;
