@@ -20,6 +20,7 @@
 
 #include "kernels/internal.h"
 #include "loader/half.h"
+#include "loader/page_advice.h"
 #include "runtime/error.h"
 
 int bn_ternary_matrix_code(const bn_ternary_matrix *m, int64_t r, int64_t k) {
@@ -355,13 +356,7 @@ static void bn_pack_tile_lut2(const int8_t *w, int64_t Kp, uint8_t *tmp, uint8_t
  * the pages to be faulted in as before. */
 static void bn_prefault(void *p, size_t n) {
 #if defined(__linux__) && defined(MADV_POPULATE_WRITE)
-    long ps = sysconf(_SC_PAGESIZE);
-    if (ps <= 0)
-        return;
-    uintptr_t page = (uintptr_t)ps, a = (uintptr_t)p, e = a + (uintptr_t)n;
-    uintptr_t lo = (a + page - 1) / page * page, hi = e / page * page;
-    if (hi > lo)
-        (void)madvise((void *)lo, hi - lo, MADV_POPULATE_WRITE);
+    bn_advise_whole_pages(p, n, MADV_POPULATE_WRITE);
 #else
     (void)p;
     (void)n;

@@ -29,6 +29,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "loader/page_advice.h"
 #include "runtime/error.h"
 
 #define BN_GGUF_HEADER_BYTES 24u  /* magic, version, tensor_count, kv_count */
@@ -897,13 +898,8 @@ bool bn_gguf_is_mmapped(const bn_gguf *g) { return g && g->mmapped; }
 static void bn_gguf_drop_pages(const bn_gguf *g, const uint8_t *p, uint64_t n)
 {
 #ifdef MADV_DONTNEED
-    long ps = sysconf(_SC_PAGESIZE);
-    if (!g->mmapped || n == 0 || ps <= 0)
-        return;
-    uintptr_t page = (uintptr_t)ps, a = (uintptr_t)p, e = a + (uintptr_t)n;
-    uintptr_t lo = (a + page - 1) / page * page, hi = e / page * page;
-    if (hi > lo)
-        (void)madvise((void *)lo, hi - lo, MADV_DONTNEED);
+    if (g->mmapped)
+        bn_advise_whole_pages(p, n, MADV_DONTNEED);
 #else
     (void)g;
     (void)p;
