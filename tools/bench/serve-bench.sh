@@ -52,8 +52,10 @@ pids+=($!)
 wait_ready "${ports[0]}"
 if [ -n "$peer_bin" ]; then
   names+=("$(basename "$peer_bin")"); ports+=($(free_port))
-  "$peer_bin" -m "$peer_model" --host 127.0.0.1 --port "${ports[1]}" -t "$threads" \
-    -np "$slots" -c $((ctx * slots)) -cb ${PEER_ARGS:-} >/tmp/serve-bench-peer.log 2>&1 &
+  # From a scratch directory: llama.cpp servers write llama.log into theirs.
+  peer_bin=$(realpath "$(command -v "$peer_bin")"); peer_model=$(realpath "$peer_model")
+  (cd "$(mktemp -d)" && exec "$peer_bin" -m "$peer_model" --host 127.0.0.1 --port "${ports[1]}" \
+    -t "$threads" -np "$slots" -c $((ctx * slots)) -cb ${PEER_ARGS:-}) >/tmp/serve-bench-peer.log 2>&1 &
   pids+=($!)
   wait_ready "${ports[1]}"
 fi
