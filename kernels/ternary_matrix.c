@@ -13,10 +13,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#if defined(__linux__)
-#include <sys/mman.h>
-#include <unistd.h>
-#endif
 
 #include "kernels/internal.h"
 #include "loader/half.h"
@@ -388,9 +384,10 @@ static bn_status bn_init_streamed(bn_ternary_layout layout, bn_tensor_type type,
     buf = calloc((size_t)(group * Kp + (group > 1 ? group * Kp / 4 : 0)), 1);
     rs = malloc((size_t)rows * sizeof *rs);
     float *row_sc = malloc((size_t)(nb > 1 ? nb : 1) * sizeof *row_sc); /* one row's scales */
-    out->owned = aligned_alloc(64, bn_owned_bytes(layout, total, rows));
+    const size_t owned_bytes = bn_owned_bytes(layout, total, rows);
+    out->owned = aligned_alloc(64, owned_bytes);
     if (out->owned)
-        bn_prefault(out->owned, bn_owned_bytes(layout, total, rows));
+        bn_prefault(out->owned, owned_bytes);
     int32_t *sums = out->owned ? bn_row_sums_at(layout, out->owned, total) : NULL;
     if (!buf || !rs || !row_sc || !out->owned) {
         st = bn_error_set(err, BN_STATUS_NO_MEMORY,
