@@ -243,6 +243,12 @@ bn_ternary_gemv_rows(bn_gemv_tile_fn tile, bn_gemv_tile_fn one, int rows,
  * each is compiled for its own count. Serves the avx2 table's T3 batch
  * kernel (its I2 one has 8-token tiles and its own loop, x86/avx2_batch.c). */
 #define BN_ROW_TOKENS 4
+/* Rows of one such block, at least one: about 256 KB of weights. Shared
+ * by ternary_rows.c and x86/avx2_batch.c's own loop. */
+static inline int64_t bn_batch_block_rows(uint64_t row_bytes) {
+    const int64_t rb = ((int64_t)256 << 10) / (int64_t)row_bytes;
+    return rb < 1 ? 1 : rb;
+}
 typedef void (*bn_row_tokens_fn)(const bn_ternary_matrix *w, const bn_act_batch *act, int64_t r,
                                  int64_t t0, int32_t out[BN_ROW_TOKENS]);
 void bn_ternary_rows_gemm(const bn_row_tokens_fn by_tokens[BN_ROW_TOKENS],

@@ -6,9 +6,7 @@
 void bn_ternary_rows_gemm(const bn_row_tokens_fn by_tokens[BN_ROW_TOKENS],
                           const bn_ternary_matrix *w, const bn_act_batch *act, int64_t row_begin,
                           int64_t row_end, float *y, int32_t *acc_out, int64_t stride) {
-    int64_t rb = ((int64_t)256 << 10) / (int64_t)w->row_bytes;
-    if (rb < 1)
-        rb = 1;
+    const int64_t rb = bn_batch_block_rows(w->row_bytes);
     int32_t v[BN_ROW_TOKENS];
     for (int64_t b0 = row_begin; b0 < row_end; b0 += rb) {
         const int64_t b1 = b0 + rb < row_end ? b0 + rb : row_end;

@@ -175,8 +175,8 @@ static const bn_i2_batch_tile_fn bn_i2_batch_tiles[BN_I2_BATCH_TOKENS] = {
 void bn_gemm_i2_batch_i8_avx2(const bn_ternary_matrix *w, const bn_act_batch *act,
                               int64_t row_begin, int64_t row_end, float *y, int32_t *acc_out,
                               int64_t stride) {
-    int64_t rb = ((int64_t)256 << 10) / (int64_t)w->row_bytes;
-    rb = rb < 1 ? 1 : rb > BN_I2_BATCH_MAX_ROWS ? BN_I2_BATCH_MAX_ROWS : rb;
+    int64_t rb = bn_batch_block_rows(w->row_bytes);
+    rb = rb > BN_I2_BATCH_MAX_ROWS ? BN_I2_BATCH_MAX_ROWS : rb;
     for (int64_t r0 = row_begin; r0 < row_end; r0 += rb) {
         const int64_t r1 = r0 + rb < row_end ? r0 + rb : row_end;
         for (int64_t t0 = 0; t0 < act->n_tokens; t0 += BN_I2_BATCH_TOKENS) {
